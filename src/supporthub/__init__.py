@@ -1,0 +1,123 @@
+"""supporthub: the Support Aggregation Hub as a library.
+
+Pull support cases from several CRMs (adapters are plug-ins), consolidate
+the ones that share a provider and an error code into aggregated cases,
+keep them fresh in a SQL database, and query them::
+
+    import supporthub
+
+    with supporthub.Hub.from_env() as hub:
+        hub.refresh(force=True)
+        for aggregated in hub.search(status="open", limit=20).aggregated_cases:
+            print(aggregated.provider, aggregated.error_code, aggregated.case_count)
+
+Adapter authors need :class:`Adapter`, :class:`Batch`, :class:`Setting`,
+:func:`hookimpl` and the field readers (``read_*``); see ``docs/``.
+"""
+
+from supporthub._adapter import Adapter, Batch, BatchBuilder, Setting, SourceConfig
+from supporthub._consolidate import DefaultKey, KeyPipeline, KeyRule, ProviderAliases, consolidate
+from supporthub._errors import (
+    ConfigurationError,
+    InvalidQuery,
+    MalformedPage,
+    MalformedRecord,
+    NotFound,
+    PluginError,
+    RefreshInProgress,
+    RefreshNotDue,
+    SourceError,
+    SourceRejected,
+    SourceUnavailable,
+    StorageError,
+    SupportHubError,
+)
+from supporthub._http import HttpClient, RetryPolicy
+from supporthub._hub import Hub
+from supporthub._models import (
+    AggregatedCase,
+    AggregationKey,
+    Case,
+    Health,
+    Page,
+    RefreshReport,
+    SourceHealth,
+    SourceReport,
+    SourceState,
+    Status,
+    Tombstone,
+    Trigger,
+)
+from supporthub._normalize import error_code_key, provider_key
+from supporthub._plugins import load_plugins, make_plugin_manager
+from supporthub._query import Query
+from supporthub._records import (
+    read_bool,
+    read_id,
+    read_optional_str,
+    read_str,
+    read_timestamp,
+)
+from supporthub._serialize import converter, format_timestamp, to_json_dict
+from supporthub._settings import ENVIRONMENT_VARIABLES, Settings
+from supporthub.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adapter",
+    "AggregatedCase",
+    "AggregationKey",
+    "Batch",
+    "BatchBuilder",
+    "Case",
+    "ConfigurationError",
+    "DefaultKey",
+    "ENVIRONMENT_VARIABLES",
+    "Health",
+    "HttpClient",
+    "Hub",
+    "InvalidQuery",
+    "KeyPipeline",
+    "KeyRule",
+    "MalformedPage",
+    "MalformedRecord",
+    "NotFound",
+    "Page",
+    "PluginError",
+    "ProviderAliases",
+    "Query",
+    "RefreshInProgress",
+    "RefreshNotDue",
+    "RefreshReport",
+    "RetryPolicy",
+    "Setting",
+    "Settings",
+    "SourceConfig",
+    "SourceError",
+    "SourceHealth",
+    "SourceRejected",
+    "SourceReport",
+    "SourceState",
+    "SourceUnavailable",
+    "Status",
+    "StorageError",
+    "SupportHubError",
+    "Tombstone",
+    "Trigger",
+    "__version__",
+    "consolidate",
+    "converter",
+    "error_code_key",
+    "format_timestamp",
+    "hookimpl",
+    "load_plugins",
+    "make_plugin_manager",
+    "provider_key",
+    "read_bool",
+    "read_id",
+    "read_optional_str",
+    "read_str",
+    "read_timestamp",
+    "to_json_dict",
+]

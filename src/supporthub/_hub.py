@@ -1,0 +1,342 @@
+"""The :class:`Hub`: the whole hub as a library, without HTTP.
+
+The HTTP service, the scheduler and the command line are thin wrappers over
+this class; they hold no rules of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import attrs
+import pluggy
+
+from supporthub import _due
+from supporthub._consolidate import KeyPipeline
+from supporthub._errors import NotFound, StorageError
+from supporthub._models import (
+    AggregatedCase,
+    Health,
+    Page,
+    RefreshReport,
+    SourceHealth,
+    SourceState,
+    Status,
+    Trigger,
+)
+from supporthub._plugins import (
+    collect_adapters,
+    collect_key_pipeline,
+    load_plugins,
+    source_config,
+)
+from supporthub._query import CursorCodec, Query, parse_params
+from supporthub._redact import register_secrets
+from supporthub._refresh import Clock, Refresher, Source, TransportFactory, utcnow
+from supporthub._serialize import iter_listing_json
+from supporthub._settings import Settings
+from supporthub._store.reading import SqlReader, position_of
+from supporthub._store.sql import SqlStore
+
+__all__ = ["Hub"]
+
+_ParamValue = str | int | Status | Sequence[str | Status] | None
+
+
+def _as_values(value: _ParamValue) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str | int):
+        return [str(value)]
+    return [str(v) for v in value]
+
+
+class Hub:
+    """Pulls cases from the enabled CRMs, consolidates them, and answers queries.
+
+    Build it from the environment with :meth:`from_env`, or from
+    :class:`Settings` built in code::
+
+        hub = supporthub.Hub.from_env()
+        report = hub.refresh(force=True)
+        page = hub.search(provider="acme payments", status="open", limit=50)
+
+    :param plugins: a plug-in manager (default: the installed plug-ins).
+    :param transport_factory: gives an httpx transport per source name (tests).
+    :param clock: gives the current aware UTC time (tests).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        plugins: pluggy.PluginManager | None = None,
+        store: SqlStore | None = None,
+        transport_factory: TransportFactory | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings or Settings()
+        register_secrets(self.settings.secret_values())
+        self.plugins = plugins or load_plugins(self.settings)
+        self.sources: dict[str, Source] = {}
+        for name, adapter in collect_adapters(self.plugins).items():
+            config = source_config(adapter, self.settings.environ)
+            self.sources[name] = Source(name, adapter, config)
+            if config is not None:
+                register_secrets(
+                    config.values.get(s.name) for s in adapter.settings if s.secret
+                )
+        self.pipeline: KeyPipeline = collect_key_pipeline(self.plugins, self.settings)
+        self.store = store or SqlStore(self.settings.database_url)
+        self.clock = clock
+        self._refresher = Refresher(
+            store=self.store,
+            sources=self.sources,
+            pipeline=self.pipeline,
+            settings=self.settings,
+            plugins=self.plugins,
+            transport_factory=transport_factory,
+            clock=clock,
+        )
+        self._schema_ready = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **kwargs: Any) -> Hub:
+        """A hub configured by ``SUPPORTHUB_*`` variables (default: ``os.environ``).
+
+        :raises ConfigurationError: a variable has a value the hub cannot use.
+        """
+        return cls(Settings.from_env(environ), **kwargs)
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connections."""
+        self.store.close()
+
+    # -- the database -------------------------------------------------------------
+
+    def upgrade_db(self) -> None:
+        """Create the schema, or migrate it to this version (``supporthub db upgrade``)."""
+        self.store.upgrade()
+        self._schema_ready = True
+
+    def _ready(self) -> None:
+        # An empty database gets the schema (zero set-up with SQLite); an
+        # older one needs a deliberate `supporthub db upgrade`.
+        if not self._schema_ready:
+            self.store.check_schema(create_if_empty=True)
+            self._schema_ready = True
+
+    # -- refreshing ---------------------------------------------------------------
+
+    @property
+    def enabled_sources(self) -> list[str]:
+        """Names of the sources whose URL is set."""
+        return [name for name, source in self.sources.items() if source.enabled]
+
+    def refresh(
+        self,
+        *,
+        force: bool = False,
+        full: bool = False,
+        scheduled: bool = False,
+        timeout: float | None = None,
+    ) -> RefreshReport:
+        """Fetch what changed in the due sources and update the aggregated cases.
+
+        :param force: fetch every enabled source now, ignoring the minimum age
+            and the failure backoff.
+        :param full: re-read every record and remove the cases the CRM no
+            longer lists (a full resync), instead of only the changes.
+        :param scheduled: the scheduler's refresh: fetch the sources whose last
+            success is older than the refresh interval.
+        :param timeout: seconds to wait for a refresh already running
+            (``None``: as long as it takes); a waiting on-demand refresh
+            returns the report of the one it waited for.
+        :raises RefreshNotDue: on demand, and no source may be fetched yet.
+        :raises RefreshInProgress: another refresh outlasted ``timeout``.
+        :raises StorageError: the database failed; nothing was written.
+        """
+        self._ready()
+        trigger = Trigger.FORCED if force else Trigger.SCHEDULED if scheduled else Trigger.ON_DEMAND
+        return self._refresher.run(trigger=trigger, full=full, timeout=timeout)
+
+    def next_scheduled_refresh(self) -> dt.datetime:
+        """When the scheduler should run next: the first source due by the interval."""
+        self._ready()
+        now = self.clock()
+        with self.store.reader() as reader:
+            states = reader.states()
+        return _due.earliest(
+            (
+                _due.scheduled_at(states.get(name), self.settings.refresh_interval)
+                for name in self.enabled_sources
+            ),
+            now,
+        ) if self.enabled_sources else now + self.settings.refresh_interval
+
+    # -- reading ------------------------------------------------------------------
+
+    def parse_query(self, params: Iterable[tuple[str, str]], *, filters: bool) -> Query:
+        """Validate HTTP-style parameters (``[("status", "open"), …]``) into a query.
+
+        :param filters: accept ``provider``, ``errorCode`` and ``status``.
+        :raises InvalidQuery: what is wrong, in words.
+        """
+        return parse_params(
+            params,
+            filters=filters,
+            provider_key=self.pipeline.search_provider_key,
+            codec=self._codec,
+        )
+
+    def _codec(self) -> CursorCodec:
+        self._ready()
+        return CursorCodec(self.store.cursor_secret())
+
+    def all(
+        self, *, limit: int | None = None, cursor: str | None = None,
+        cases_limit: int | None = None,
+    ) -> Page:
+        """Every aggregated case (a page of them with ``limit``), in the contract's order.
+
+        :param cursor: the previous page's ``next_cursor``.
+        :param cases_limit: embed at most this many cases per aggregated case.
+        :raises InvalidQuery: a parameter is out of range or the cursor is not ours.
+        """
+        return self.search(limit=limit, cursor=cursor, cases_limit=cases_limit)
+
+    def search(
+        self,
+        *,
+        provider: _ParamValue = None,
+        error_code: _ParamValue = None,
+        status: _ParamValue = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        cases_limit: int | None = None,
+    ) -> Page:
+        """Aggregated cases matching every given filter (several values: any of them).
+
+        ``provider`` and ``error_code`` compare by key, so ``"ACME PAYMENTS INC"``
+        finds ``Acme Payments`` and ``"E-1042"`` finds ``1042``.
+
+        :raises InvalidQuery: a value is empty, too long, or not a status.
+        """
+        params: list[tuple[str, str]] = []
+        for name, value in (
+            ("provider", provider),
+            ("errorCode", error_code),
+            ("status", status),
+            ("limit", limit),
+            ("cursor", cursor),
+            ("casesLimit", cases_limit),
+        ):
+            params.extend((name, v) for v in _as_values(value))
+        return self.page(self.parse_query(params, filters=True))
+
+    def _listing(
+        self, reader: SqlReader, query: Query
+    ) -> tuple[Iterator[tuple[AggregatedCase, Iterator[Any]]], int, str | None]:
+        total = reader.count(query)
+        next_cursor = None
+        if query.limit is None:
+            rows: Iterable[Any] = reader.iter_rows(query)
+        else:
+            fetched = reader.rows(query, after=query.after, limit=query.limit + 1)
+            rows = fetched[: query.limit]
+            if len(fetched) > query.limit:
+                next_cursor = self._codec().encode(position_of(fetched[query.limit - 1]))
+        items = (
+            (row.to_aggregated_case(), members)
+            for row, members in reader.with_cases(rows, query.cases_limit)
+        )
+        return items, total, next_cursor
+
+    def page(self, query: Query) -> Page:
+        """Run a parsed query; the answer is held in memory (see :meth:`iter_json`)."""
+        self._ready()
+        with self.store.reader() as reader:
+            items, total, next_cursor = self._listing(reader, query)
+            found = tuple(
+                attrs.evolve(aggregated, cases=tuple(members)) for aggregated, members in items
+            )
+            return Page(found, total, next_cursor, reader.refreshed_at())
+
+    def iter_json(self, query: Query) -> Iterator[bytes]:
+        """Run a parsed query and stream the contract's JSON answer in chunks.
+
+        One snapshot serves the whole answer; memory stays flat however many
+        cases it holds. Close the iterator to stop early.
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            items, total, next_cursor = self._listing(reader, query)
+            yield from iter_listing_json(
+                items, total=total, next_cursor=next_cursor, refreshed_at=reader.refreshed_at()
+            )
+
+    def get(self, agg_id: str, *, cases_limit: int | None = None) -> AggregatedCase:
+        """One aggregated case with its cases (most recently updated first).
+
+        :raises NotFound: no aggregated case has this id.
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            row = reader.get(agg_id)
+            if row is None:
+                raise NotFound(f"no aggregated case has the id {agg_id[:100]!r}")
+            members = tuple(reader.iter_cases(agg_id, limit=cases_limit))
+            return row.to_aggregated_case(members)
+
+    def health(self) -> Health:
+        """The database, the refresh lock and every source, as ``/health`` shows them."""
+        min_age = self.settings.min_refresh_age
+        states: dict[str, SourceState] = {}
+        refreshed_at = None
+        database = "ok"
+        refreshing = False
+        try:
+            self._ready()
+            with self.store.reader() as reader:
+                states = reader.states()
+                refreshed_at = reader.refreshed_at()
+            refreshing = self.store.is_refreshing()
+        except StorageError:
+            database = "unavailable"
+        now = self.clock()
+        sources = {}
+        for name in sorted(set(self.sources) | set(states)):
+            source, state = self.sources.get(name), states.get(name)
+            enabled = source is not None and source.enabled
+            problem = source.problem if source else None
+            if not enabled:
+                refreshable_at = None
+            elif problem is not None:  # always "due": it fails at once, touching no CRM
+                refreshable_at = now
+            else:
+                refreshable_at = _due.refreshable_at(state, min_age) or now
+            sources[name] = SourceHealth(
+                enabled=enabled,
+                last_success_at=state.last_success_at if state else None,
+                last_attempt_at=state.last_attempt_at if state else None,
+                last_error=(state.last_error if state else None) or problem,
+                consecutive_failures=state.consecutive_failures if state else 0,
+                refreshable_at=refreshable_at,
+            )
+        return Health(
+            database=database,
+            refreshing=refreshing,
+            min_refresh_age_seconds=min_age.total_seconds(),
+            refresh_interval_seconds=self.settings.refresh_interval.total_seconds(),
+            refreshed_at=refreshed_at,
+            sources=sources,
+        )
+

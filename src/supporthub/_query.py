@@ -1,0 +1,213 @@
+"""Listing and search queries: parameters in, validated :class:`Query` out.
+
+The HTTP service and the library both build queries here, so a bad
+parameter gets the same words everywhere (HTTP ``400``). Paging cursors are
+positions in the listing order, signed with a secret kept in the database,
+so any process on that database accepts them and nobody can forge one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Iterable
+
+import attrs
+import orjson
+
+from supporthub._errors import InvalidQuery
+from supporthub._models import Status
+from supporthub._normalize import error_code_key
+
+__all__ = [
+    "MAX_LIMIT",
+    "MAX_VALUE_LENGTH",
+    "CursorCodec",
+    "Position",
+    "Query",
+    "parse_params",
+]
+
+#: Longest parameter value accepted, in code points, before normalization.
+MAX_VALUE_LENGTH = 200
+#: Largest page.
+MAX_LIMIT = 1000
+# casesLimit beyond this means "all"; keeps SQL integers in range.
+_MAX_CASES_LIMIT = 1_000_000_000
+
+_PAGING = ("limit", "cursor", "casesLimit")
+_FILTERS = ("provider", "errorCode", "status")
+_INTEGER = re.compile(r"^[0-9]+$")
+
+
+@attrs.frozen
+class Position:
+    """A place in the listing order: open first, biggest first, then id."""
+
+    is_open: bool
+    case_count: int
+    id: str
+
+
+@attrs.frozen
+class Query:
+    """What to list: filters (AND between kinds, OR within one), paging, embedding.
+
+    :ivar provider_keys: aggregated cases whose provider key is one of these.
+    :ivar after: start after this position (from a cursor).
+    :ivar cases_limit: embed at most this many cases per aggregated case
+        (most recently updated first); ``None`` embeds them all.
+    """
+
+    provider_keys: tuple[str, ...] = ()
+    error_code_keys: tuple[str, ...] = ()
+    statuses: tuple[Status, ...] = ()
+    limit: int | None = None
+    after: Position | None = None
+    cases_limit: int | None = None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class CursorCodec:
+    """Encodes positions as opaque, signed cursor strings."""
+
+    _VERSION = 1
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._secret, payload, hashlib.sha256).digest()[:16]
+
+    def encode(self, position: Position) -> str:
+        """The cursor for ``position``."""
+        payload = orjson.dumps(
+            [self._VERSION, position.is_open, position.case_count, position.id]
+        )
+        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
+
+    def decode(self, cursor: str) -> Position:
+        """The position ``cursor`` stands for.
+
+        :raises InvalidQuery: the hub did not issue this cursor.
+        """
+        invalid = InvalidQuery("cursor is not one this hub issued; start again without it")
+        body, dot, signature = cursor.partition(".")
+        if not dot:
+            raise invalid
+        try:
+            payload, mac = _unb64(body), _unb64(signature)
+        except (binascii.Error, ValueError):
+            raise invalid from None
+        if not hmac.compare_digest(mac, self._sign(payload)):
+            raise invalid
+        try:
+            version, is_open, count, agg_id = orjson.loads(payload)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            raise invalid from None
+        if version != self._VERSION:
+            raise invalid
+        return Position(bool(is_open), int(count), str(agg_id))
+
+
+def _integer(name: str, value: str, low: int, high: int | None) -> int:
+    text = value.strip()
+    if not _INTEGER.match(text):
+        raise InvalidQuery(f"{name} must be a whole number, got {value!r}")
+    number = int(text)
+    if number < low or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f"{low} or more"
+        raise InvalidQuery(f"{name} must be {bound}, got {number}")
+    return number
+
+
+def parse_params(
+    params: Iterable[tuple[str, str]],
+    *,
+    filters: bool,
+    provider_key: Callable[[str], str | None],
+    codec: Callable[[], CursorCodec],
+) -> Query:
+    """Validate query parameters into a :class:`Query`.
+
+    :param params: name/value pairs, repeats allowed (``?status=open&status=closed``).
+    :param filters: accept ``provider``, ``errorCode`` and ``status`` (``/search``).
+    :param provider_key: the provider key a searched spelling must match
+        (aliases applied).
+    :param codec: gives the cursor codec, only when a cursor is present.
+    :raises InvalidQuery: what is wrong, in words.
+    """
+    allowed = _PAGING + _FILTERS if filters else _PAGING
+    values: dict[str, list[str]] = {}
+    for name, value in params:
+        if name not in allowed:
+            hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.5)
+            hint = hint or [n for n in allowed if n.lower() == name.lower()]
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            known = ", ".join(allowed)
+            raise InvalidQuery(
+                f"unknown parameter {name[:MAX_VALUE_LENGTH]!r}{suggestion}; known: {known}"
+            )
+        if len(value) > MAX_VALUE_LENGTH:
+            raise InvalidQuery(
+                f"{name} is longer than {MAX_VALUE_LENGTH} characters ({len(value)})"
+            )
+        values.setdefault(name, []).append(value)
+
+    for name in _PAGING:
+        if len(values.get(name, ())) > 1:
+            raise InvalidQuery(f"{name} may be given only once")
+
+    def single(name: str) -> str | None:
+        found = values.get(name)
+        return found[0] if found else None
+
+    limit_text, cursor_text, cases_text = single("limit"), single("cursor"), single("casesLimit")
+    limit = None if limit_text is None else _integer("limit", limit_text, 1, MAX_LIMIT)
+    cases_limit = (
+        None if cases_text is None else _integer("casesLimit", cases_text, 0, None)
+    )
+    if cases_limit is not None and cases_limit > _MAX_CASES_LIMIT:
+        cases_limit = None
+    after = None if cursor_text is None else codec().decode(cursor_text)
+
+    provider_keys: list[str] = []
+    for raw in values.get("provider", ()):
+        key = provider_key(raw)
+        if key is None:
+            raise InvalidQuery(
+                f"provider {raw!r} has no letters or digits; give a provider name"
+            )
+        provider_keys.append(key)
+    error_keys: list[str] = []
+    for raw in values.get("errorCode", ()):
+        code = error_code_key(raw)
+        if code is None:
+            raise InvalidQuery(f"errorCode {raw!r} is empty once trimmed; give an error code")
+        error_keys.append(code)
+    statuses: list[Status] = []
+    for raw in values.get("status", ()):
+        try:
+            statuses.append(Status(raw.strip().lower()))
+        except ValueError:
+            raise InvalidQuery(f"status must be 'open' or 'closed', got {raw!r}") from None
+
+    return Query(
+        provider_keys=tuple(dict.fromkeys(provider_keys)),
+        error_code_keys=tuple(dict.fromkeys(error_keys)),
+        statuses=tuple(dict.fromkeys(statuses)),
+        limit=limit,
+        after=after,
+        cases_limit=cases_limit,
+    )

@@ -1,0 +1,563 @@
+"""One refresh: lock, decide what is due, fetch concurrently, write once.
+
+::
+
+    lock ─▶ due sources ─▶ fetch threads ──batches──▶ spools
+                                                        │
+      one transaction: per source a savepoint ◀─────────┘
+        upsert changed cases, delete tombstones, (full read: remove unseen)
+        a failing source rolls back to its savepoint and keeps its cases
+      then rewrite the touched aggregated cases, save cursors and states
+    commit ─▶ report ─▶ refresh_finished hook
+
+Readers see the state before the commit or after it, never between.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import httpx
+import pluggy
+
+from supporthub import _due
+from supporthub._adapter import Adapter, Batch, SourceConfig
+from supporthub._consolidate import AggregateChanges, KeyPipeline
+from supporthub._errors import (
+    RefreshInProgress,
+    RefreshNotDue,
+    SourceError,
+    StorageError,
+    SupportHubError,
+)
+from supporthub._http import HttpClient
+from supporthub._models import Case, RefreshReport, SourceReport, SourceState, Trigger
+from supporthub._normalize import MAX_KEY_LENGTH, error_code_key, provider_key
+from supporthub._records import MAX_FIELD_LENGTH
+from supporthub._redact import redact
+from supporthub._serialize import to_json_dict
+from supporthub._settings import Settings
+from supporthub._spool import FetchFailed, SpoolCancelled, SpoolSet
+from supporthub._store.sql import SqlStore
+from supporthub._store.writing import SqlWriter, SyncTracker
+
+__all__ = ["Refresher", "Source", "report_from_json"]
+
+log = logging.getLogger("supporthub.refresh")
+
+Clock = Callable[[], dt.datetime]
+TransportFactory = Callable[[str], httpx.BaseTransport | None]
+
+_MIN_YEAR, _MAX_YEAR = 1000, 9999  # what every supported database can store
+
+
+def utcnow() -> dt.datetime:
+    """The current time, aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+@attrs.frozen
+class Source:
+    """A source the hub knows: its adapter and, when enabled, its settings."""
+
+    name: str
+    adapter: type[Adapter]
+    config: SourceConfig | None
+
+    @property
+    def enabled(self) -> bool:
+        """Its enabling setting (the URL) is set."""
+        return self.config is not None
+
+    @property
+    def problem(self) -> str | None:
+        """Why an enabled source cannot run (missing settings), in words."""
+        if self.config is None or not self.config.missing:
+            return None
+        names = ", ".join(
+            f"SUPPORTHUB_{self.name.upper()}_{setting.upper()}" for setting in self.config.missing
+        )
+        return f"{self.adapter.title} is enabled but misses settings: {names}"
+
+
+def _bad_text(value: str | None) -> bool:
+    if value is None or value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _case_problem(case: Case, source: str) -> str | None:
+    """Why the store cannot take ``case``, whatever adapter made it; ``None`` if fine."""
+    if case.source != source:
+        return f"case of source {case.source!r} from the {source!r} adapter"
+    if not case.source_id or len(case.source_id) > MAX_FIELD_LENGTH:
+        return "id is empty or longer than 255 characters"
+    for name in ("provider", "error_code"):
+        value = getattr(case, name)
+        if value is not None and len(value) > MAX_FIELD_LENGTH:
+            return f"{name} is longer than {MAX_FIELD_LENGTH} characters"
+    for name in ("created_at", "updated_at"):
+        value = getattr(case, name)
+        if value.tzinfo is None or not _MIN_YEAR <= value.year <= _MAX_YEAR:
+            return f"{name} is not an aware time between years {_MIN_YEAR} and {_MAX_YEAR}"
+    texts = (case.source_id, case.number, case.subject, case.priority, case.provider,
+             case.error_code, case.url)
+    if any(_bad_text(t) for t in texts):
+        return "a text field is not valid Unicode"
+    for key in (provider_key(case.provider), error_code_key(case.error_code)):
+        if key is not None and len(key) > MAX_KEY_LENGTH:
+            return "a key is longer than the store allows"
+    return None
+
+
+def _screen(batch: Batch, source: str) -> tuple[Batch, int]:
+    """Drop the cases no store could take; count them as skipped."""
+    keep = []
+    for case in batch.cases:
+        problem = _case_problem(case, source)
+        if problem is None:
+            keep.append(case)
+        else:
+            log.warning("%s: skipped case %s: %s", source, case.source_id[:64], problem)
+    dropped = len(batch.cases) - len(keep)
+    if not dropped:
+        return batch, 0
+    return attrs.evolve(batch, cases=tuple(keep), skipped=batch.skipped + dropped), dropped
+
+
+def report_from_json(data: Mapping[str, Any]) -> RefreshReport:
+    """Rebuild a :class:`RefreshReport` from its stored JSON."""
+
+    def when(value: str | None) -> dt.datetime | None:
+        if value is None:
+            return None
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    started, finished = when(data["startedAt"]), when(data["finishedAt"])
+    assert started is not None and finished is not None
+    return RefreshReport(
+        started_at=started,
+        finished_at=finished,
+        refreshed_at=when(data.get("refreshedAt")),
+        trigger=Trigger(data["trigger"]),
+        full=bool(data.get("full")),
+        sources={
+            name: SourceReport(
+                ok=bool(r["ok"]),
+                due=bool(r.get("due", True)),
+                fetched=int(r.get("fetched", 0)),
+                skipped=int(r.get("skipped", 0)),
+                written=int(r.get("written", 0)),
+                deleted=int(r.get("deleted", 0)),
+                duration_seconds=r.get("durationSeconds"),
+                error=r.get("error"),
+            )
+            for name, r in data["sources"].items()
+        },
+    )
+
+
+@attrs.define
+class _Outcome:
+    """What writing one source did, before it becomes a report."""
+
+    fetched: int = 0
+    skipped: int = 0
+    written: int = 0
+    deleted: int = 0
+    cursor: str | None = None
+    error: str | None = None
+
+
+class Refresher:
+    """Runs refreshes for one hub; one at a time in this process and across processes."""
+
+    def __init__(
+        self,
+        *,
+        store: SqlStore,
+        sources: Mapping[str, Source],
+        pipeline: KeyPipeline,
+        settings: Settings,
+        plugins: pluggy.PluginManager,
+        transport_factory: TransportFactory | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.sources = dict(sources)
+        self.pipeline = pipeline
+        self.settings = settings
+        self.plugins = plugins
+        self.transport_factory = transport_factory
+        self.clock = clock
+        self._local = threading.Lock()
+
+    @property
+    def enabled(self) -> dict[str, Source]:
+        """The sources whose URL is set."""
+        return {name: s for name, s in self.sources.items() if s.enabled}
+
+    # -- deciding -------------------------------------------------------------
+
+    def due_sources(
+        self, states: Mapping[str, SourceState], trigger: Trigger, now: dt.datetime
+    ) -> list[str]:
+        """The enabled sources this trigger fetches now (misconfigured ones always
+        "run", to fail in the report)."""
+        due = []
+        for name, source in self.enabled.items():
+            state = states.get(name)
+            if source.problem is not None or trigger is Trigger.FORCED:
+                due.append(name)
+            elif trigger is Trigger.SCHEDULED:
+                if _due.due_scheduled(state, now, self.settings.refresh_interval):
+                    due.append(name)
+            elif _due.due_on_demand(state, now, self.settings.min_refresh_age):
+                due.append(name)
+        return due
+
+    def not_due_error(self, states: Mapping[str, SourceState], now: dt.datetime) -> RefreshNotDue:
+        """The ``429`` answer: how old the data is and when to come back."""
+        min_age = self.settings.min_refresh_age
+        successes = [
+            s.last_success_at
+            for name in self.enabled
+            if (s := states.get(name)) is not None and s.last_success_at is not None
+        ]
+        data_age = now - min(successes) if successes else None
+        next_at = _due.earliest(
+            (_due.refreshable_at(states.get(name), min_age) for name in self.enabled), now
+        )
+        retry_after = dt.timedelta(seconds=max(1, math.ceil((next_at - now).total_seconds())))
+        minutes = min_age.total_seconds() / 60
+        return RefreshNotDue(
+            f"no source is due: data younger than {minutes:g} minutes is not fetched again "
+            f"on demand, and failing sources back off; try again in "
+            f"{int(retry_after.total_seconds())} s",
+            data_age=data_age,
+            retry_after=retry_after,
+        )
+
+    # -- running --------------------------------------------------------------
+
+    def run(
+        self, *, trigger: Trigger, full: bool = False, timeout: float | None = None
+    ) -> RefreshReport:
+        """Run one refresh, or return the one that ran while this call waited.
+
+        :param timeout: seconds to wait for a refresh already running
+            (``None``: as long as it takes).
+        :raises RefreshNotDue: on demand, and no source is due.
+        :raises RefreshInProgress: another refresh outlasted ``timeout``.
+        :raises StorageError: the database failed; nothing was written.
+        """
+        requested_at = self.clock()
+        if trigger is Trigger.ON_DEMAND:
+            states = self._states()
+            if not self.due_sources(states, trigger, requested_at):
+                raise self.not_due_error(states, requested_at)
+
+        contended = not self._local.acquire(blocking=False)
+        if contended and not self._local.acquire(timeout=-1 if timeout is None else timeout):
+            raise RefreshInProgress("another refresh is running in this process")
+        try:
+            with self.store.refresh_lock(timeout) as waited:
+                if (contended or waited) and trigger is not Trigger.FORCED:
+                    finished = self._run_finished_since(requested_at)
+                    if finished is not None:
+                        return finished
+                now = self.clock()
+                states = self._states()
+                due = self.due_sources(states, trigger, now)
+                if not due and trigger is Trigger.ON_DEMAND:
+                    raise self.not_due_error(states, now)
+                report = self._run(due, states, trigger=trigger, full=full, started_at=now)
+        finally:
+            self._local.release()
+        self._announce(report)
+        return report
+
+    def _states(self) -> dict[str, SourceState]:
+        with self.store.reader() as reader:
+            return reader.states()
+
+    def _run_finished_since(self, moment: dt.datetime) -> RefreshReport | None:
+        with self.store.reader() as reader:
+            data = reader.last_run()
+        if data is None:
+            return None
+        report = report_from_json(data)
+        return report if report.finished_at >= moment else None
+
+    def _announce(self, report: RefreshReport) -> None:
+        parts = []
+        for name, r in report.sources.items():
+            if not r.due:
+                parts.append(f"{name}: not due")
+            elif r.ok:
+                parts.append(
+                    f"{name}: ok, fetched {r.fetched}, skipped {r.skipped}, written {r.written}, "
+                    f"deleted {r.deleted} in {r.duration_seconds or 0:.2f} s"
+                )
+            else:
+                parts.append(f"{name}: FAILED: {r.error}")
+        log.info(
+            "refresh (%s) finished in %.2f s: %s",
+            report.trigger.value,
+            (report.finished_at - report.started_at).total_seconds(),
+            "; ".join(parts) or "no source enabled",
+            extra={"event": "refresh", "report": to_json_dict(report)},
+        )
+        try:
+            self.plugins.hook.refresh_finished(report=report)
+        except Exception:
+            log.exception("a refresh_finished hook failed; the refresh stands")
+
+    def _start_fetches(
+        self,
+        names: list[str],
+        states: Mapping[str, SourceState],
+        full: bool,
+        pool: concurrent.futures.ThreadPoolExecutor,
+    ) -> SpoolSet:
+        spools = SpoolSet(names)
+        for name in names:
+            source = self.sources[name]
+            state = states.get(name)
+            cursor = None if full or state is None else state.cursor
+            pool.submit(self._fetch, source, cursor, spools[name])
+        return spools
+
+    def _fetch(self, source: Source, cursor: str | None, spool: Any) -> None:
+        http: HttpClient | None = None
+        try:
+            assert source.config is not None
+            adapter_class = source.adapter
+            http = HttpClient(
+                adapter_class.base_url(source.config),
+                title=adapter_class.title,
+                policy=self.settings.http,
+                transport=self.transport_factory(source.name) if self.transport_factory else None,
+            )
+            adapter = adapter_class(source.config, http)
+            for batch in adapter.fetch(cursor):
+                spool.put(batch)
+            spool.finish()
+        except SpoolCancelled:
+            pass
+        except BaseException as error:  # noqa: BLE001 - any adapter failure fails only its source
+            spool.fail(error)
+        finally:
+            if http is not None:
+                http.close()
+
+    def _run(
+        self,
+        due: list[str],
+        states: Mapping[str, SourceState],
+        *,
+        trigger: Trigger,
+        full: bool,
+        started_at: dt.datetime,
+    ) -> RefreshReport:
+        runnable = [name for name in due if self.sources[name].problem is None]
+        outcomes: dict[str, _Outcome] = {}
+        durations: dict[str, float] = {}
+        with concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, len(runnable)), thread_name_prefix="supporthub-fetch"
+        ) as pool:
+            spools = self._start_fetches(runnable, states, full, pool)
+            clock_start = time.perf_counter()
+            try:
+                with self.store.writer() as writer:
+                    if writer.rules_version() != self.pipeline.version:
+                        moved = writer.regroup(self.pipeline)
+                        writer.set_meta("rules_version", self.pipeline.version)
+                        log.info("rules changed: regrouped, %d cases moved", moved)
+                    changes = AggregateChanges()
+                    pending = set(runnable)
+                    while pending:
+                        spool = spools.next_ready(pending)
+                        pending.discard(spool.name)
+                        outcomes[spool.name] = self._write_source(
+                            writer, spool, states.get(spool.name), full, changes
+                        )
+                        durations[spool.name] = time.perf_counter() - clock_start
+                    writer.apply_changes(changes, self.pipeline.version)
+                    finished_at = self.clock()
+                    report = self._report(
+                        due,
+                        outcomes,
+                        durations,
+                        trigger=trigger,
+                        full=full,
+                        started_at=started_at,
+                        finished_at=finished_at,
+                        previous=writer.refreshed_at(),
+                    )
+                    self._save_states(writer, due, outcomes, states, started_at)
+                    if report.refreshed_at is not None and report.refreshed_at == finished_at:
+                        writer.set_meta("refreshed_at", finished_at.isoformat())
+                    writer.record_run(
+                        started_at=started_at,
+                        finished_at=finished_at,
+                        trigger=trigger.value,
+                        ok=report.ok,
+                        report=to_json_dict(report),
+                    )
+            except BaseException as error:
+                spools.cancel_all()
+                if isinstance(error, StorageError):
+                    self._record_failure(due, states, started_at, str(error))
+                raise
+        return report
+
+    def _write_source(
+        self,
+        writer: SqlWriter,
+        spool: Any,
+        state: SourceState | None,
+        full: bool,
+        changes: AggregateChanges,
+    ) -> _Outcome:
+        outcome = _Outcome(cursor=None if state is None else state.cursor)
+        name = spool.name
+        source_changes = AggregateChanges()
+        tracker = SyncTracker(name)
+        try:
+            with writer.savepoint():
+                full_read = full or state is None or state.cursor is None
+                if full_read and writer.has_cases(name):
+                    writer.start_full_read(tracker)
+                for raw_batch in spool:
+                    batch, _ = _screen(raw_batch, name)
+                    outcome.fetched += batch.fetched
+                    outcome.skipped += batch.skipped
+                    result = writer.write_batch(
+                        batch, tracker=tracker, pipeline=self.pipeline, changes=source_changes
+                    )
+                    outcome.written += result.written
+                    outcome.deleted += result.deleted
+                    if batch.cursor is not None:
+                        outcome.cursor = batch.cursor
+                if tracker.track_seen:
+                    outcome.deleted += writer.remove_unseen(tracker, source_changes)
+        except FetchFailed as failure:
+            outcome.error = self._describe(name, failure.error)
+            return outcome
+        changes.merge(source_changes)
+        return outcome
+
+    def _describe(self, name: str, error: BaseException) -> str:
+        title = self.sources[name].adapter.title
+        if isinstance(error, SupportHubError):
+            text = str(error)
+        else:
+            log.error(
+                "%s adapter failed unexpectedly",
+                title,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+            text = f"{title} adapter failed unexpectedly: {type(error).__name__}: {error}"[:500]
+        return redact(text)
+
+    def _report(
+        self,
+        due: list[str],
+        outcomes: Mapping[str, _Outcome],
+        durations: Mapping[str, float],
+        *,
+        trigger: Trigger,
+        full: bool,
+        started_at: dt.datetime,
+        finished_at: dt.datetime,
+        previous: dt.datetime | None,
+    ) -> RefreshReport:
+        reports: dict[str, SourceReport] = {}
+        for name, source in self.enabled.items():
+            if name not in due:
+                reports[name] = SourceReport(ok=True, due=False)
+                continue
+            problem = source.problem
+            outcome = outcomes.get(name, _Outcome(error=problem))
+            reports[name] = SourceReport(
+                ok=outcome.error is None,
+                fetched=outcome.fetched,
+                skipped=outcome.skipped,
+                written=outcome.written,
+                deleted=outcome.deleted,
+                duration_seconds=round(durations.get(name, 0.0), 3),
+                error=outcome.error,
+            )
+        any_ok = any(r.ok and r.due for r in reports.values())
+        return RefreshReport(
+            started_at=started_at,
+            finished_at=finished_at,
+            refreshed_at=finished_at if any_ok else previous,
+            trigger=trigger,
+            full=full,
+            sources=reports,
+        )
+
+    def _save_states(
+        self,
+        writer: SqlWriter,
+        due: list[str],
+        outcomes: Mapping[str, _Outcome],
+        states: Mapping[str, SourceState],
+        started_at: dt.datetime,
+    ) -> None:
+        for name in due:
+            previous = states.get(name) or SourceState(name=name)
+            outcome = outcomes.get(name, _Outcome(error=self.sources[name].problem))
+            if outcome.error is None:
+                state = attrs.evolve(
+                    previous,
+                    cursor=outcome.cursor,
+                    last_success_at=started_at,
+                    last_attempt_at=started_at,
+                    consecutive_failures=0,
+                    last_error=None,
+                )
+            else:
+                state = attrs.evolve(
+                    previous,
+                    last_attempt_at=started_at,
+                    consecutive_failures=previous.consecutive_failures + 1,
+                    last_error=outcome.error,
+                )
+            writer.save_state(state)
+
+    def _record_failure(
+        self, due: list[str], states: Mapping[str, SourceState], at: dt.datetime, error: str
+    ) -> None:
+        """Best effort, after a failed transaction: remember the attempt for the backoff."""
+        try:
+            with self.store.writer() as writer:
+                for name in due:
+                    previous = states.get(name) or SourceState(name=name)
+                    writer.save_state(
+                        attrs.evolve(
+                            previous,
+                            last_attempt_at=at,
+                            consecutive_failures=previous.consecutive_failures + 1,
+                            last_error=error,
+                        )
+                    )
+        except StorageError:
+            log.warning("could not record the failed refresh: the database is still failing")
+        except Exception as other:  # noqa: BLE001 - best effort only
+            log.warning("could not record the failed refresh: %s", redact(str(other)))
+

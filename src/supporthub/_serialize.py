@@ -1,0 +1,163 @@
+"""The one converter between the hub's attrs classes and the contract's JSON.
+
+Field names become camelCase, timestamps become UTC strings with ``Z``, and a
+case's ``source_id`` is published as ``id`` (always a string).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import attrs
+import cattrs
+import orjson
+from cattrs.gen import make_dict_unstructure_fn, override
+
+from supporthub._models import (
+    AggregatedCase,
+    Case,
+    Health,
+    Page,
+    RefreshReport,
+    SourceHealth,
+    SourceReport,
+    SourceState,
+    Status,
+    Trigger,
+)
+
+__all__ = ["converter", "format_timestamp", "iter_listing_json", "to_json_dict"]
+
+
+def format_timestamp(value: dt.datetime) -> str:
+    """Format an aware datetime as the contract's UTC string, ``…T10:02:11Z``.
+
+    Sub-second parts are kept when present (milliseconds when they suffice).
+    """
+    value = value.astimezone(dt.UTC)
+    if not value.microsecond:
+        spec = "seconds"
+    elif value.microsecond % 1000 == 0:
+        spec = "milliseconds"
+    else:
+        spec = "microseconds"
+    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+converter = cattrs.Converter()
+"""Unstructures the hub's classes into the contract's camelCase JSON dicts."""
+
+converter.register_unstructure_hook(dt.datetime, format_timestamp)
+converter.register_unstructure_hook(Status, lambda status: status.value)
+converter.register_unstructure_hook(Trigger, lambda trigger: trigger.value)
+
+
+def _register_camel(cls: type[Any], **overrides: Any) -> None:
+    renames = {
+        field.name: override(rename=_camel(field.name)) for field in attrs.fields(cls)
+    }
+    renames.update(overrides)
+    converter.register_unstructure_hook(
+        cls, make_dict_unstructure_fn(cls, converter, **renames)
+    )
+
+
+_register_camel(Case, source_id=override(rename="id"))
+_register_camel(AggregatedCase)
+_register_camel(SourceState)
+_register_camel(
+    SourceReport,
+    error=override(omit_if_default=True),
+    duration_seconds=override(rename="durationSeconds", omit_if_default=True),
+)
+_register_camel(SourceHealth)
+_register_camel(Health)
+
+
+def _unstructure_page(page: Page) -> dict[str, Any]:
+    return {
+        "aggregatedCases": [converter.unstructure(item) for item in page.aggregated_cases],
+        "count": page.count,
+        "total": page.total,
+        "nextCursor": page.next_cursor,
+        "refreshedAt": None if page.refreshed_at is None else format_timestamp(page.refreshed_at),
+    }
+
+
+def _unstructure_report(report: RefreshReport) -> dict[str, Any]:
+    return {
+        "refreshedAt": (
+            None if report.refreshed_at is None else format_timestamp(report.refreshed_at)
+        ),
+        "startedAt": format_timestamp(report.started_at),
+        "finishedAt": format_timestamp(report.finished_at),
+        "trigger": report.trigger.value,
+        "full": report.full,
+        "ok": report.ok,
+        "sources": {name: converter.unstructure(r) for name, r in report.sources.items()},
+    }
+
+
+converter.register_unstructure_hook(Page, _unstructure_page)
+converter.register_unstructure_hook(RefreshReport, _unstructure_report)
+
+
+def to_json_dict(value: Any) -> Any:
+    """Unstructure any of the hub's classes into the contract's JSON shape."""
+    return converter.unstructure(value)
+
+
+_CHUNK_BYTES = 64 * 1024
+
+
+def iter_listing_json(
+    items: Iterable[tuple[AggregatedCase, Iterable[Case]]],
+    *,
+    total: int,
+    next_cursor: str | None,
+    refreshed_at: dt.datetime | None,
+) -> Iterator[bytes]:
+    """The listing answer of the contract as JSON, in chunks of about 64 kB.
+
+    Aggregated cases and their cases are encoded one at a time as they are
+    read, so memory does not grow with the size of the answer.
+    """
+    buffer = bytearray(b'{"aggregatedCases":[')
+    count = 0
+    for aggregated, members in items:
+        if count:
+            buffer += b","
+        count += 1
+        head = converter.unstructure(aggregated)
+        del head["cases"]
+        buffer += orjson.dumps(head)[:-1]
+        buffer += b',"cases":['
+        first = True
+        for case in members:
+            if not first:
+                buffer += b","
+            first = False
+            buffer += orjson.dumps(converter.unstructure(case))
+            if len(buffer) >= _CHUNK_BYTES:
+                yield bytes(buffer)
+                buffer.clear()
+        buffer += b"]}"
+        if len(buffer) >= _CHUNK_BYTES:
+            yield bytes(buffer)
+            buffer.clear()
+    tail = {
+        "count": count,
+        "total": total,
+        "nextCursor": next_cursor,
+        "refreshedAt": None if refreshed_at is None else format_timestamp(refreshed_at),
+    }
+    buffer += b"],"
+    buffer += orjson.dumps(tail)[1:]
+    yield bytes(buffer)

@@ -1,0 +1,332 @@
+"""Reading inside one snapshot: aggregated cases, their cases, sync state.
+
+A :class:`SqlReader` lives on one connection inside one transaction, so
+every query it runs sees the same committed state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import sqlalchemy as sa
+
+from supporthub._consolidate import AggregateRow
+from supporthub._models import Case, SourceState, Status
+from supporthub._query import Position, Query
+from supporthub._store.schema import aggregated_cases, cases, meta, refresh_runs, sources
+
+if TYPE_CHECKING:
+    from supporthub._store.sql import SqlStore
+
+__all__ = ["CASE_COLUMNS", "SqlReader", "case_from_row", "chunked", "row_from_db"]
+
+#: Cases fetched per query when streaming a big aggregated case.
+_CASE_CHUNK = 2000
+#: Aggregated cases this small have their cases fetched together, in one query.
+_SMALL = 200
+#: Ids per ``IN (…)`` list.
+ID_CHUNK = 1000
+
+CASE_COLUMNS = (
+    cases.c.source,
+    cases.c.source_id,
+    cases.c.agg_id,
+    cases.c.number,
+    cases.c.subject,
+    cases.c.is_open,
+    cases.c.priority,
+    cases.c.provider,
+    cases.c.error_code,
+    cases.c.created_at,
+    cases.c.updated_at,
+    cases.c.url,
+)
+
+# Members are listed most recently updated first; ties in the order of the
+# index (agg_id, updated_at, source, source_id) read backwards.
+_CASE_ORDER = (cases.c.updated_at.desc(), cases.c.source.desc(), cases.c.source_id.desc())
+_AGG_ORDER = (
+    aggregated_cases.c.is_open.desc(),
+    aggregated_cases.c.case_count.desc(),
+    aggregated_cases.c.id.asc(),
+)
+
+
+def chunked(items: Sequence[Any], size: int = ID_CHUNK) -> Iterator[Sequence[Any]]:
+    """Consecutive slices of ``items`` of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def case_from_row(row: Sequence[Any]) -> Case:
+    """A :class:`Case` from a row of :data:`CASE_COLUMNS`."""
+    return Case(
+        source=row[0],
+        source_id=row[1],
+        number=row[3],
+        subject=row[4],
+        status=Status.OPEN if row[5] else Status.CLOSED,
+        priority=row[6],
+        provider=row[7],
+        error_code=row[8],
+        created_at=row[9],
+        updated_at=row[10],
+        url=row[11],
+    )
+
+
+def row_from_db(row: Any) -> AggregateRow:
+    """An :class:`AggregateRow` from a row of the ``aggregated_cases`` table."""
+    extra = orjson.loads(row.key_extra) if row.key_extra else []
+    return AggregateRow(
+        id=row.id,
+        provider_key=row.provider_key,
+        error_code_key=row.error_code_key,
+        key_extra=tuple((str(k), str(v)) for k, v in extra),
+        provider=row.provider,
+        case_count=row.case_count,
+        open_case_count=row.open_case_count,
+        first_created_at=row.first_created_at,
+        last_updated_at=row.last_updated_at,
+        rules_version=row.rules_version,
+    )
+
+
+def _filters(query: Query) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if query.provider_keys:
+        where.append(aggregated_cases.c.provider_key.in_(query.provider_keys))
+    if query.error_code_keys:
+        where.append(aggregated_cases.c.error_code_key.in_(query.error_code_keys))
+    if query.statuses:
+        where.append(
+            aggregated_cases.c.is_open.in_([status is Status.OPEN for status in query.statuses])
+        )
+    return where
+
+
+def _after(position: Position) -> sa.ColumnElement[bool]:
+    is_open, count, agg_id = (
+        aggregated_cases.c.is_open,
+        aggregated_cases.c.case_count,
+        aggregated_cases.c.id,
+    )
+    return sa.or_(
+        is_open < position.is_open,
+        sa.and_(
+            is_open == position.is_open,
+            sa.or_(
+                count < position.case_count,
+                sa.and_(count == position.case_count, agg_id > position.id),
+            ),
+        ),
+    )
+
+
+def position_of(row: AggregateRow) -> Position:
+    """Where ``row`` stands in the listing order."""
+    return Position(row.open_case_count > 0, row.case_count, row.id)
+
+
+class SqlReader:
+    """Reads one consistent snapshot of the store."""
+
+    def __init__(self, connection: sa.Connection, store: SqlStore) -> None:
+        self.connection = connection
+        self.store = store
+
+    # -- small state ----------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        """A value of the ``meta`` table."""
+        return self.connection.execute(
+            sa.select(meta.c.value).where(meta.c.key == key)
+        ).scalar()
+
+    def refreshed_at(self) -> dt.datetime | None:
+        """End of the last refresh in which at least one source succeeded."""
+        value = self.meta("refreshed_at")
+        return None if value is None else dt.datetime.fromisoformat(value)
+
+    def rules_version(self) -> str | None:
+        """The rule-set version the stored aggregated cases were built with."""
+        return self.meta("rules_version")
+
+    def states(self) -> dict[str, SourceState]:
+        """Every source's sync state, by name."""
+        rows = self.connection.execute(sa.select(sources)).all()
+        return {
+            row.name: SourceState(
+                name=row.name,
+                cursor=row.cursor,
+                last_success_at=row.last_success_at,
+                last_attempt_at=row.last_attempt_at,
+                consecutive_failures=row.consecutive_failures,
+                last_error=row.last_error,
+            )
+            for row in rows
+        }
+
+    def last_run(self) -> dict[str, Any] | None:
+        """The JSON report of the last refresh that ran, with its finish time."""
+        row = self.connection.execute(
+            sa.select(refresh_runs.c.report, refresh_runs.c.finished_at)
+            .order_by(refresh_runs.c.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        report: dict[str, Any] = orjson.loads(row.report)
+        return report
+
+    def source_case_counts(self) -> dict[str, int]:
+        """How many cases each source has in the hub."""
+        rows = self.connection.execute(
+            sa.select(cases.c.source, sa.func.count()).group_by(cases.c.source)
+        ).all()
+        return {source: count for source, count in rows}
+
+    # -- aggregated cases ---------------------------------------------------
+
+    def count(self, query: Query) -> int:
+        """How many aggregated cases match ``query``'s filters, over all pages."""
+        statement = sa.select(sa.func.count()).select_from(aggregated_cases)
+        for condition in _filters(query):
+            statement = statement.where(condition)
+        return int(self.connection.execute(statement).scalar_one())
+
+    def rows(self, query: Query, *, after: Position | None, limit: int) -> list[AggregateRow]:
+        """Up to ``limit`` matching aggregated cases after ``after``, in listing order."""
+        statement = sa.select(aggregated_cases).order_by(*_AGG_ORDER).limit(limit)
+        for condition in _filters(query):
+            statement = statement.where(condition)
+        if after is not None:
+            statement = statement.where(_after(after))
+        return [row_from_db(row) for row in self.connection.execute(statement)]
+
+    def iter_rows(self, query: Query, *, chunk: int = 500) -> Iterator[AggregateRow]:
+        """Every matching aggregated case from ``query.after`` on, fetched in chunks."""
+        after = query.after
+        while True:
+            rows = self.rows(query, after=after, limit=chunk)
+            yield from rows
+            if len(rows) < chunk:
+                return
+            after = position_of(rows[-1])
+
+    def get(self, agg_id: str) -> AggregateRow | None:
+        """One aggregated case by id."""
+        row = self.connection.execute(
+            sa.select(aggregated_cases).where(aggregated_cases.c.id == agg_id)
+        ).first()
+        return None if row is None else row_from_db(row)
+
+    # -- their cases --------------------------------------------------------
+
+    def with_cases(
+        self, rows: Iterable[AggregateRow], cases_limit: int | None
+    ) -> Iterator[tuple[AggregateRow, Iterator[Case]]]:
+        """Each row with an iterator over its cases, most recently updated first.
+
+        Small aggregated cases share one query; a big one streams in chunks,
+        so memory stays flat however many cases an aggregated case holds.
+        Consume each iterator before advancing to the next row.
+        """
+        small: list[AggregateRow] = []
+
+        def flush() -> Iterator[tuple[AggregateRow, Iterator[Case]]]:
+            if not small:
+                return
+            grouped = self._cases_of_small([row.id for row in small])
+            for row in small:
+                members = grouped.get(row.id, [])
+                if cases_limit is not None:
+                    members = members[:cases_limit]
+                yield row, iter(members)
+            small.clear()
+
+        for row in rows:
+            if cases_limit == 0:
+                yield from flush()
+                yield row, iter(())
+            elif row.case_count <= _SMALL:
+                small.append(row)
+                if len(small) >= ID_CHUNK // 4:
+                    yield from flush()
+            else:
+                yield from flush()
+                yield row, self.iter_cases(row.id, limit=cases_limit)
+        yield from flush()
+
+    def _cases_of_small(self, agg_ids: Sequence[str]) -> dict[str, list[Case]]:
+        grouped: dict[str, list[Case]] = {}
+        statement = (
+            sa.select(*CASE_COLUMNS)
+            .where(cases.c.agg_id.in_(agg_ids))
+            .order_by(cases.c.agg_id, *_CASE_ORDER)
+        )
+        for row in self.connection.execute(statement):
+            grouped.setdefault(row[2], []).append(case_from_row(row))
+        return grouped
+
+    def iter_cases(self, agg_id: str, *, limit: int | None = None) -> Iterator[Case]:
+        """The cases of one aggregated case, most recently updated first, in chunks."""
+        remaining = limit
+        last: Case | None = None
+        while remaining is None or remaining > 0:
+            size = _CASE_CHUNK if remaining is None else min(_CASE_CHUNK, remaining)
+            statement = (
+                sa.select(*CASE_COLUMNS)
+                .where(cases.c.agg_id == agg_id)
+                .order_by(*_CASE_ORDER)
+                .limit(size)
+            )
+            if last is not None:
+                statement = statement.where(
+                    sa.or_(
+                        cases.c.updated_at < last.updated_at,
+                        sa.and_(
+                            cases.c.updated_at == last.updated_at,
+                            sa.or_(
+                                cases.c.source < last.source,
+                                sa.and_(
+                                    cases.c.source == last.source,
+                                    cases.c.source_id < last.source_id,
+                                ),
+                            ),
+                        ),
+                    )
+                )
+            batch = [case_from_row(row) for row in self.connection.execute(statement)]
+            yield from batch
+            if len(batch) < size:
+                return
+            last = batch[-1]
+            if remaining is not None:
+                remaining -= len(batch)
+
+    def iter_all_cases(self, *, chunk: int = 5000) -> Iterator[tuple[str, Case]]:
+        """Every stored case with its aggregated case id, in primary-key order."""
+        last: tuple[str, str] | None = None
+        while True:
+            statement = (
+                sa.select(*CASE_COLUMNS)
+                .order_by(cases.c.source, cases.c.source_id)
+                .limit(chunk)
+            )
+            if last is not None:
+                statement = statement.where(
+                    sa.or_(
+                        cases.c.source > last[0],
+                        sa.and_(cases.c.source == last[0], cases.c.source_id > last[1]),
+                    )
+                )
+            rows = self.connection.execute(statement).all()
+            for row in rows:
+                yield row[2], case_from_row(row)
+            if len(rows) < chunk:
+                return
+            last = (rows[-1][0], rows[-1][1])

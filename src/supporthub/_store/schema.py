@@ -1,0 +1,148 @@
+"""The tables, as SQLAlchemy Core metadata; Alembic migrations create them.
+
+Every table uses ``utf8mb4_bin`` on MariaDB, so keys, ids and case ids
+compare by code point: two keys that differ only in accents or case never
+collide. Timestamps are stored as naive UTC (``DATETIME(6)`` on MariaDB) and
+come back as aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+__all__ = [
+    "aggregated_cases",
+    "cases",
+    "meta",
+    "metadata",
+    "provider_spellings",
+    "refresh_runs",
+    "sources",
+]
+
+metadata = sa.MetaData()
+
+_BINARY: dict[str, Any] = {
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+    "mysql_engine": "InnoDB",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """An aware UTC datetime, stored naive in UTC with microseconds."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in {"mysql", "mariadb"}:
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime())
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where aware UTC is required")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC)
+
+
+# Subjects have no length limit in the CRM specs; TEXT stops at 64 kB on MariaDB.
+_LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(255), primary_key=True),
+    sa.Column("agg_id", sa.String(32), nullable=False),
+    sa.Column("number", sa.Text),
+    sa.Column("subject", _LONG_TEXT),
+    sa.Column("is_open", sa.Boolean, nullable=False),
+    sa.Column("priority", sa.Text),
+    sa.Column("provider", sa.String(255)),
+    sa.Column("error_code", sa.String(255)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("url", sa.Text),
+    # Serves a case list most recently updated first, and an aggregated
+    # case's last update, without touching the table.
+    sa.Index("ix_cases_agg_updated", "agg_id", "updated_at", "source", "source_id"),
+    **_BINARY,
+)
+
+aggregated_cases = sa.Table(
+    "aggregated_cases",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("provider_key", sa.String(1024)),
+    sa.Column("error_code_key", sa.String(1024)),
+    sa.Column("key_extra", sa.Text),
+    sa.Column("provider", sa.String(255)),
+    sa.Column("is_open", sa.Boolean, nullable=False),
+    sa.Column("case_count", sa.Integer, nullable=False),
+    sa.Column("open_case_count", sa.Integer, nullable=False),
+    sa.Column("first_created_at", UTCDateTime, nullable=False),
+    sa.Column("last_updated_at", UTCDateTime, nullable=False),
+    sa.Column("rules_version", sa.String(32), nullable=False),
+    # The listing order of the contract: open first, biggest first, then id.
+    sa.Index("ix_aggregated_order", sa.desc("is_open"), sa.desc("case_count"), "id"),
+    sa.Index("ix_aggregated_provider_key", "provider_key", mysql_length=255),
+    sa.Index("ix_aggregated_error_code_key", "error_code_key", mysql_length=255),
+    **_BINARY,
+)
+
+# How often each trimmed provider spelling occurs among an aggregated case's
+# members, kept up to date incrementally so the display name costs nothing.
+provider_spellings = sa.Table(
+    "provider_spellings",
+    metadata,
+    sa.Column("agg_id", sa.String(32), primary_key=True),
+    sa.Column("spelling", sa.String(255), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    **_BINARY,
+)
+
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("cursor", sa.Text),
+    sa.Column("last_success_at", UTCDateTime),
+    sa.Column("last_attempt_at", UTCDateTime),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    **_BINARY,
+)
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    **_BINARY,
+)
+
+refresh_runs = sa.Table(
+    "refresh_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("report", _LONG_TEXT, nullable=False),
+    sa.Index("ix_refresh_runs_finished", "finished_at"),
+    **_BINARY,
+)

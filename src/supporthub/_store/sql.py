@@ -1,0 +1,250 @@
+"""The SQLAlchemy store: SQLite by default, MariaDB (PyMySQL) in production.
+
+This module owns the engine, the schema's revision and the refresh lock;
+``reading.py`` and ``writing.py`` hold what runs inside one snapshot and one
+refresh transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from supporthub._errors import ConfigurationError, RefreshInProgress, StorageError
+from supporthub._redact import redact
+from supporthub._store.base import Store
+from supporthub._store.locks import FileLock, LocalLock, MariaDbLock, RefreshLock
+from supporthub._store.reading import SqlReader
+from supporthub._store.writing import SqlWriter
+
+__all__ = ["SCHEMA_REVISION", "SqlStore", "storage_error"]
+
+log = logging.getLogger("supporthub.store")
+
+#: The Alembic revision this code expects (checked against the scripts in a test).
+SCHEMA_REVISION = "0001"
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def storage_error(error: BaseException) -> StorageError:
+    """A :class:`StorageError` in words, without SQL, parameters or passwords."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip() or type(original).__name__
+    return StorageError(f"database error: {redact(text.splitlines()[0])}")
+
+
+def _sqlite_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
+    database = url.database or ""
+    if database in {"", ":memory:"} or url.query.get("mode") == "memory":
+        raise ConfigurationError(
+            "SUPPORTHUB_DATABASE_URL: an in-memory SQLite database vanishes with its "
+            "connection; use a file, e.g. sqlite:///supporthub.db"
+        )
+    path = Path(database).expanduser()
+    if not path.parent.exists():
+        raise ConfigurationError(
+            f"SUPPORTHUB_DATABASE_URL: the folder {str(path.parent)!r} does not exist"
+        )
+    engine = sa.create_engine(url.set(database=str(path)), pool_pre_ping=True)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (below): pysqlite's own transaction
+        # handling would defer it and break snapshot reads and savepoints.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers see the last committed state while a refresh writes.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+    return engine, FileLock(path.with_name(path.name + ".refresh-lock"))
+
+
+def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
+    if not url.database:
+        raise ConfigurationError(
+            "SUPPORTHUB_DATABASE_URL names no database; add it: mysql+pymysql://user@host:3306/db"
+        )
+    if "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    engine = sa.create_engine(
+        url,
+        pool_pre_ping=True,  # a restarted server costs one failed ping, not a failed request
+        pool_recycle=1800,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"connect_timeout": 10},
+    )
+    return engine, MariaDbLock(engine, url.database)
+
+
+class SqlStore(Store):
+    """The store on a SQLAlchemy URL (``sqlite:///…`` or ``mysql+pymysql://…``).
+
+    :raises ConfigurationError: the URL is not one the hub can use.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            parsed = make_url(url)
+        except (sa.exc.ArgumentError, ValueError):
+            raise ConfigurationError(
+                "SUPPORTHUB_DATABASE_URL is not a database URL; expected e.g. "
+                "sqlite:///supporthub.db or mysql+pymysql://user:pass@host:3306/db"
+            ) from None
+        self.display_url = parsed.render_as_string(hide_password=True)
+        backend = parsed.get_backend_name()
+        try:
+            if backend == "sqlite":
+                self.engine, self._lock = _sqlite_engine(parsed)
+            elif backend in {"mysql", "mariadb"}:
+                self.engine, self._lock = _mariadb_engine(parsed)
+            else:
+                raise ConfigurationError(
+                    f"SUPPORTHUB_DATABASE_URL: unsupported database {backend!r}; "
+                    "use sqlite:///… or mysql+pymysql://… (MariaDB)"
+                )
+        except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
+            raise ConfigurationError(
+                f"SUPPORTHUB_DATABASE_URL ({self.display_url}) cannot be used: {error}"
+            ) from None
+        self.dialect_name = self.engine.dialect.name
+        self._cursor_secret: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.display_url!r})"
+
+    # -- schema -------------------------------------------------------------
+
+    def revision(self) -> str | None:
+        """The schema revision in the database; ``None`` when it has no schema."""
+        try:
+            with self.engine.connect() as connection:
+                if not sa.inspect(connection).has_table("alembic_version"):
+                    return None
+                return connection.execute(
+                    sa.text("SELECT version_num FROM alembic_version")
+                ).scalar()
+        except sa.exc.SQLAlchemyError as error:
+            raise storage_error(error) from None
+
+    def upgrade(self) -> None:
+        from alembic import command  # noqa: PLC0415 - Alembic loads only to migrate
+        from alembic.config import Config  # noqa: PLC0415
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self.refresh_lock(timeout=None):
+            try:
+                with self.engine.begin() as connection:
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
+            except sa.exc.SQLAlchemyError as error:
+                raise storage_error(error) from None
+        log.info("database schema at revision %s (%s)", SCHEMA_REVISION, self.display_url)
+
+    def check_schema(self, *, create_if_empty: bool) -> None:
+        found = self.revision()
+        if found == SCHEMA_REVISION:
+            return
+        if found is None and create_if_empty and not self._has_tables():
+            self.upgrade()
+            return
+        if found is None:
+            raise StorageError(
+                f"the database {self.display_url} has no supporthub schema; "
+                "run `supporthub db upgrade`"
+            )
+        raise StorageError(
+            f"the database schema is at revision {found}, this version needs "
+            f"{SCHEMA_REVISION}; run `supporthub db upgrade`"
+        )
+
+    def _has_tables(self) -> bool:
+        with self.engine.connect() as connection:
+            return bool(sa.inspect(connection).get_table_names())
+
+    # -- reading and writing ------------------------------------------------
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[SqlReader]:
+        try:
+            with self.engine.connect() as connection, connection.begin():
+                yield SqlReader(connection, self)
+        except sa.exc.SQLAlchemyError as error:
+            raise storage_error(error) from None
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[SqlWriter]:
+        try:
+            with self.engine.connect() as connection:
+                if self.dialect_name == "sqlite":
+                    # Take the write lock up front: no upgrade from a read lock
+                    # that could fail half-way.
+                    connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+                with connection.begin():
+                    yield SqlWriter(connection, self)
+        except sa.exc.SQLAlchemyError as error:
+            raise storage_error(error) from None
+
+    def cursor_secret(self) -> bytes:
+        """The secret that signs paging cursors, shared by every process on the database."""
+        if self._cursor_secret is None:
+            with self.reader() as reader:
+                value = reader.meta("cursor_secret")
+            if value is None:
+                # Older databases get one now; concurrent creators agree on the first.
+                with self.writer() as writer:
+                    value = writer.meta("cursor_secret") or secrets.token_hex(32)
+                    writer.set_meta("cursor_secret", value)
+            self._cursor_secret = bytes.fromhex(value)
+        return self._cursor_secret
+
+    # -- locking and health -------------------------------------------------
+
+    @contextlib.contextmanager
+    def refresh_lock(self, timeout: float | None) -> Iterator[bool]:
+        try:
+            contended = not self._lock.acquire(0)
+            if contended and not self._lock.acquire(timeout):
+                raise RefreshInProgress(
+                    f"another refresh is running and did not finish within {timeout:g} s"
+                )
+        except sa.exc.SQLAlchemyError as error:
+            raise storage_error(error) from None
+        try:
+            yield contended
+        finally:
+            self._lock.release()
+
+    def is_refreshing(self) -> bool:
+        try:
+            return self._lock.is_held()
+        except sa.exc.SQLAlchemyError as error:
+            raise storage_error(error) from None
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,200 @@
+"""The ``supporthub`` command: thin, every rule lives in the library.
+
+Exit codes: 0 success (or nothing was due), 1 a source failed, 2 a usage or
+configuration error, 3 the database failed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from supporthub._errors import (
+    ConfigurationError,
+    PluginError,
+    RefreshInProgress,
+    RefreshNotDue,
+    StorageError,
+    SupportHubError,
+)
+from supporthub._models import RefreshReport
+from supporthub._redact import RedactingFilter
+from supporthub._serialize import format_timestamp, to_json_dict
+from supporthub._settings import Settings
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+log = logging.getLogger("supporthub.cli")
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr, every line passed through the secret redactor."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="supporthub",
+        description="Support Aggregation Hub: consolidate support cases from several CRMs.",
+        epilog="Configuration comes from SUPPORTHUB_* environment variables; see the docs.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    refresh = commands.add_parser(
+        "refresh", help="run one refresh, then exit (for cron)", description=(
+            "Fetch what changed in the due sources and update the aggregated cases. "
+            "Waits for a refresh that is already running, never overlaps it."
+        )
+    )
+    refresh.add_argument(
+        "--force", action="store_true",
+        help="fetch every enabled source now, ignoring the minimum age and the backoff",
+    )
+    refresh.add_argument(
+        "--full", action="store_true",
+        help="re-read every record and remove the cases the CRMs no longer list",
+    )
+    refresh.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    db_commands.add_parser("upgrade", help="create or migrate the database schema")
+
+    for name, text in (
+        ("serve", "the HTTP service with the scheduled refresh"),
+        ("demo", "simulated CRMs, SQLite and the service, all local, in one command"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("--host", default="127.0.0.1", help="address to listen on")
+        command.add_argument(
+            "--port", type=int, default=8000 if name == "serve" else 8080, help="port to listen on"
+        )
+        if name == "demo":
+            command.add_argument(
+                "--cases", type=int, default=5000, help="simulated cases per CRM (default 5000)"
+            )
+
+    commands.add_parser("plugins", help="list the installed plug-ins, their versions and hooks")
+    return parser
+
+
+def _print_report(report: RefreshReport) -> None:
+    for name, source in report.sources.items():
+        if not source.due:
+            print(f"{name}: not due")
+        elif source.ok:
+            print(
+                f"{name}: ok - fetched {source.fetched}, skipped {source.skipped}, "
+                f"written {source.written}, deleted {source.deleted} "
+                f"in {source.duration_seconds or 0:.2f} s"
+            )
+        else:
+            print(f"{name}: FAILED - {source.error}")
+    when = format_timestamp(report.refreshed_at) if report.refreshed_at else "never"
+    print(f"data refreshed at: {when}")
+
+
+def _refresh(settings: Settings, args: argparse.Namespace) -> int:
+    from supporthub._hub import Hub  # noqa: PLC0415 - keeps `supporthub --help` fast
+
+    with Hub(settings) as hub:
+        if not hub.enabled_sources:
+            names = ", ".join(f"SUPPORTHUB_{n.upper()}_URL" for n in hub.sources) or (
+                "none: no adapter plug-in is installed (pip install supporthub-banana …)"
+            )
+            raise ConfigurationError(f"no source is enabled; set one of: {names}")
+        try:
+            report = hub.refresh(force=args.force, full=args.full)
+        except RefreshNotDue as not_due:
+            if args.json:
+                print(orjson.dumps({"due": False, "error": str(not_due)}).decode())
+            else:
+                print(f"nothing was due: {not_due}")
+            return EXIT_OK
+    if args.json:
+        print(orjson.dumps(to_json_dict(report)).decode())
+    else:
+        _print_report(report)
+    return EXIT_OK if report.ok else EXIT_SOURCE_FAILED
+
+
+def _db_upgrade(settings: Settings) -> int:
+    from supporthub._store.sql import SqlStore  # noqa: PLC0415
+
+    store = SqlStore(settings.database_url)
+    try:
+        store.upgrade()
+    finally:
+        store.close()
+    print(f"database schema is current ({store.display_url})")
+    return EXIT_OK
+
+
+def _plugins(settings: Settings) -> int:
+    from supporthub._plugins import list_plugins, load_plugins  # noqa: PLC0415
+
+    for info in list_plugins(load_plugins(settings)):
+        origin = f"{info.distribution} {info.version}" if info.distribution else "built in"
+        print(f"{info.name} ({origin}): {', '.join(info.hooks) or 'no hooks'}")
+    return EXIT_OK
+
+
+def _service(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        from supporthub.service import run  # noqa: PLC0415 - the web stack is an extra
+    except ImportError as missing:
+        raise ConfigurationError(
+            f"`supporthub {args.command}` needs the service extra ({missing.name} is missing): "
+            "pip install 'supporthub[service]'"
+        ) from None
+    if args.command == "demo":
+        from supporthub.service.demo import run_demo  # noqa: PLC0415
+
+        return run_demo(host=args.host, port=args.port, cases=args.cases)
+    run(settings, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        if args.command == "refresh":
+            return _refresh(settings, args)
+        if args.command == "db":
+            return _db_upgrade(settings)
+        if args.command == "plugins":
+            return _plugins(settings)
+        return _service(settings, args)
+    except (ConfigurationError, PluginError) as error:
+        print(f"supporthub: configuration error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageError as error:
+        print(f"supporthub: {error}", file=sys.stderr)
+        return EXIT_DATABASE
+    except RefreshInProgress as error:
+        print(f"supporthub: {error}", file=sys.stderr)
+        return EXIT_SOURCE_FAILED
+    except SupportHubError as error:
+        print(f"supporthub: {error}", file=sys.stderr)
+        return EXIT_SOURCE_FAILED
+    except KeyboardInterrupt:
+        print("supporthub: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

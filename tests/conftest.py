@@ -1,0 +1,207 @@
+"""Shared fixtures: a database of each kind, a fresh plug-in manager, a fake CRM.
+
+Every storage test runs on SQLite and on MariaDB. MariaDB tests are skipped
+only when the server is absent on a developer machine; with ``CI=true`` a
+missing server fails them instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import supporthub
+
+TESTS = Path(__file__).parent
+FAKECRM = TESTS / "fakecrm"
+sys.path.insert(0, str(FAKECRM))
+
+import supporthub_fakecrm  # noqa: E402
+
+MARIADB_SERVER = os.environ.get("SUPPORTHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
+DATABASES = os.environ.get("SUPPORTHUB_TEST_DATABASES", "sqlite,mariadb").split(",")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _mariadb_reachable() -> str | None:
+    engine = sa.create_engine(MARIADB_SERVER + "/", connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as error:
+        return str(error.orig or error)
+    finally:
+        engine.dispose()
+    return None
+
+
+_mariadb_problem: list[str | None] = []
+
+
+def _require_mariadb() -> None:
+    if not _mariadb_problem:
+        _mariadb_problem.append(_mariadb_reachable())
+    problem = _mariadb_problem[0]
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"MariaDB is required in CI and not reachable: {problem}")
+        pytest.skip(f"MariaDB not reachable: {problem}")
+
+
+class MariaDbDatabases:
+    """Creates throw-away databases on the MariaDB server."""
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+
+    def create(self) -> str:
+        _require_mariadb()
+        name = f"sh_test_{uuid.uuid4().hex[:12]}"
+        engine = sa.create_engine(MARIADB_SERVER + "/")
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            )
+        engine.dispose()
+        self.created.append(name)
+        return f"{MARIADB_SERVER}/{name}"
+
+    def drop_all(self) -> None:
+        if not self.created:
+            return
+        engine = sa.create_engine(MARIADB_SERVER + "/")
+        with engine.begin() as connection:
+            for name in self.created:
+                connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        engine.dispose()
+
+
+@pytest.fixture
+def mariadb_databases() -> Iterator[MariaDbDatabases]:
+    databases = MariaDbDatabases()
+    yield databases
+    databases.drop_all()
+
+
+def _database_params() -> list[Any]:
+    params = []
+    if "sqlite" in DATABASES:
+        params.append(pytest.param("sqlite", id="sqlite"))
+    if "mariadb" in DATABASES:
+        params.append(pytest.param("mariadb", id="mariadb", marks=pytest.mark.mariadb))
+    return params
+
+
+@pytest.fixture(params=_database_params())
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, mariadb_databases: MariaDbDatabases
+) -> str:
+    """An empty database, once SQLite and once MariaDB."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    return mariadb_databases.create()
+
+
+@pytest.fixture
+def plugin_manager() -> Iterator[Any]:
+    """A fresh plug-in manager with only the core's default plug-in and the fake CRM."""
+    manager = supporthub.make_plugin_manager(entry_points=False)
+    manager.register(supporthub_fakecrm, name="fakecrm")
+    yield manager
+    manager.unregister(name="fakecrm")
+
+
+class FakeCrm:
+    """The records the fake adapter serves, kept in a JSON file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: dict[str, dict[str, Any]] = {}
+        self._clock = 0
+        self.save()
+
+    def tick(self) -> str:
+        """A strictly later timestamp each call."""
+        self._clock += 1
+        minutes, seconds = divmod(self._clock, 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"2026-11-{20 + hours // 24:02d}T{hours % 24:02d}:{minutes:02d}:{seconds:02d}Z"
+
+    def put(self, record_id: str, **fields: Any) -> dict[str, Any]:
+        record = {"id": record_id, "status": "open", **self.records.get(record_id, {})}
+        record.update(fields)
+        record["updated_at"] = fields.get("updated_at") or self.tick()
+        record.setdefault("created_at", record["updated_at"])
+        self.records[record_id] = record
+        self.save()
+        return record
+
+    def delete(self, record_id: str) -> None:
+        self.put(record_id, deleted=True)
+
+    def forget(self, record_id: str) -> None:
+        """The CRM stops listing a record without a tombstone (a full resync finds out)."""
+        del self.records[record_id]
+        self.save()
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps(list(self.records.values())))
+
+
+@pytest.fixture
+def fake_crm(tmp_path: Path) -> FakeCrm:
+    return FakeCrm(tmp_path / "fake-crm.json")
+
+
+@pytest.fixture
+def make_hub(
+    database_url: str, plugin_manager: Any, fake_crm: FakeCrm
+) -> Iterator[Any]:
+    """Build hubs on the test database with the fake CRM enabled."""
+    hubs: list[supporthub.Hub] = []
+
+    def make(**env: str) -> supporthub.Hub:
+        environ = {
+            "SUPPORTHUB_DATABASE_URL": database_url,
+            "SUPPORTHUB_FAKE_URL": str(fake_crm.path),
+            "SUPPORTHUB_FAKE_TOKEN": "fake-secret-token-123",
+            "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES": "0",
+            **env,
+        }
+        hub = supporthub.Hub.from_env(environ, plugins=plugin_manager)
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.close()
+
+
+@pytest.fixture
+def installed_fakecrm(tmp_path: Path) -> dict[str, str]:
+    """Environment for a subprocess in which the fake CRM is an installed plug-in.
+
+    Writes the ``.dist-info`` folder pip would write, with the entry point,
+    so discovery runs through ``importlib.metadata`` as in production.
+    """
+    site = tmp_path / "site"
+    dist = site / "supporthub_fakecrm-0.0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: supporthub-fakecrm\nVersion: 0.0.1\n"
+    )
+    (dist / "entry_points.txt").write_text("[supporthub]\nfake = supporthub_fakecrm\n")
+    (site / "supporthub_fakecrm.py").write_text((FAKECRM / "supporthub_fakecrm.py").read_text())
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(site), env.get("PYTHONPATH", "")) if p
+    )
+    return env

@@ -1,0 +1,379 @@
+"""Refreshes end to end on both databases: the fake CRM → normalization → store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import supporthub
+import supporthub_fakecrm
+from supporthub import RefreshNotDue, Status
+from supporthub._store.writing import SqlWriter, SyncTracker
+
+
+def dump(hub: supporthub.Hub) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the data tables, to compare states exactly."""
+    tables = ["cases", "aggregated_cases", "provider_spellings"]
+    with hub.store.engine.connect() as connection:
+        return {
+            t: sorted(tuple(r) for r in connection.execute(sa.text(f"SELECT * FROM {t}")))
+            for t in tables
+        }
+
+
+def by_key(hub: supporthub.Hub) -> dict[tuple[str | None, str | None], supporthub.AggregatedCase]:
+    return {(a.provider_key, a.error_code): a for a in hub.all().aggregated_cases}
+
+
+def consistent(hub: supporthub.Hub) -> None:
+    """Stored aggregated cases equal a consolidation of the stored cases from scratch."""
+    with hub.store.reader() as reader:
+        members = [case for _, case in reader.iter_all_cases()]
+    expected = supporthub.consolidate(members, hub.pipeline)
+    found = {a.id: a for a in hub.all().aggregated_cases}
+    assert found == expected
+
+
+class OtherAdapter(supporthub_fakecrm.FakeAdapter):
+    name = "other"
+    title = "Other CRM"
+
+
+class OtherPlugin:
+    @supporthub.hookimpl
+    def register_adapters(self, register: Any) -> None:
+        register(OtherAdapter)
+
+
+@pytest.fixture(autouse=True)
+def _reset_cursors() -> None:
+    supporthub_fakecrm.FakeAdapter.cursors = []
+    OtherAdapter.cursors = []
+
+
+def test_spelling_variants_from_two_sources_land_in_one(make_hub, fake_crm, plugin_manager, tmp_path) -> None:
+    plugin_manager.register(OtherPlugin(), name="other")
+    other = type(fake_crm)(tmp_path / "other.json")
+    fake_crm.put("b1", provider="Acme Payments, Inc.", error_code="E-1042")
+    other.put("s1", provider="ACME PAYMENTS", error_code=" 1042 ")
+    other.put("s2", provider="Globex", error_code="1042")
+    hub = make_hub(SUPPORTHUB_OTHER_URL=str(other.path), SUPPORTHUB_OTHER_TOKEN="t0ken-other")
+    report = hub.refresh(force=True)
+    assert report.ok and set(report.sources) == {"fake", "other"}
+    groups = by_key(hub)
+    acme = groups[("acme payments", "1042")]
+    assert acme.case_count == 2
+    assert {(c.source, c.source_id) for c in acme.cases} == {("fake", "b1"), ("other", "s1")}
+    assert groups[("globex", "1042")].case_count == 1
+    plugin_manager.unregister(name="other")
+
+
+def test_nulls_form_their_own_aggregated_cases(make_hub, fake_crm) -> None:
+    fake_crm.put("1", provider=None, error_code=None)
+    fake_crm.put("2", provider="  ", error_code="E-")
+    fake_crm.put("3", provider="Acme", error_code=None)
+    fake_crm.put("4", provider=None, error_code="1042")
+    hub = make_hub()
+    hub.refresh(force=True)
+    groups = by_key(hub)
+    assert {k: a.case_count for k, a in groups.items()} == {
+        (None, None): 2,
+        ("acme", None): 1,
+        (None, "1042"): 1,
+    }
+    assert groups[(None, None)].provider is None and groups[(None, None)].error_code is None
+    consistent(hub)
+
+
+def test_ids_stay_stable_and_come_back(make_hub, fake_crm) -> None:
+    fake_crm.put("1", provider="Acme", error_code="1")
+    fake_crm.put("2", provider="Globex", error_code="2")
+    hub = make_hub()
+    hub.refresh(force=True)
+    before = {k: a.id for k, a in by_key(hub).items()}
+    fake_crm.put("3", provider="ACME INC", error_code="E-1")
+    fake_crm.delete("2")
+    hub.refresh(force=True)
+    after = {k: a.id for k, a in by_key(hub).items()}
+    assert after == {("acme", "1"): before[("acme", "1")]}
+    fake_crm.put("4", provider="globex", error_code="2")  # the key comes back
+    hub.refresh(force=True)
+    assert by_key(hub)[("globex", "2")].id == before[("globex", "2")]
+    consistent(hub)
+
+
+def test_same_batch_twice_changes_nothing(make_hub, fake_crm) -> None:
+    hub = make_hub()
+    hub.refresh(force=True)  # creates the schema and the rules version
+    cases = [
+        supporthub.Case("fake", str(i), str(i), "s", Status.OPEN, None, "Acme", "1",
+                        dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+                        dt.datetime(2026, 11, 2, i, tzinfo=dt.UTC), None)
+        for i in range(5)
+    ]
+    batch = supporthub.Batch(cases=tuple(cases), tombstones=(supporthub.Tombstone("9"),), fetched=6)
+    results = []
+    for _ in range(2):
+        with hub.store.writer() as writer:
+            assert isinstance(writer, SqlWriter)
+            from supporthub._consolidate import AggregateChanges
+
+            changes = AggregateChanges()
+            results.append(writer.write_batch(batch, tracker=SyncTracker("fake"),
+                                              pipeline=hub.pipeline, changes=changes))
+            writer.apply_changes(changes, hub.pipeline.version)
+        if len(results) == 1:
+            first = dump(hub)
+    assert results[0].written == 5
+    assert results[1].written == 0 and results[1].deleted == 0
+    assert dump(hub) == first
+    consistent(hub)
+
+
+def test_an_older_repeat_never_replaces_the_newer_case(make_hub, fake_crm) -> None:
+    hub = make_hub()
+    hub.refresh(force=True)
+    t = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    newer = supporthub.Case("fake", "1", "1", "new", Status.CLOSED, None, "Acme", "1", t, t, None)
+    older = supporthub.Case("fake", "1", "1", "old", Status.OPEN, None, "Globex", "1", t,
+                            t - dt.timedelta(hours=1), None)
+    from supporthub._consolidate import AggregateChanges
+
+    for batch in (supporthub.Batch(cases=(newer,)), supporthub.Batch(cases=(older,)),
+                  supporthub.Batch(cases=(older, newer, older))):
+        with hub.store.writer() as writer:
+            changes = AggregateChanges()
+            writer.write_batch(batch, tracker=SyncTracker("fake"), pipeline=hub.pipeline,
+                               changes=changes)
+            writer.apply_changes(changes, hub.pipeline.version)
+    (only,) = hub.all().aggregated_cases
+    assert only.provider == "Acme" and only.cases[0].subject == "new"
+    consistent(hub)
+
+
+def test_an_adapter_failing_mid_stream_leaves_every_row(make_hub, fake_crm, plugin_manager, tmp_path) -> None:
+    plugin_manager.register(OtherPlugin(), name="other")
+    other = type(fake_crm)(tmp_path / "other.json")
+    for i in range(10):
+        fake_crm.put(str(i), provider=f"P{i % 3}", error_code="1")
+    other.put("x", provider="Other", error_code="2")
+    env = {"SUPPORTHUB_OTHER_URL": str(other.path), "SUPPORTHUB_OTHER_TOKEN": "t0ken-other"}
+    hub = make_hub(**env)
+    hub.refresh(force=True)
+    before = dump(hub)
+    for i in range(10):
+        fake_crm.put(str(i), provider="Changed", error_code="9")
+    fake_crm.delete("3")
+    failing = make_hub(SUPPORTHUB_FAKE_FAIL_AFTER="7", **env)
+    other.put("y", provider="Other", error_code="2")
+    report = failing.refresh(force=True)
+    assert not report.sources["fake"].ok
+    assert "broke after 7 records" in (report.sources["fake"].error or "")
+    assert report.sources["other"].ok and report.sources["other"].written == 1
+    after = dump(failing)
+    fake_rows = lambda d: [r for r in d["cases"] if r[0] == "fake"]  # noqa: E731
+    assert fake_rows(after) == fake_rows(before)  # the failing source kept its cases
+    assert len(after["cases"]) == len(before["cases"]) + 1
+    health = failing.health().sources["fake"]
+    assert health.consecutive_failures == 1 and "broke" in (health.last_error or "")
+    consistent(failing)
+    plugin_manager.unregister(name="other")
+
+
+def test_incremental_refresh_asks_only_for_changes_and_touches_only_their_keys(
+    make_hub, fake_crm, monkeypatch
+) -> None:
+    for i in range(30):
+        fake_crm.put(str(i), provider=f"Provider {i % 6}", error_code=str(i % 2))
+    hub = make_hub()
+    first = hub.refresh(force=True)
+    assert supporthub_fakecrm.FakeAdapter.cursors == [None]
+    assert first.sources["fake"].written == 30
+    with hub.store.reader() as reader:
+        cursor = reader.states()["fake"].cursor
+    before = {a.id: a for a in hub.all().aggregated_cases}
+
+    touched: list[frozenset[str]] = []
+    original = SqlWriter.apply_changes
+
+    def spy(self: SqlWriter, changes: Any, version: str) -> int:
+        touched.append(changes.touched)
+        return original(self, changes, version)
+
+    monkeypatch.setattr(SqlWriter, "apply_changes", spy)
+    fake_crm.put("0", provider="Provider 1")  # moves from (provider 0, 0) to (provider 1, 0)
+    fake_crm.put("7", status="closed")  # stays in (provider 1, 1)
+    second = hub.refresh(force=True)
+    assert supporthub_fakecrm.FakeAdapter.cursors == [None, cursor]
+    # inclusive cursor: the boundary record comes again and changes nothing
+    assert second.sources["fake"].fetched == 3 and second.sources["fake"].written == 2
+    ids = {a.provider_key + "/" + a.error_code: a.id for a in before.values()}
+    new_id = supporthub.AggregationKey("provider 1", "0").id  # a key that did not exist
+    assert new_id not in before
+    assert touched == [frozenset({ids["provider 0/0"], new_id, ids["provider 1/1"]})]
+    after = {a.id: a for a in hub.all().aggregated_cases}
+    for agg_id in set(before) - touched[0]:
+        assert after[agg_id] == before[agg_id]
+    consistent(hub)
+
+
+def test_tombstones_remove_cases(make_hub, fake_crm) -> None:
+    fake_crm.put("1", provider="Acme", error_code="1")
+    fake_crm.put("2", provider="Acme", error_code="1")
+    hub = make_hub()
+    hub.refresh(force=True)
+    fake_crm.delete("1")
+    report = hub.refresh(force=True)
+    assert report.sources["fake"].deleted == 1
+    (only,) = hub.all().aggregated_cases
+    assert [c.source_id for c in only.cases] == ["2"]
+    fake_crm.delete("2")
+    hub.refresh(force=True)
+    assert hub.all().aggregated_cases == ()
+    consistent(hub)
+
+
+def test_full_resync_removes_cases_the_crm_no_longer_lists(make_hub, fake_crm) -> None:
+    for i in range(5):
+        fake_crm.put(str(i), provider="Acme", error_code=str(i % 2))
+    hub = make_hub()
+    hub.refresh(force=True)
+    fake_crm.forget("0")
+    fake_crm.forget("2")
+    fake_crm.forget("4")  # the whole (acme, 0) aggregated case
+    incremental = hub.refresh(force=True)
+    assert incremental.sources["fake"].deleted == 0
+    assert sum(a.case_count for a in hub.all().aggregated_cases) == 5
+    full = hub.refresh(force=True, full=True)
+    assert full.full and full.sources["fake"].deleted == 3
+    assert supporthub_fakecrm.FakeAdapter.cursors[-1] is None
+    assert {k: a.case_count for k, a in by_key(hub).items()} == {("acme", "1"): 2}
+    consistent(hub)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+def test_minimum_age_guards_on_demand_refresh(make_hub, fake_crm) -> None:
+    clock = Clock()
+    fake_crm.put("1", provider="Acme")
+    hub = make_hub(SUPPORTHUB_MIN_REFRESH_AGE_MINUTES="15")
+    hub._refresher.clock = hub.clock = clock
+    assert hub.refresh().sources["fake"].ok  # never fetched: due
+    clock.advance(minutes=5)
+    with pytest.raises(RefreshNotDue) as not_due:
+        hub.refresh()
+    assert not_due.value.retry_after == dt.timedelta(minutes=10)
+    assert not_due.value.data_age == dt.timedelta(minutes=5)
+    assert hub.health().sources["fake"].refreshable_at == clock.now + dt.timedelta(minutes=10)
+    assert hub.refresh(force=True).sources["fake"].due  # --force ignores it
+    clock.advance(minutes=15)
+    assert hub.refresh().sources["fake"].due
+
+
+def test_a_failing_source_is_retried_on_demand_only_after_its_backoff(make_hub, fake_crm) -> None:
+    clock = Clock()
+    fake_crm.put("1", provider="Acme")
+    hub = make_hub(SUPPORTHUB_MIN_REFRESH_AGE_MINUTES="3", SUPPORTHUB_FAKE_FAIL_AFTER="0")
+    hub._refresher.clock = hub.clock = clock
+    waits = []
+    for _ in range(4):
+        report = hub.refresh()
+        assert not report.sources["fake"].ok
+        with pytest.raises(RefreshNotDue) as not_due:
+            hub.refresh()
+        waits.append(not_due.value.retry_after)
+        clock.advance(seconds=not_due.value.retry_after.total_seconds() - 1)
+        with pytest.raises(RefreshNotDue):
+            hub.refresh()
+        clock.advance(seconds=1)
+    # 1 minute, doubling, capped at the minimum age (3 minutes)
+    assert waits == [dt.timedelta(minutes=m) for m in (1, 2, 3, 3)]
+    assert hub.health().sources["fake"].consecutive_failures == 4
+    assert hub.refresh(force=True).sources["fake"].due  # --force still tries
+
+
+def test_a_misconfigured_source_fails_in_every_report(make_hub, fake_crm, plugin_manager, tmp_path) -> None:
+    plugin_manager.register(OtherPlugin(), name="other")
+    other = type(fake_crm)(tmp_path / "other.json")
+    other.put("x", provider="Other")
+    fake_crm.put("1", provider="Acme")
+    hub = make_hub(SUPPORTHUB_OTHER_URL=str(other.path))  # no SUPPORTHUB_OTHER_TOKEN
+    for _ in range(2):
+        report = hub.refresh()
+        assert not report.sources["other"].ok
+        assert "SUPPORTHUB_OTHER_TOKEN" in (report.sources["other"].error or "")
+    assert report.sources["fake"].ok
+    assert OtherAdapter.cursors == []  # it never ran
+    plugin_manager.unregister(name="other")
+
+
+def test_changed_aliases_regroup_stored_cases(make_hub, fake_crm) -> None:
+    fake_crm.put("1", provider="Acme Pay", error_code="1")
+    fake_crm.put("2", provider="Acme Payments", error_code="1")
+    hub = make_hub()
+    hub.refresh(force=True)
+    assert len(hub.all().aggregated_cases) == 2
+    aliased = make_hub(SUPPORTHUB_PROVIDER_ALIASES='{"ACME PAY": "acme payments inc"}')
+    aliased.refresh(force=True)  # nothing new from the CRM, yet history follows the rules
+    (merged,) = aliased.all().aggregated_cases
+    assert merged.case_count == 2 and merged.provider_key == "acme payments"
+    assert aliased.search(provider="Acme Pay").total == 1
+    consistent(aliased)
+
+
+def test_a_reader_during_a_refresh_sees_before_or_after(make_hub, fake_crm) -> None:
+    for i in range(40):
+        fake_crm.put(str(i), provider=f"P{i % 4}", error_code="1")
+    hub = make_hub()
+    hub.refresh(force=True)
+    before = hub.all()
+    for i in range(40, 100):
+        fake_crm.put(str(i), provider=f"P{i % 5}", error_code="1")
+    for i in range(0, 40, 3):
+        fake_crm.delete(str(i))
+    slow = make_hub(SUPPORTHUB_FAKE_DELAY="0.01")
+    seen: list[tuple[int, int]] = []
+    done = threading.Event()
+
+    def refresh() -> None:
+        try:
+            slow.refresh(force=True)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=refresh)
+    thread.start()
+    reader = make_hub()
+    while not done.is_set():
+        page = reader.all()
+        seen.append((page.total, sum(a.case_count for a in page.aggregated_cases)))
+        assert all(a.case_count == len(a.cases) for a in page.aggregated_cases)
+        time.sleep(0.002)
+    thread.join()
+    after = hub.all()
+    states = {(before.total, sum(a.case_count for a in before.aggregated_cases)),
+              (after.total, sum(a.case_count for a in after.aggregated_cases))}
+    assert len(states) == 2 and len(seen) > 3
+    assert set(seen) <= states
+    consistent(hub)
+
+
+def test_rejects_a_case_the_store_cannot_take(make_hub, fake_crm) -> None:
+    fake_crm.put("1", provider="Acme", updated_at="0500-01-01T00:00:00Z")
+    fake_crm.put("2", provider="Acme")
+    report = make_hub().refresh(force=True)
+    assert report.sources["fake"].skipped == 1 and report.sources["fake"].written == 1
