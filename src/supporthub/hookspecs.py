@@ -20,8 +20,8 @@ The core registers its own default behaviour through these same hooks
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from supporthub._models import RefreshReport
     from supporthub._settings import Settings
 
-__all__ = ["hookimpl", "hookspec"]
+__all__ = ["DemoCrm", "hookimpl", "hookspec"]
 
 hookspec = pluggy.HookspecMarker("supporthub")
 hookimpl = pluggy.HookimplMarker("supporthub")
@@ -69,4 +69,31 @@ def refresh_finished(report: RefreshReport) -> None:
     it never undoes the refresh.
 
     :param report: what the refresh did, source by source.
+    """
+
+
+class DemoCrm(Protocol):
+    """A simulated CRM running for ``supporthub demo``.
+
+    :ivar environment: the ``SUPPORTHUB_<NAME>_*`` settings that point the
+        hub at it (URL and credentials).
+    :ivar ui_url: where a person would open it, for the demo's banner.
+    """
+
+    environment: Mapping[str, str]
+    ui_url: str
+
+    def stop(self) -> None:
+        """Stop it and free its port."""
+
+
+@hookspec
+def start_demo_crm(cases: int, seed: int) -> DemoCrm | None:
+    """Start a simulated CRM for ``supporthub demo``; ``None`` if the plug-in has none.
+
+    An adapter plug-in that ships a simulator implements this so that the
+    demo shows its CRM with realistic data and no set-up.
+
+    :param cases: how many cases the simulated CRM should hold.
+    :param seed: makes the generated data repeatable.
     """
