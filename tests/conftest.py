@@ -26,7 +26,9 @@ sys.path.insert(0, str(FAKECRM))
 
 import supporthub_fakecrm  # noqa: E402
 
-MARIADB_SERVER = os.environ.get("SUPPORTHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
+MARIADB_SERVER = os.environ.get(
+    "SUPPORTHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306"
+)
 DATABASES = os.environ.get("SUPPORTHUB_TEST_DATABASES", "sqlite,mariadb").split(",")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -162,9 +164,7 @@ def fake_crm(tmp_path: Path) -> FakeCrm:
 
 
 @pytest.fixture
-def make_hub(
-    database_url: str, plugin_manager: Any, fake_crm: FakeCrm
-) -> Iterator[Any]:
+def make_hub(database_url: str, plugin_manager: Any, fake_crm: FakeCrm) -> Iterator[Any]:
     """Build hubs on the test database with the fake CRM enabled."""
     hubs: list[supporthub.Hub] = []
 
@@ -201,7 +201,5 @@ def installed_fakecrm(tmp_path: Path) -> dict[str, str]:
     (dist / "entry_points.txt").write_text("[supporthub]\nfake = supporthub_fakecrm\n")
     (site / "supporthub_fakecrm.py").write_text((FAKECRM / "supporthub_fakecrm.py").read_text())
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(site), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(site), env.get("PYTHONPATH", "")) if p)
     return env

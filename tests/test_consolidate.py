@@ -135,9 +135,7 @@ def test_display_provider(spellings: dict[str, int], expected: str) -> None:
 
 
 def test_display_provider_uses_trimmed_spellings() -> None:
-    groups = consolidate(
-        [case("1", "  Acme  "), case("2", "Acme"), case("3", "ACME Inc")], DEFAULT
-    )
+    groups = consolidate([case("1", "  Acme  "), case("2", "Acme"), case("3", "ACME Inc")], DEFAULT)
     assert next(iter(groups.values())).provider == "Acme"
 
 

@@ -85,9 +85,7 @@ def test_word_characters_are_exactly_alphanumerics_and_underscore() -> None:
     assert mismatches == []
 
 
-_spelling = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40
-)
+_spelling = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 
 
 @given(_spelling)
@@ -134,8 +132,9 @@ def test_spelling_variants_meet(words, case, separator, suffix, padding) -> None
 
 
 @given(
-    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", min_size=1, max_size=12)
-    .filter(lambda code: not code.startswith("E-")),
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", min_size=1, max_size=12).filter(
+        lambda code: not code.startswith("E-")
+    ),
     st.integers(min_value=0, max_value=3),
     st.sampled_from([str.upper, str.lower]),
     st.sampled_from(["", " ", "\t", "\u3000"]),

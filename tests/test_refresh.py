@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import supporthub_fakecrm
 
 import supporthub
-import supporthub_fakecrm
 from supporthub import RefreshNotDue, Status
 from supporthub._store.writing import SqlWriter, SyncTracker
 
@@ -56,7 +56,9 @@ def _reset_cursors() -> None:
     OtherAdapter.cursors = []
 
 
-def test_spelling_variants_from_two_sources_land_in_one(make_hub, fake_crm, plugin_manager, tmp_path) -> None:
+def test_spelling_variants_from_two_sources_land_in_one(
+    make_hub, fake_crm, plugin_manager, tmp_path
+) -> None:
     plugin_manager.register(OtherPlugin(), name="other")
     other = type(fake_crm)(tmp_path / "other.json")
     fake_crm.put("b1", provider="Acme Payments, Inc.", error_code="E-1042")
@@ -111,9 +113,19 @@ def test_same_batch_twice_changes_nothing(make_hub, fake_crm) -> None:
     hub = make_hub()
     hub.refresh(force=True)  # creates the schema and the rules version
     cases = [
-        supporthub.Case("fake", str(i), str(i), "s", Status.OPEN, None, "Acme", "1",
-                        dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
-                        dt.datetime(2026, 11, 2, i, tzinfo=dt.UTC), None)
+        supporthub.Case(
+            "fake",
+            str(i),
+            str(i),
+            "s",
+            Status.OPEN,
+            None,
+            "Acme",
+            "1",
+            dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+            dt.datetime(2026, 11, 2, i, tzinfo=dt.UTC),
+            None,
+        )
         for i in range(5)
     ]
     batch = supporthub.Batch(cases=tuple(cases), tombstones=(supporthub.Tombstone("9"),), fetched=6)
@@ -124,8 +136,11 @@ def test_same_batch_twice_changes_nothing(make_hub, fake_crm) -> None:
             from supporthub._consolidate import AggregateChanges
 
             changes = AggregateChanges()
-            results.append(writer.write_batch(batch, tracker=SyncTracker("fake"),
-                                              pipeline=hub.pipeline, changes=changes))
+            results.append(
+                writer.write_batch(
+                    batch, tracker=SyncTracker("fake"), pipeline=hub.pipeline, changes=changes
+                )
+            )
             writer.apply_changes(changes, hub.pipeline.version)
         if len(results) == 1:
             first = dump(hub)
@@ -140,23 +155,40 @@ def test_an_older_repeat_never_replaces_the_newer_case(make_hub, fake_crm) -> No
     hub.refresh(force=True)
     t = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
     newer = supporthub.Case("fake", "1", "1", "new", Status.CLOSED, None, "Acme", "1", t, t, None)
-    older = supporthub.Case("fake", "1", "1", "old", Status.OPEN, None, "Globex", "1", t,
-                            t - dt.timedelta(hours=1), None)
+    older = supporthub.Case(
+        "fake",
+        "1",
+        "1",
+        "old",
+        Status.OPEN,
+        None,
+        "Globex",
+        "1",
+        t,
+        t - dt.timedelta(hours=1),
+        None,
+    )
     from supporthub._consolidate import AggregateChanges
 
-    for batch in (supporthub.Batch(cases=(newer,)), supporthub.Batch(cases=(older,)),
-                  supporthub.Batch(cases=(older, newer, older))):
+    for batch in (
+        supporthub.Batch(cases=(newer,)),
+        supporthub.Batch(cases=(older,)),
+        supporthub.Batch(cases=(older, newer, older)),
+    ):
         with hub.store.writer() as writer:
             changes = AggregateChanges()
-            writer.write_batch(batch, tracker=SyncTracker("fake"), pipeline=hub.pipeline,
-                               changes=changes)
+            writer.write_batch(
+                batch, tracker=SyncTracker("fake"), pipeline=hub.pipeline, changes=changes
+            )
             writer.apply_changes(changes, hub.pipeline.version)
     (only,) = hub.all().aggregated_cases
     assert only.provider == "Acme" and only.cases[0].subject == "new"
     consistent(hub)
 
 
-def test_an_adapter_failing_mid_stream_leaves_every_row(make_hub, fake_crm, plugin_manager, tmp_path) -> None:
+def test_an_adapter_failing_mid_stream_leaves_every_row(
+    make_hub, fake_crm, plugin_manager, tmp_path
+) -> None:
     plugin_manager.register(OtherPlugin(), name="other")
     other = type(fake_crm)(tmp_path / "other.json")
     for i in range(10):
@@ -306,7 +338,9 @@ def test_a_failing_source_is_retried_on_demand_only_after_its_backoff(make_hub, 
     assert hub.refresh(force=True).sources["fake"].due  # --force still tries
 
 
-def test_a_misconfigured_source_fails_in_every_report(make_hub, fake_crm, plugin_manager, tmp_path) -> None:
+def test_a_misconfigured_source_fails_in_every_report(
+    make_hub, fake_crm, plugin_manager, tmp_path
+) -> None:
     plugin_manager.register(OtherPlugin(), name="other")
     other = type(fake_crm)(tmp_path / "other.json")
     other.put("x", provider="Other")
@@ -365,8 +399,10 @@ def test_a_reader_during_a_refresh_sees_before_or_after(make_hub, fake_crm) -> N
         time.sleep(0.002)
     thread.join()
     after = hub.all()
-    states = {(before.total, sum(a.case_count for a in before.aggregated_cases)),
-              (after.total, sum(a.case_count for a in after.aggregated_cases))}
+    states = {
+        (before.total, sum(a.case_count for a in before.aggregated_cases)),
+        (after.total, sum(a.case_count for a in after.aggregated_cases)),
+    }
     assert len(states) == 2 and len(seen) > 3
     assert set(seen) <= states
     consistent(hub)

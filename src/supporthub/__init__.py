@@ -65,6 +65,7 @@ from supporthub.hookspecs import hookimpl
 __version__ = "0.1.0"
 
 __all__ = [
+    "ENVIRONMENT_VARIABLES",
     "Adapter",
     "AggregatedCase",
     "AggregationKey",
@@ -73,7 +74,6 @@ __all__ = [
     "Case",
     "ConfigurationError",
     "DefaultKey",
-    "ENVIRONMENT_VARIABLES",
     "Health",
     "HttpClient",
     "Hub",

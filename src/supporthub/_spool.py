@@ -68,7 +68,7 @@ class Spool:
 
     def _spill(self, batch: Batch) -> None:
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="supporthub-spool-")
+            self._file = tempfile.TemporaryFile(prefix="supporthub-spool-")  # noqa: SIM115 - lives as long as the spool
         self._file.seek(self._write_offset)
         pickle.dump(batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
         self._write_offset = self._file.tell()

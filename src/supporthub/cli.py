@@ -52,17 +52,21 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     refresh = commands.add_parser(
-        "refresh", help="run one refresh, then exit (for cron)", description=(
+        "refresh",
+        help="run one refresh, then exit (for cron)",
+        description=(
             "Fetch what changed in the due sources and update the aggregated cases. "
             "Waits for a refresh that is already running, never overlaps it."
-        )
+        ),
     )
     refresh.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="fetch every enabled source now, ignoring the minimum age and the backoff",
     )
     refresh.add_argument(
-        "--full", action="store_true",
+        "--full",
+        action="store_true",
         help="re-read every record and remove the cases the CRMs no longer list",
     )
     refresh.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -161,7 +165,8 @@ def _service(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "demo":
         from supporthub.service.demo import run_demo  # noqa: PLC0415
 
-        return run_demo(host=args.host, port=args.port, cases=args.cases)
+        exit_code: int = run_demo(host=args.host, port=args.port, cases=args.cases)
+        return exit_code
     run(settings, host=args.host, port=args.port)
     return EXIT_OK
 

@@ -1,0 +1,165 @@
+"""The command line, run as a real process with an installed (entry-point) plug-in."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "supporthub.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def env(installed_fakecrm: dict[str, str], database_url: str, fake_crm: Any) -> dict[str, str]:
+    return {
+        **installed_fakecrm,
+        "SUPPORTHUB_DATABASE_URL": database_url,
+        "SUPPORTHUB_FAKE_URL": str(fake_crm.path),
+        "SUPPORTHUB_FAKE_TOKEN": "cli-secret-token",
+        "SUPPORTHUB_LOG_LEVEL": "DEBUG",
+    }
+
+
+def test_db_upgrade_then_refresh_force(
+    env: dict[str, str], fake_crm: Any, database_url: str
+) -> None:
+    fake_crm.put("1", provider="Acme Payments, Inc.", error_code="E-1042")
+    fake_crm.put("2", provider="ACME PAYMENTS", error_code=" 1042 ")
+    upgrade = cli(env, "db", "upgrade")
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "database schema is current" in upgrade.stdout
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        assert (
+            connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            == "0001"
+        )
+    engine.dispose()
+    refresh = cli(env, "refresh", "--force")
+    assert refresh.returncode == 0, refresh.stderr
+    assert "fake: ok - fetched 2, skipped 0, written 2" in refresh.stdout
+    assert "cli-secret-token" not in refresh.stdout + refresh.stderr
+    again = cli(env, "refresh", "--force", "--json")
+    report = json.loads(again.stdout)
+    assert report["ok"] and report["sources"]["fake"]["written"] == 0  # the same data again
+
+
+def test_nothing_due_exits_zero_and_says_so(env: dict[str, str], fake_crm: Any) -> None:
+    fake_crm.put("1", provider="Acme")
+    assert cli(env, "refresh").returncode == 0
+    second = cli(env, "refresh")
+    assert second.returncode == 0
+    assert second.stdout.startswith("nothing was due")
+
+
+def test_a_failing_source_exits_non_zero(env: dict[str, str], fake_crm: Any) -> None:
+    fake_crm.put("1", provider="Acme")
+    failing = cli({**env, "SUPPORTHUB_FAKE_FAIL_AFTER": "0"}, "refresh", "--force")
+    assert failing.returncode == 1
+    assert "fake: FAILED - Fake CRM broke after 0 records" in failing.stdout
+
+
+def test_a_missing_setting_fails_the_source_clearly(env: dict[str, str]) -> None:
+    missing = {k: v for k, v in env.items() if k != "SUPPORTHUB_FAKE_TOKEN"}
+    result = cli(missing, "refresh")
+    assert result.returncode == 1
+    assert "misses settings: SUPPORTHUB_FAKE_TOKEN" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("not a url", "is not a database URL"),
+        ("postgresql+nodriver://x/y", "SUPPORTHUB_DATABASE_URL"),
+        ("oracle://x/y", "unsupported database 'oracle'"),
+        ("sqlite:////no/such/folder/hub.db", "does not exist"),
+        ("mysql+pymysql://root:s3cret-pw@127.0.0.1:1/x", "database error"),
+    ],
+)
+def test_a_bad_database_url_is_one_clear_line(
+    installed_fakecrm: dict[str, str], url: str, words: str
+) -> None:
+    result = cli(
+        {
+            **installed_fakecrm,
+            "SUPPORTHUB_DATABASE_URL": url,
+            "SUPPORTHUB_FAKE_URL": "/x",
+            "SUPPORTHUB_FAKE_TOKEN": "t0ken",
+        },
+        "refresh",
+    )
+    assert result.returncode in (2, 3)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("supporthub:")]
+    assert len(lines) == 1 and words in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert "s3cret-pw" not in result.stderr
+
+
+def test_no_source_enabled_is_a_configuration_error(
+    installed_fakecrm: dict[str, str], tmp_path: Path
+) -> None:
+    result = cli(
+        {**installed_fakecrm, "SUPPORTHUB_DATABASE_URL": f"sqlite:///{tmp_path}/h.db"}, "refresh"
+    )
+    assert result.returncode == 2
+    assert "no source is enabled; set one of: SUPPORTHUB_FAKE_URL" in result.stderr
+
+
+def test_two_refreshes_started_together_run_one_after_the_other(
+    env: dict[str, str], fake_crm: Any
+) -> None:
+    for i in range(30):
+        fake_crm.put(str(i), provider=f"P{i % 3}")
+    assert cli(env, "db", "upgrade").returncode == 0
+    slow = {**env, "SUPPORTHUB_FAKE_DELAY": "0.1"}  # about one second per refresh
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "supporthub.cli", "refresh", "--force", "--json"],
+            env=slow,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), outputs
+    runs = sorted(
+        (json.loads(out)["startedAt"], json.loads(out)["finishedAt"]) for out, _ in outputs
+    )
+    assert runs[0][1] <= runs[1][0], f"refreshes overlapped: {runs}"
+
+
+def test_a_waiting_refresh_returns_the_result_of_the_one_it_waited_for(
+    env: dict[str, str], fake_crm: Any
+) -> None:
+    for i in range(30):
+        fake_crm.put(str(i), provider=f"P{i % 3}")
+    assert cli(env, "db", "upgrade").returncode == 0
+    slow = {**env, "SUPPORTHUB_FAKE_DELAY": "0.1", "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES": "15"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "supporthub.cli", "refresh", "--json"],
+        env=slow,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.6)  # the first one holds the lock by now
+    second = cli(slow, "refresh", "--json")
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, (err, second.stderr)
+    assert json.loads(second.stdout)["startedAt"] == json.loads(out)["startedAt"]
