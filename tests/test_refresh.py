@@ -13,6 +13,7 @@ import supporthub_fakecrm
 
 import supporthub
 from supporthub import RefreshNotDue, Status
+from supporthub._prepare import prepare
 from supporthub._store.writing import SqlWriter, SyncTracker
 
 
@@ -138,7 +139,9 @@ def test_same_batch_twice_changes_nothing(make_hub, fake_crm) -> None:
             changes = AggregateChanges()
             results.append(
                 writer.write_batch(
-                    batch, tracker=SyncTracker("fake"), pipeline=hub.pipeline, changes=changes
+                    prepare(batch, "fake", hub.pipeline),
+                    tracker=SyncTracker("fake"),
+                    changes=changes,
                 )
             )
             writer.apply_changes(changes, hub.pipeline.version)
@@ -178,7 +181,7 @@ def test_an_older_repeat_never_replaces_the_newer_case(make_hub, fake_crm) -> No
         with hub.store.writer() as writer:
             changes = AggregateChanges()
             writer.write_batch(
-                batch, tracker=SyncTracker("fake"), pipeline=hub.pipeline, changes=changes
+                prepare(batch, "fake", hub.pipeline), tracker=SyncTracker("fake"), changes=changes
             )
             writer.apply_changes(changes, hub.pipeline.version)
     (only,) = hub.all().aggregated_cases

@@ -29,7 +29,7 @@ import httpx
 import pluggy
 
 from supporthub import _due
-from supporthub._adapter import Adapter, Batch, SourceConfig
+from supporthub._adapter import Adapter, SourceConfig
 from supporthub._consolidate import AggregateChanges, KeyPipeline
 from supporthub._errors import (
     RefreshInProgress,
@@ -38,13 +38,13 @@ from supporthub._errors import (
     SupportHubError,
 )
 from supporthub._http import HttpClient
-from supporthub._models import Case, RefreshReport, SourceReport, SourceState, Trigger
-from supporthub._normalize import MAX_KEY_LENGTH, error_code_key, provider_key
-from supporthub._records import MAX_FIELD_LENGTH
+from supporthub._models import RefreshReport, SourceReport, SourceState, Trigger
+from supporthub._prepare import prepare
 from supporthub._redact import redact
 from supporthub._serialize import to_json_dict
 from supporthub._settings import Settings
 from supporthub._spool import FetchFailed, SpoolCancelled, SpoolSet
+from supporthub._store.idfilter import IdFilter
 from supporthub._store.sql import SqlStore
 from supporthub._store.writing import SqlWriter, SyncTracker
 
@@ -54,8 +54,6 @@ log = logging.getLogger("supporthub.refresh")
 
 Clock = Callable[[], dt.datetime]
 TransportFactory = Callable[[str], httpx.BaseTransport | None]
-
-_MIN_YEAR, _MAX_YEAR = 1000, 9999  # what every supported database can store
 
 
 def utcnow() -> dt.datetime:
@@ -85,62 +83,6 @@ class Source:
             f"SUPPORTHUB_{self.name.upper()}_{setting.upper()}" for setting in self.config.missing
         )
         return f"{self.adapter.title} is enabled but misses settings: {names}"
-
-
-def _bad_text(value: str | None) -> bool:
-    if value is None or value.isascii():
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _case_problem(case: Case, source: str) -> str | None:
-    """Why the store cannot take ``case``, whatever adapter made it; ``None`` if fine."""
-    if case.source != source:
-        return f"case of source {case.source!r} from the {source!r} adapter"
-    if not case.source_id or len(case.source_id) > MAX_FIELD_LENGTH:
-        return "id is empty or longer than 255 characters"
-    for name in ("provider", "error_code"):
-        value = getattr(case, name)
-        if value is not None and len(value) > MAX_FIELD_LENGTH:
-            return f"{name} is longer than {MAX_FIELD_LENGTH} characters"
-    for name in ("created_at", "updated_at"):
-        value = getattr(case, name)
-        if value.tzinfo is None or not _MIN_YEAR <= value.year <= _MAX_YEAR:
-            return f"{name} is not an aware time between years {_MIN_YEAR} and {_MAX_YEAR}"
-    texts = (
-        case.source_id,
-        case.number,
-        case.subject,
-        case.priority,
-        case.provider,
-        case.error_code,
-        case.url,
-    )
-    if any(_bad_text(t) for t in texts):
-        return "a text field is not valid Unicode"
-    for key in (provider_key(case.provider), error_code_key(case.error_code)):
-        if key is not None and len(key) > MAX_KEY_LENGTH:
-            return "a key is longer than the store allows"
-    return None
-
-
-def _screen(batch: Batch, source: str) -> tuple[Batch, int]:
-    """Drop the cases no store could take; count them as skipped."""
-    keep = []
-    for case in batch.cases:
-        problem = _case_problem(case, source)
-        if problem is None:
-            keep.append(case)
-        else:
-            log.warning("%s: skipped case %s: %s", source, case.source_id[:64], problem)
-    dropped = len(batch.cases) - len(keep)
-    if not dropped:
-        return batch, 0
-    return attrs.evolve(batch, cases=tuple(keep), skipped=batch.skipped + dropped), dropped
 
 
 def report_from_json(data: Mapping[str, Any]) -> RefreshReport:
@@ -360,7 +302,7 @@ class Refresher:
             )
             adapter = adapter_class(source.config, http)
             for batch in adapter.fetch(cursor):
-                spool.put(batch)
+                spool.put(prepare(batch, source.name, self.pipeline))
             spool.finish()
         except SpoolCancelled:
             pass
@@ -446,15 +388,14 @@ class Refresher:
         try:
             with writer.savepoint():
                 full_read = full or state is None or state.cursor is None
-                if full_read and writer.has_cases(name):
+                if not writer.has_cases(name):
+                    tracker.written = IdFilter()  # a first load: nothing to look up
+                elif full_read:
                     writer.start_full_read(tracker)
-                for raw_batch in spool:
-                    batch, _ = _screen(raw_batch, name)
+                for batch in spool:
                     outcome.fetched += batch.fetched
                     outcome.skipped += batch.skipped
-                    result = writer.write_batch(
-                        batch, tracker=tracker, pipeline=self.pipeline, changes=source_changes
-                    )
+                    result = writer.write_batch(batch, tracker=tracker, changes=source_changes)
                     outcome.written += result.written
                     outcome.deleted += result.deleted
                     if batch.cursor is not None:

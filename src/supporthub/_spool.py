@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from typing import IO
 
-from supporthub._adapter import Batch
+from supporthub._prepare import PreparedBatch
 
 __all__ = ["FetchFailed", "Spool", "SpoolCancelled", "SpoolSet"]
 
@@ -41,7 +41,7 @@ class Spool:
     def __init__(self, name: str, ready: threading.Condition) -> None:
         self.name = name
         self._ready = ready
-        self._memory: collections.deque[Batch] = collections.deque()
+        self._memory: collections.deque[PreparedBatch] = collections.deque()
         self._file: IO[bytes] | None = None
         self._spilled = 0
         self._read_offset = 0
@@ -52,7 +52,7 @@ class Spool:
 
     # -- the fetch thread's side ---------------------------------------------
 
-    def put(self, batch: Batch) -> None:
+    def put(self, batch: PreparedBatch) -> None:
         """Add a batch; spills to disk once memory holds enough.
 
         :raises SpoolCancelled: the writer no longer wants this source.
@@ -66,7 +66,7 @@ class Spool:
                 self._spill(batch)
             self._ready.notify_all()
 
-    def _spill(self, batch: Batch) -> None:
+    def _spill(self, batch: PreparedBatch) -> None:
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="supporthub-spool-")  # noqa: SIM115 - lives as long as the spool
         self._file.seek(self._write_offset)
@@ -94,19 +94,19 @@ class Spool:
         """Whether the writer can take something (a batch, the end, or the error)."""
         return bool(self._memory) or self._spilled > 0 or self._done
 
-    def _take(self) -> Batch | None:
+    def _take(self) -> PreparedBatch | None:
         if self._memory:
             return self._memory.popleft()
         if self._spilled:
             assert self._file is not None
             self._file.seek(self._read_offset)
-            batch: Batch = pickle.load(self._file)  # noqa: S301 - our own temp file
+            batch: PreparedBatch = pickle.load(self._file)  # noqa: S301 - our own temp file
             self._read_offset = self._file.tell()
             self._spilled -= 1
             return batch
         return None
 
-    def __iter__(self) -> Iterator[Batch]:
+    def __iter__(self) -> Iterator[PreparedBatch]:
         """The batches in order; raises :class:`FetchFailed` where the fetch failed."""
         while True:
             with self._ready:

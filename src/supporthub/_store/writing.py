@@ -12,31 +12,28 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
-import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql as mysql_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from supporthub._adapter import Batch
 from supporthub._consolidate import (
     AggregateChanges,
     AggregateRow,
     KeyPipeline,
-    Member,
     apply_changes,
     display_provider,
     spelling_of,
 )
 from supporthub._models import AggregationKey, Case, SourceState
+from supporthub._prepare import AGG_ID, SOURCE_ID, UPDATED_AT, CaseRow, PreparedBatch, member_of
+from supporthub._store.bulk import bulk_insert
+from supporthub._store.idfilter import IdFilter
 from supporthub._store.reading import (
     CASE_COLUMNS,
     SqlReader,
-    case_from_row,
     chunked,
     row_from_db,
 )
@@ -60,77 +57,6 @@ _WRITE_CHUNK = 5000
 # Refresh reports kept for /health and operators.
 _RUNS_KEPT = 1000
 _SEEN_TABLE = "supporthub_seen"
-_NAMED = re.compile(r"%\((\w+)\)s")
-
-
-class _BulkInsert:
-    """A compiled INSERT (an upsert when given keys) fed through the driver's executemany."""
-
-    def __init__(
-        self,
-        dialect: sa.Dialect,
-        table: sa.Table,
-        *,
-        upsert_keys: Sequence[str] = (),
-    ) -> None:
-        columns = list(table.columns)
-        values: dict[str, Any] = {column.name: sa.bindparam(column.name) for column in columns}
-        statement: Any
-        update = [c.name for c in columns if c.name not in upsert_keys]
-        if dialect.name == "sqlite":
-            statement = sqlite_dialect.insert(table).values(values)
-            if upsert_keys:
-                statement = statement.on_conflict_do_update(
-                    index_elements=list(upsert_keys),
-                    set_={name: statement.excluded[name] for name in update},
-                )
-        else:
-            statement = mysql_dialect.insert(table).values(values)
-            if upsert_keys:
-                statement = statement.on_duplicate_key_update(
-                    {name: statement.inserted[name] for name in update}
-                )
-        compiled = statement.compile(dialect=dialect)
-        sql = str(compiled)
-        names = list(compiled.positiontup or ())
-        if not names:
-            # A named paramstyle (PyMySQL's pyformat): rewrite to positional
-            # so that rows can stay tuples on the hot path.
-            names = _NAMED.findall(sql)
-            sql = _NAMED.sub("%s", sql)
-        self.sql = sql
-        index = {column.name: i for i, column in enumerate(columns)}
-        order = [index[name] for name in names]
-        self._order = None if order == list(range(len(columns))) else order
-        self._processors = [
-            (i, processor)
-            for i, column in enumerate(columns)
-            if (processor := column.type.dialect_impl(dialect).bind_processor(dialect))
-        ]
-
-    def execute(self, connection: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert ``rows``, tuples in the table's column order."""
-        if not rows:
-            return
-        processors, order = self._processors, self._order
-        prepared: list[Sequence[Any]] = []
-        for row in rows:
-            values: Sequence[Any] = row
-            if processors:
-                values = list(row)
-                for i, processor in processors:
-                    values[i] = processor(values[i])
-            prepared.append(tuple(values) if order is None else tuple(values[i] for i in order))
-        for chunk in chunked(prepared, _WRITE_CHUNK):
-            connection.exec_driver_sql(self.sql, list(chunk))
-
-
-@attrs.define
-class _Stored:
-    """A case as it is stored now, and its share in its aggregated case."""
-
-    row: tuple[Any, ...]
-    member: Member
 
 
 @attrs.define
@@ -141,11 +67,21 @@ class SyncTracker:
         time, so that an older repeat of the record does not resurrect it.
     :ivar track_seen: a full read: remember every id, to remove the cases
         the CRM no longer lists at the end.
+    :ivar written: set when the source had no case before this sync: only
+        the ids it remembers can exist in the store, so others need no lookup.
     """
 
     source: str
     track_seen: bool = False
     tombstones: dict[str, dt.datetime | None] = attrs.field(factory=dict)
+    written: IdFilter | None = None
+
+    def deleted_since(self, row: CaseRow) -> bool:
+        """Whether this sync already saw the record deleted after this version."""
+        if row[SOURCE_ID] not in self.tombstones:
+            return False
+        deleted_at = self.tombstones[row[SOURCE_ID]]
+        return deleted_at is None or deleted_at >= row[UPDATED_AT]
 
 
 @attrs.frozen
@@ -156,62 +92,15 @@ class BatchResult:
     deleted: int
 
 
-def _row(case: Case, agg_id: str) -> tuple[Any, ...]:
-    # The column order of the cases table (CASE_COLUMNS).
-    return (
-        case.source,
-        case.source_id,
-        agg_id,
-        case.number,
-        case.subject,
-        case.is_open,
-        case.priority,
-        case.provider,
-        case.error_code,
-        case.created_at,
-        case.updated_at,
-        case.url,
-    )
-
-
-def _member(case: Case, agg_id: str) -> Member:
-    return Member(agg_id, case.is_open, spelling_of(case), case.created_at, case.updated_at)
-
-
-def _newest_per_id(batch: Batch) -> tuple[dict[str, Case], dict[str, dt.datetime | None]]:
-    """One case per id (the latest), and the tombstones that are not older than it."""
-    latest: dict[str, Case] = {}
-    for case in batch.cases:
-        previous = latest.get(case.source_id)
-        if previous is None or case.updated_at >= previous.updated_at:
-            latest[case.source_id] = case
-    dead: dict[str, dt.datetime | None] = {}
-    for tombstone in batch.tombstones:
-        at = tombstone.deleted_at
-        if tombstone.source_id in dead:
-            known = dead[tombstone.source_id]
-            at = None if at is None or known is None else max(at, known)
-        dead[tombstone.source_id] = at
-    for source_id, at in list(dead.items()):
-        alive = latest.get(source_id)
-        if alive is None:
-            continue
-        if at is None or at >= alive.updated_at:
-            del latest[source_id]
-        else:  # the record came back to life after this deletion
-            del dead[source_id]
-    return latest, dead
-
-
 class SqlWriter(SqlReader):
     """Writes one refresh; everything becomes visible at commit, or not at all."""
 
     def __init__(self, connection: sa.Connection, store: SqlStore) -> None:
         super().__init__(connection, store)
         dialect = connection.dialect
-        self._upsert_cases = _BulkInsert(dialect, cases, upsert_keys=("source", "source_id"))
-        self._upsert_aggregates = _BulkInsert(dialect, aggregated_cases, upsert_keys=("id",))
-        self._insert_spellings = _BulkInsert(dialect, provider_spellings)
+        self._upsert_cases = bulk_insert(dialect, cases, upsert_keys=("source", "source_id"))
+        self._upsert_aggregates = bulk_insert(dialect, aggregated_cases, upsert_keys=("id",))
+        self._insert_spellings = bulk_insert(dialect, provider_spellings)
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -284,24 +173,18 @@ class SqlWriter(SqlReader):
 
     # -- cases ----------------------------------------------------------------
 
-    def _stored(self, source: str, ids: Sequence[str]) -> dict[str, _Stored]:
-        found: dict[str, _Stored] = {}
+    def _stored(self, source: str, ids: Sequence[str]) -> dict[str, CaseRow]:
+        found: dict[str, CaseRow] = {}
         for chunk in chunked(ids):
             statement = sa.select(*CASE_COLUMNS).where(
                 cases.c.source == source, cases.c.source_id.in_(chunk)
             )
             for row in self.connection.execute(statement):
-                values = tuple(row)
-                found[row[1]] = _Stored(values, _member(case_from_row(row), row[2]))
+                found[row[1]] = tuple(row)
         return found
 
     def write_batch(
-        self,
-        batch: Batch,
-        *,
-        tracker: SyncTracker,
-        pipeline: KeyPipeline,
-        changes: AggregateChanges,
+        self, batch: PreparedBatch, *, tracker: SyncTracker, changes: AggregateChanges
     ) -> BatchResult:
         """Store one batch of one source: upsert what changed, delete tombstones.
 
@@ -309,41 +192,38 @@ class SqlWriter(SqlReader):
         joins or leaves an aggregated case is recorded in ``changes``.
         """
         source = tracker.source
-        latest, dead = _newest_per_id(batch)
-        for source_id in [i for i in latest if i in tracker.tombstones]:
-            deleted_at = tracker.tombstones[source_id]
-            if deleted_at is None or deleted_at >= latest[source_id].updated_at:
-                del latest[source_id]
-        stored = self._stored(source, [*latest, *dead])
+        incoming = [row for row in batch.rows if not tracker.deleted_since(row)]
+        candidates = [row[SOURCE_ID] for row in incoming] + [i for i, _ in batch.tombstones]
+        if tracker.written is not None:
+            known = tracker.written
+            candidates = [i for i in candidates if i in known]
+        stored = self._stored(source, candidates) if candidates else {}
 
-        rows: list[tuple[Any, ...]] = []
-        for source_id, case in latest.items():
-            if case.source != source:
-                raise ValueError(f"adapter {source!r} produced a case of source {case.source!r}")
-            key = pipeline.key_for(case)
-            agg_id = pipeline.id_for(key)
-            row = _row(case, agg_id)
-            old = stored.get(source_id)
+        rows: list[CaseRow] = []
+        for row in incoming:
+            old = stored.get(row[SOURCE_ID])
             if old is not None:
-                if old.row == row or case.updated_at < old.member.updated_at:
+                if old == row or row[UPDATED_AT] < old[UPDATED_AT]:
                     continue  # unchanged, or an older repeat: the newest stays
-                changes.remove(old.member)
-            changes.add(_member(case, agg_id), key)
+                changes.remove(member_of(old))
+            changes.add(member_of(row), batch.keys[row[AGG_ID]])
             rows.append(row)
 
         doomed: list[str] = []
-        for source_id, deleted_at in dead.items():
+        for source_id, deleted_at in batch.tombstones:
             tracker.tombstones[source_id] = deleted_at
             old = stored.get(source_id)
-            if old is None or (deleted_at is not None and deleted_at < old.member.updated_at):
+            if old is None or (deleted_at is not None and deleted_at < old[UPDATED_AT]):
                 continue
-            changes.remove(old.member)
+            changes.remove(member_of(old))
             doomed.append(source_id)
 
         self._upsert_cases.execute(self.connection, rows)
+        if tracker.written is not None:
+            tracker.written.add_all(row[SOURCE_ID] for row in rows)
         self._delete_cases(source, doomed)
         if tracker.track_seen:
-            self._remember_seen(list(latest))
+            self._remember_seen([row[SOURCE_ID] for row in incoming])
         return BatchResult(written=len(rows), deleted=len(doomed))
 
     def _delete_cases(self, source: str, ids: Sequence[str]) -> None:
@@ -395,7 +275,7 @@ class SqlWriter(SqlReader):
             if not rows:
                 break
             for row in rows:
-                changes.remove(_member(case_from_row(row), row[2]))
+                changes.remove(member_of(tuple(row)))
             self._delete_cases(tracker.source, [row[1] for row in rows])
             removed += len(rows)
         self.connection.exec_driver_sql(
