@@ -28,11 +28,17 @@ from supporthub.testing.sim.datagen import (
     ms_to_datetime,
     typed_error_code,
 )
-from supporthub.testing.sim.faults import MALFORMED_KINDS, Faults, Interception, MalformedKind
+from supporthub.testing.sim.faults import (
+    MALFORMED_KINDS,
+    Faults,
+    Interception,
+    MalformedKind,
+    format_retry_after,
+)
 from supporthub.testing.sim.request_log import LoggedRequest, RequestLog
 from supporthub.testing.sim.server import SimRequest, SimResponse, SimServer
 from supporthub.testing.sim.simulator import JSONRecord, MutationResult, RecordId, Simulator
-from supporthub.testing.sim.store import Page, RecordStore
+from supporthub.testing.sim.store import Page, RecordStore, encode_record
 from supporthub.testing.sim.timestamps import (
     format_offset_ms,
     format_z_seconds,
@@ -62,7 +68,9 @@ __all__ = [
     "SimServer",
     "Simulator",
     "add_common_arguments",
+    "encode_record",
     "format_offset_ms",
+    "format_retry_after",
     "format_z_seconds",
     "generate_cases",
     "ms_to_datetime",

@@ -28,6 +28,7 @@ __all__ = [
     "Faults",
     "Interception",
     "MalformedKind",
+    "format_retry_after",
 ]
 
 MalformedKind = Literal["missing_id", "wrong_type", "bad_timestamp"]
@@ -252,6 +253,15 @@ class Faults:
         if share and zlib.crc32(key.encode()) < share * 2**32:
             return _pick_kind(key, kinds)
         return None
+
+
+def format_retry_after(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds as an integer (``2``).
+
+    Fractions (``0.2``) are kept so that tests need not sleep whole seconds;
+    use them only with clients that parse them.
+    """
+    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
 
 
 def _pick_kind(key: str, kinds: tuple[MalformedKind, ...]) -> MalformedKind:

@@ -38,7 +38,7 @@ from supporthub.testing.sim.datagen import DEFAULT_ANCHOR, CaseGenerator, CaseSp
 from supporthub.testing.sim.faults import Faults, Interception, MalformedKind
 from supporthub.testing.sim.request_log import LoggedRequest, RequestLog
 from supporthub.testing.sim.server import SimRequest, SimResponse, SimServer
-from supporthub.testing.sim.store import Page, RecordStore
+from supporthub.testing.sim.store import Page, RecordStore, encode_record
 
 __all__ = ["JSONRecord", "MutationResult", "RecordId", "Simulator"]
 
@@ -110,7 +110,6 @@ class Simulator(abc.ABC):
         self.faults.bind_listener(self._server)
 
     def _initial_records(self, n: int) -> Iterator[tuple[int, bytes, bool]]:
-        dumps = orjson.dumps
         resolution = self.clock_resolution_ms
         for spec in self.generator.specs(n):
             timestamp = spec.updated_ms - spec.updated_ms % resolution
@@ -118,7 +117,7 @@ class Simulator(abc.ABC):
             deleted = spec.quirks & _INITIALLY_DELETED_MASK == 0
             if deleted:
                 self._mark_deleted(record)
-            yield timestamp, dumps(record), deleted
+            yield timestamp, encode_record(record), deleted
 
     # -- lifecycle -------------------------------------------------------
 
@@ -242,7 +241,7 @@ class Simulator(abc.ABC):
                 spec, seq=slot, created_ms=min(spec.created_ms, timestamp), updated_ms=timestamp
             )
             record = self._render(spec, timestamp)
-            self.store.write([(slot, orjson.dumps(record), False)], timestamp)
+            self.store.write([(slot, encode_record(record), False)], timestamp)
             return self._id_of(slot)
 
     def repeat_on_later_page(self, record_id: RecordId) -> datetime:
@@ -276,7 +275,7 @@ class Simulator(abc.ABC):
             stamp = self.store.timestamp_of(slot) - max(older_ms, resolution)
             self._apply_changes(record, changes)
             self._set_modified(record, stamp)
-            self.store.add_ghost(slot, orjson.dumps(record), self.clock.tick())
+            self.store.add_ghost(slot, encode_record(record), self.clock.tick())
             return ms_to_datetime(stamp)
 
     def mutate(
@@ -326,7 +325,7 @@ class Simulator(abc.ABC):
             added = range(first_new, first_new + round(add * live))
             for slot in added:
                 spec = self.generator.new_spec(slot, rng, timestamp)
-                changes.append((slot, orjson.dumps(self._render(spec, timestamp)), False))
+                changes.append((slot, encode_record(self._render(spec, timestamp)), False))
             self.store.write(changes, timestamp)
             return MutationResult(
                 at=ms_to_datetime(timestamp),
@@ -348,7 +347,7 @@ class Simulator(abc.ABC):
         self, slot: int, record: JSONRecord, timestamp: int, *, deleted: bool
     ) -> tuple[int, bytes, bool]:
         self._set_modified(record, timestamp)
-        return slot, orjson.dumps(record), deleted
+        return slot, encode_record(record), deleted
 
     def _load(self, slot: int) -> JSONRecord:
         record: JSONRecord = orjson.loads(self.store.record(slot))
