@@ -98,11 +98,24 @@ SIMULATORS: dict[str, tuple[str, Callable[[httpx.Client, str], int]]] = {
 }
 
 
+def time_datagen(n: int) -> float:
+    """Seconds to generate ``n`` neutral case specs (no rendering, no HTTP)."""
+    # Imported here: main() puts the source folders on sys.path first.
+    from supporthub.testing.sim import generate_cases  # noqa: PLC0415
+
+    began = time.perf_counter()
+    for _ in generate_cases(n, seed=1):
+        pass
+    return time.perf_counter() - began
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--only", choices=sorted(SIMULATORS), nargs="*")
     args = parser.parse_args()
+    sys.path[:0] = PYTHONPATH.split(os.pathsep)
+    print(f"datagen: {max(args.n)} specs in {time_datagen(max(args.n)):.1f} s", flush=True)
     print(f"{'simulator':<11} {'n':>9} {'start s':>8} {'RSS MiB':>8} {'page s':>7} "
           f"{'records/s':>10}")  # fmt: skip
     for name in args.only or sorted(SIMULATORS):

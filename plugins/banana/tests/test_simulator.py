@@ -280,8 +280,10 @@ def test_tombstones_only_with_include_deleted(reader: Client, shared_sim: Banana
     deleted = shared_sim.deleted_ids()
     assert deleted, "the generated data starts with a few deleted cases"
     with_tombstones = reader.records(includeDeleted="true", pageSize=2000)
-    tombstones = {r["Id"] for r in with_tombstones if r["IsDeleted"]}
-    assert tombstones == deleted
+    assert with_tombstones == list(shared_sim.current_records())
+    tombstones = [r for r in with_tombstones if r["IsDeleted"]]
+    assert tombstones == list(shared_sim.tombstones())
+    assert {r["Id"] for r in tombstones} == deleted
     assert len(with_tombstones) == shared_sim.live_count() + len(deleted)
     assert reader.get(CASES, includeDeleted="true").json()["totalSize"] == len(with_tombstones)
     assert not deleted & {r["Id"] for r in reader.records(includeDeleted="false", pageSize=2000)}

@@ -59,6 +59,7 @@ from supporthub.testing.sim import (
     Simulator,
     add_common_arguments,
     format_offset_ms,
+    format_retry_after,
     parse_offset_ms,
     parse_z_ns,
     serve_until_signalled,
@@ -355,7 +356,7 @@ class BananaSimulator(Simulator):
         }
         headers: tuple[tuple[str, str], ...] = ()
         if interception.retry_after is not None:
-            headers = (("Retry-After", _seconds(interception.retry_after)),)
+            headers = (("Retry-After", format_retry_after(interception.retry_after)),)
         body = orjson.dumps(
             {"error": codes.get(interception.status, "ERROR"), "message": "simulated fault"}
         )
@@ -536,11 +537,6 @@ def _error(status: int, code: str, message: str) -> SimResponse:
 
 def _method_not_allowed() -> SimResponse:
     return _error(405, "METHOD_NOT_ALLOWED", "method not allowed here")
-
-
-def _seconds(value: float) -> str:
-    """A Retry-After value: whole seconds as an integer, fractions kept for fast tests."""
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -431,7 +431,8 @@ class StrawberrySimulator(Simulator):
     def _encode_cursor(self, position: int) -> str:
         """An opaque cursor: where to resume, what precedes it, which generation, when."""
         timestamp, slot = self.store.entry(position - 1) if position > 0 else (0, -1)
-        payload = f"{position}:{timestamp}:{slot}:{self._cursor_generation}:{int(time.time())}"
+        issued_ms = int(time.time() * 1000)
+        payload = f"{position}:{timestamp}:{slot}:{self._cursor_generation}:{issued_ms}"
         return base64.urlsafe_b64encode(payload.encode()).decode()
 
     def _decode_cursor(self, cursor: str) -> int | None:
@@ -443,7 +444,7 @@ class StrawberrySimulator(Simulator):
             return None
         if generation != self._cursor_generation or not 0 <= position <= self.store.end:
             return None
-        if self.cursor_ttl is not None and time.time() - issued > self.cursor_ttl:
+        if self.cursor_ttl is not None and time.time() - issued / 1000 > self.cursor_ttl:
             return None
         # Log entries never change, so a cursor we issued still matches its entry.
         expected = self.store.entry(position - 1) if position > 0 else (0, -1)

@@ -170,6 +170,21 @@ class Simulator(abc.ABC):
             if not deleted:
                 yield orjson.loads(data)
 
+    def current_records(self) -> Iterator[JSONRecord]:
+        """Every record, tombstones included, as the API sends it, in API order.
+
+        What a full export that includes tombstones returns when nothing
+        changes meanwhile (Strawberry's, or Banana's with ``includeDeleted``).
+        """
+        for _, data, _ in self.store.iter_current():
+            yield orjson.loads(data)
+
+    def tombstones(self) -> Iterator[JSONRecord]:
+        """Every deleted record, as the API sends its tombstone, in API order."""
+        for _, data, deleted in self.store.iter_current():
+            if deleted:
+                yield orjson.loads(data)
+
     def deleted_ids(self) -> set[RecordId]:
         """The ids of every deleted record (tombstone)."""
         return {self._id_of(slot) for slot, _, deleted in self.store.iter_current() if deleted}
