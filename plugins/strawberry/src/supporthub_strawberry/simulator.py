@@ -1,0 +1,525 @@
+"""A simulator of Strawberry CRM's REST API v1, faithful to ``strawberry-crm-api.md``.
+
+::
+
+    with StrawberrySimulator(n=1000, seed=1) as sim:
+        headers = {"X-Api-Key": sim.api_key}
+        fields = httpx.get(sim.url + "/v1/ticket_fields", headers=headers).json()
+        page = httpx.get(sim.url + "/v1/tickets", params={"limit": 1000},
+                         headers=headers).json()
+
+What it serves (all below :attr:`~StrawberrySimulator.url`):
+
+* ``GET /v1/ticket_fields``: the account's fields, whose ids are drawn from
+  the seed (never the spec's example ids), so a client must match on
+  ``key``; :meth:`~StrawberrySimulator.drop_ticket_field` misconfigures the
+  account;
+* ``GET /v1/tickets`` with ``updated_after``, ``cursor`` and ``limit``:
+  the incremental export, tombstones (``status: deleted``) included;
+* ``GET /agent/tickets/{id}``: a tiny HTML page.
+
+Every answer carries ``X-Rate-Limit-Remaining``, counting down per minute;
+the limit itself is enforced only when asked
+(:attr:`~StrawberrySimulator.enforce_rate_limit`), so benchmarks are not
+throttled.
+
+Run it on its own with ``python -m supporthub_strawberry.simulator --n 1000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hmac
+import html
+import math
+import random
+import re
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import orjson
+
+from supporthub.testing.sim import (
+    DEFAULT_ANCHOR,
+    CaseSpec,
+    Interception,
+    JSONRecord,
+    MalformedKind,
+    RecordId,
+    SimRequest,
+    SimResponse,
+    Simulator,
+    add_common_arguments,
+    format_retry_after,
+    format_z_seconds,
+    serve_until_signalled,
+    typed_error_code,
+)
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "StrawberrySimulator",
+    "main",
+    "ticket_id",
+]
+
+#: The demo key, for a simulator nobody else can reach.
+DEFAULT_API_KEY: Final = "strawberry-demo-key"
+
+MAX_LIMIT: Final = 1000
+DEFAULT_LIMIT: Final = 100
+RATE_LIMIT_PER_MINUTE: Final = 700
+
+OPEN_STATUSES: Final = ("new", "open", "pending", "hold")
+CLOSED_STATUSES: Final = ("solved", "closed")
+PRIORITIES: Final = ("low", "normal", "high", "urgent")
+CHANNELS: Final = ("email", "phone", "web", "chat", "api")
+REGIONS: Final = ("emea", "amer", "apac")
+
+_OPEN_CUT: Final = (200, 700, 900, 1000)  # new, open, pending, hold
+_CLOSED_CUT: Final = (550, 1000)  # solved, closed
+_ID_BASE: Final = 10_000
+_SPEC_EXAMPLE_FIELD_IDS: Final = frozenset({360001, 360002, 360107})
+_DIGITS_RE: Final = re.compile(r"[0-9]+", re.ASCII)
+_BROKEN_PAGE: Final = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+def ticket_id(seq: int) -> int:
+    """The Strawberry id of the ticket generated as number ``seq``."""
+    return _ID_BASE + seq
+
+
+class _RateWindow:
+    """Counts answers per fixed one-minute window, for ``X-Rate-Limit-Remaining``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._used = 0
+
+    def _roll(self, now: float) -> None:
+        if now - self._started >= 60:
+            self._started, self._used = now, 0
+
+    def exhausted(self) -> float | None:
+        """Seconds until the window resets when it is used up, else None."""
+        with self._lock:
+            now = time.monotonic()
+            self._roll(now)
+            if self._used < self.limit:
+                return None
+            return max(0.0, 60 - (now - self._started))
+
+    def take(self) -> int:
+        """Count one answer; :returns: how many remain in this window."""
+        with self._lock:
+            self._roll(time.monotonic())
+            self._used += 1
+            return max(0, self.limit - self._used)
+
+    def reset(self) -> None:
+        """Start a fresh window now."""
+        with self._lock:
+            self._started, self._used = time.monotonic(), 0
+
+
+class StrawberrySimulator(Simulator):
+    """A Strawberry help-desk account with ``n`` generated tickets, served over HTTP.
+
+    Beyond the shared :class:`~supporthub.testing.sim.simulator.Simulator`
+    surface: :attr:`api_key`, :attr:`field_ids`, the field switches, the
+    rate limit and cursor expiry.
+    """
+
+    clock_resolution_ms = 1000
+
+    def __init__(
+        self,
+        n: int = 1000,
+        seed: int = 1,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path_prefix: str = "",
+        anchor: datetime = DEFAULT_ANCHOR,
+        rate_limit_per_minute: int = RATE_LIMIT_PER_MINUTE,
+        enforce_rate_limit: bool = False,
+        cursor_ttl: float | None = None,
+    ) -> None:
+        """Generate the account's tickets and prepare the server (see :meth:`start`).
+
+        :param rate_limit_per_minute: what ``X-Rate-Limit-Remaining`` counts down from.
+        :param enforce_rate_limit: answer ``429`` once the minute's budget is
+            used up. Settable later.
+        :param cursor_ttl: seconds an ``after_cursor`` stays valid; None:
+            forever. Settable later.
+        """
+        self.api_key = api_key
+        self.enforce_rate_limit = enforce_rate_limit
+        self.cursor_ttl = cursor_ttl
+        self._rate_window = _RateWindow(rate_limit_per_minute)
+        self._cursor_generation = 0
+        self._dropped_fields: set[str] = set()
+        self.field_ids = _draw_field_ids(seed)
+        """Custom field id by key: ``provider``, ``error_code``, ``region``, ``product``."""
+        super().__init__(
+            n=n, seed=seed, host=host, port=port, path_prefix=path_prefix, anchor=anchor
+        )
+
+    # -- switches --------------------------------------------------------
+
+    def drop_ticket_field(self, key: str) -> None:
+        """Leave a field (``provider``, ``error_code``, ...) out of ``/v1/ticket_fields``.
+
+        A misconfigured account, which a client must refuse to sync. Tickets
+        keep their values for the field: it is the field list that is wrong.
+        """
+        if key not in self.field_ids:
+            raise KeyError(key)
+        self._dropped_fields.add(key)
+
+    def restore_ticket_fields(self) -> None:
+        """Undo every :meth:`drop_ticket_field`."""
+        self._dropped_fields.clear()
+
+    def expire_cursors(self) -> None:
+        """Invalidate every ``after_cursor`` handed out so far."""
+        self._cursor_generation += 1
+
+    def reset_rate_limit(self) -> None:
+        """Start a fresh one-minute rate-limit window now."""
+        self._rate_window.reset()
+
+    @property
+    def rate_limit_per_minute(self) -> int:
+        """The per-minute budget ``X-Rate-Limit-Remaining`` counts down from."""
+        return self._rate_window.limit
+
+    @rate_limit_per_minute.setter
+    def rate_limit_per_minute(self, limit: int) -> None:
+        self._rate_window.limit = limit
+
+    # -- the dialect -----------------------------------------------------
+
+    def _render(self, spec: CaseSpec, modified_ms: int) -> JSONRecord:
+        quirks = spec.quirks
+        fields = self.field_ids
+        custom: list[dict[str, Any]] = []
+        # A missing value shows either as a missing entry or as null.
+        if spec.provider is not None or (quirks >> 8) & 1:
+            custom.append({"id": fields["provider"], "value": spec.provider})
+        if spec.error_code is not None or (quirks >> 9) & 1:
+            code = spec.error_code
+            value = None if code is None else typed_error_code(code, spec.error_code_style)
+            custom.append({"id": fields["error_code"], "value": value})
+        region = (quirks >> 10) & 3
+        if region:
+            custom.append({"id": fields["region"], "value": REGIONS[region - 1]})
+        if (quirks >> 12) & 3 == 0:
+            custom.append({"id": fields["product"], "value": spec.topic.title()})
+        if (quirks >> 14) & 1:
+            custom.reverse()  # entry order is no promise
+        tags = [spec.topic]
+        if spec.provider_canonical is not None:
+            tags.append("payments")
+        if (quirks >> 15) & 7 == 0:
+            tags.append("vip")
+        ticket: JSONRecord = {
+            "id": ticket_id(spec.seq),
+            "subject": spec.subject,
+            "description": spec.description,
+            "status": _status(spec),
+            "priority": None if spec.priority_rank is None else PRIORITIES[spec.priority_rank],
+            "created_at": format_z_seconds(spec.created_ms),
+            "updated_at": format_z_seconds(modified_ms),
+            "custom_fields": custom,
+            "tags": tags,
+            "requester": (
+                None
+                if spec.contact_email is None
+                else {"name": spec.contact_name, "email": spec.contact_email}
+            ),
+        }
+        # Unknown extra fields here and there: clients must ignore them.
+        if (quirks >> 18) & 0xF == 0:
+            channel = "web" if spec.channel is None else CHANNELS[spec.channel]
+            ticket["via"] = {"channel": channel}
+        if (quirks >> 22) & 0xF == 0:
+            ticket["satisfaction_rating"] = None
+            ticket["brand_id"] = 7
+        return ticket
+
+    def _id_of(self, slot: int) -> RecordId:
+        return ticket_id(slot)
+
+    def _slot_of(self, record_id: RecordId) -> int | None:
+        if isinstance(record_id, bool) or not isinstance(record_id, int):
+            return None
+        return record_id - _ID_BASE if record_id >= _ID_BASE else None
+
+    def _set_modified(self, record: JSONRecord, modified_ms: int) -> None:
+        record["updated_at"] = format_z_seconds(modified_ms)
+
+    def _mark_deleted(self, record: JSONRecord) -> None:
+        record["status"] = "deleted"
+
+    def _is_open(self, record: JSONRecord) -> bool:
+        return record["status"] in OPEN_STATUSES
+
+    def _apply_close(self, record: JSONRecord, rng: random.Random) -> None:
+        record["status"] = rng.choice(CLOSED_STATUSES)
+
+    def _apply_update(self, record: JSONRecord, fresh: CaseSpec, rng: random.Random) -> None:
+        draw = rng.random()
+        if draw < 0.35:
+            if record["status"] in CLOSED_STATUSES:
+                if rng.random() < 0.3:
+                    record["status"] = "open"  # reopened
+            else:
+                record["status"] = rng.choice(OPEN_STATUSES)
+        elif draw < 0.55:
+            record["priority"] = rng.choice(PRIORITIES)
+        elif draw < 0.8:
+            # Re-triaged: the ticket moves to another (provider, error code) group.
+            code = fresh.error_code
+            self._set_custom(record, "provider", fresh.provider)
+            self._set_custom(
+                record,
+                "error_code",
+                None if code is None else typed_error_code(code, fresh.error_code_style),
+            )
+        else:
+            record["description"] = (record["description"] or "") + "\n\nCustomer replied."
+
+    def _apply_changes(self, record: JSONRecord, changes: Mapping[str, Any]) -> None:
+        for name in ("id", "updated_at"):
+            if name in changes:
+                raise ValueError(f"{name} is kept by the simulator, not set by a test")
+        for name, value in changes.items():
+            if name in self.field_ids:
+                self._set_custom(record, name, value)
+            else:
+                record[name] = value
+
+    def _set_custom(self, record: JSONRecord, key: str, value: Any) -> None:
+        """Set custom field ``key`` (``provider``, ...) of a ticket; None stores a null."""
+        field_id = self.field_ids[key]
+        for entry in record["custom_fields"]:
+            if entry.get("id") == field_id:
+                entry["value"] = value
+                return
+        record["custom_fields"].append({"id": field_id, "value": value})
+
+    def _malform(self, record: JSONRecord, kind: MalformedKind) -> None:
+        if kind == "missing_id":
+            record.pop("id", None)
+        elif kind == "wrong_type":
+            record["subject"] = 12345  # a number where the spec allows string or null
+        else:
+            record["updated_at"] = "yesterday, about noon"
+
+    # -- HTTP ------------------------------------------------------------
+
+    def _route(self, request: SimRequest) -> SimResponse:
+        path = request.path or ""
+        if path in ("/v1/tickets", "/v1/ticket_fields"):
+            refusal = self._refusal(request)
+            if refusal is not None:
+                return refusal
+            return self._list_tickets(request) if path == "/v1/tickets" else self._ticket_fields()
+        if path.startswith("/agent/tickets/") and request.method == "GET":
+            return self._agent_page(path[len("/agent/tickets/") :])
+        return self._not_found(request)
+
+    def _refusal(self, request: SimRequest) -> SimResponse | None:
+        """The answer to an API call that may not proceed: wrong method, rate, key."""
+        if request.method != "GET":
+            return _error(405, "method_not_allowed")
+        if self.enforce_rate_limit:
+            retry_after = self._rate_window.exhausted()
+            if retry_after is not None:
+                return _error(
+                    429, "rate_limited", headers=(("Retry-After", str(math.ceil(retry_after))),)
+                )
+        key = (request.header("X-Api-Key") or "").encode()
+        if not hmac.compare_digest(key, self.api_key.encode()):
+            return _error(401, "unauthorized")
+        return None
+
+    def _not_found(self, request: SimRequest) -> SimResponse:
+        return _error(404, "not_found")
+
+    def _intercepted(self, interception: Interception) -> SimResponse:
+        codes = {429: "rate_limited", 500: "internal_error", 502: "bad_gateway",
+                 503: "unavailable", 504: "gateway_timeout"}  # fmt: skip
+        headers: tuple[tuple[str, str], ...] = ()
+        if interception.retry_after is not None:
+            headers = (("Retry-After", format_retry_after(interception.retry_after)),)
+        return _error(interception.status, codes.get(interception.status, "error"), headers=headers)
+
+    def _finish(self, request: SimRequest, response: SimResponse) -> SimResponse:
+        remaining = self._rate_window.take()
+        return SimResponse(
+            response.status,
+            response.body,
+            response.content_type,
+            (*response.headers, ("X-Rate-Limit-Remaining", str(remaining))),
+            response.records,
+        )
+
+    def _ticket_fields(self) -> SimResponse:
+        titles = {"provider": "Provider", "error_code": "Error code", "region": "Region",
+                  "product": "Product"}  # fmt: skip
+        fields: list[dict[str, Any]] = []
+        for key, field_id in self.field_ids.items():
+            if key in self._dropped_fields:
+                continue
+            field: dict[str, Any] = {
+                "id": field_id,
+                "key": key,
+                "title": titles[key],
+                "type": "dropdown" if key == "region" else "text",
+            }
+            if key == "region":
+                field["options"] = [{"value": region} for region in REGIONS]
+            fields.append(field)
+        return SimResponse(200, orjson.dumps({"ticket_fields": fields}))
+
+    def _list_tickets(self, request: SimRequest) -> SimResponse:
+        limit = DEFAULT_LIMIT
+        raw_limit = request.param("limit")
+        if raw_limit is not None:
+            if not _DIGITS_RE.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
+                return _error(400, "invalid_limit", f"limit must be 1 to {MAX_LIMIT}")
+            limit = int(raw_limit)
+        cursor = request.param("cursor")
+        if cursor is not None:
+            decoded = self._decode_cursor(cursor)
+            if decoded is None:
+                return _error(400, "invalid_cursor", "the cursor is malformed, unknown or expired")
+            position = decoded
+        else:
+            since = request.param("updated_after") or "0"
+            if not _DIGITS_RE.fullmatch(since):
+                return _error(400, "invalid_updated_after", "updated_after must be Unix seconds")
+            position = self.store.first_position(int(since) * 1000)
+        if self.faults.take_bad_json_page():
+            return SimResponse(200, _BROKEN_PAGE)
+        page = self.store.page(position, limit, include_deleted=True)
+        records = self._served_records(page)
+        body = b"".join(
+            (
+                b'{"tickets":[',
+                b",".join(records),
+                b'],"meta":{"has_more":%s,"after_cursor":"%s"}}'
+                % (
+                    b"true" if page.has_more else b"false",
+                    self._encode_cursor(page.next_position).encode(),
+                ),
+            )
+        )
+        return SimResponse(200, body, records=len(records))
+
+    def _encode_cursor(self, position: int) -> str:
+        """An opaque cursor: where to resume, what precedes it, which generation, when."""
+        timestamp, slot = self.store.entry(position - 1) if position > 0 else (0, -1)
+        issued_ms = int(time.time() * 1000)
+        payload = f"{position}:{timestamp}:{slot}:{self._cursor_generation}:{issued_ms}"
+        return base64.urlsafe_b64encode(payload.encode()).decode()
+
+    def _decode_cursor(self, cursor: str) -> int | None:
+        """The position a cursor resumes at, or None for one we did not issue (now)."""
+        try:
+            payload = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+            position, timestamp, slot, generation, issued = (int(x) for x in payload.split(":"))
+        except (ValueError, UnicodeError, binascii.Error):
+            return None
+        if generation != self._cursor_generation or not 0 <= position <= self.store.end:
+            return None
+        if self.cursor_ttl is not None and time.time() - issued / 1000 > self.cursor_ttl:
+            return None
+        # Log entries never change, so a cursor we issued still matches its entry.
+        expected = self.store.entry(position - 1) if position > 0 else (0, -1)
+        return position if expected == (timestamp, slot) else None
+
+    def _agent_page(self, raw_id: str) -> SimResponse:
+        slot = int(raw_id) - _ID_BASE if _DIGITS_RE.fullmatch(raw_id) else -1
+        if not 0 <= slot < len(self.store):
+            return SimResponse(404, b"<!doctype html><title>Not found</title>", "text/html")
+        record = self._load(slot)
+        page = (
+            "<!doctype html><meta charset=utf-8>"
+            f"<title>Ticket #{record['id']}</title>"
+            f"<h1>Ticket #{record['id']}</h1>"
+            f"<p>{html.escape(record.get('subject') or '')}</p>"
+        )
+        return SimResponse(200, page.encode(), "text/html; charset=utf-8")
+
+
+def _draw_field_ids(seed: int) -> dict[str, int]:
+    """Custom field ids for this account: differ per seed, never the spec's examples."""
+    rng = random.Random(f"strawberry-fields-{seed}")  # noqa: S311 (test data, not secrets)
+    ids: list[int] = []
+    while len(ids) < 4:
+        candidate = rng.randrange(100_000, 99_999_999)
+        if candidate not in _SPEC_EXAMPLE_FIELD_IDS and candidate not in ids:
+            ids.append(candidate)
+    return dict(zip(("provider", "error_code", "region", "product"), ids, strict=True))
+
+
+def _status(spec: CaseSpec) -> str:
+    if spec.is_open:
+        return OPEN_STATUSES[bisect_right(_OPEN_CUT, spec.status_choice)]
+    return CLOSED_STATUSES[bisect_right(_CLOSED_CUT, spec.status_choice)]
+
+
+def _error(
+    status: int,
+    code: str,
+    description: str | None = None,
+    *,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> SimResponse:
+    body: dict[str, str] = {"error": code}
+    if description is not None:
+        body["description"] = description
+    return SimResponse(status, orjson.dumps(body), headers=headers)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve a Strawberry simulator until SIGINT or SIGTERM; print its URL and API key."""
+    parser = argparse.ArgumentParser(
+        prog="python -m supporthub_strawberry.simulator",
+        description="Serve a simulated Strawberry help desk with generated tickets.",
+    )
+    add_common_arguments(parser, default_port=8102)
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
+    args = parser.parse_args(argv)
+    simulator = StrawberrySimulator(
+        n=args.n,
+        seed=args.seed,
+        api_key=args.api_key,
+        host=args.host,
+        port=args.port,
+        path_prefix=args.path_prefix,
+    )
+
+    def banner(sim: Simulator) -> list[str]:
+        return [
+            f"Strawberry simulator: {args.n} tickets at {sim.url}",
+            f"api_key={args.api_key}",
+        ]
+
+    return serve_until_signalled(simulator, banner)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Test support shipped with supporthub: the adapter contract suite and CRM simulators."""

@@ -1,0 +1,269 @@
+"""Fault switches shared by the CRM simulators.
+
+A test flips a switch, runs the client, and sees how it copes::
+
+    sim.faults.rate_limit_burst(2, retry_after=1)   # next 2 requests: 429
+    sim.faults.error_burst(1, status=503)          # then one 503
+    sim.faults.down()                              # connection refused
+    sim.faults.malformed_records(share=0.01)       # broken records on pages
+    sim.faults.reset()
+
+Every switch is thread-safe and may be flipped while a client is running.
+Bursts count requests: each answered request uses up one. The CRM-specific
+shape of an error body is the simulator's business; this module only says
+*which* fault hits *which* request.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import Final, Literal, Protocol
+
+import attrs
+
+__all__ = [
+    "MALFORMED_KINDS",
+    "Faults",
+    "Interception",
+    "MalformedKind",
+    "format_retry_after",
+]
+
+MalformedKind = Literal["missing_id", "wrong_type", "bad_timestamp"]
+
+#: The ways a record can be broken: no id at all; a field of a JSON type the
+#: spec does not allow; a timestamp that does not parse.
+MALFORMED_KINDS: Final[tuple[MalformedKind, ...]] = ("missing_id", "wrong_type", "bad_timestamp")
+
+_TRANSIENT_STATUSES: Final = frozenset({500, 502, 503, 504})
+
+
+class Listener(Protocol):
+    """What :meth:`Faults.down` and :meth:`Faults.up` act on: the server's socket."""
+
+    def go_down(self) -> None:
+        """Close the listening socket and reset every open connection."""
+
+    def go_up(self) -> None:
+        """Listen again on the same port."""
+
+
+@attrs.frozen(slots=True)
+class Interception:
+    """A canned answer instead of the real one."""
+
+    status: int
+    retry_after: float | None
+    """Seconds for a ``Retry-After`` header, or None for no header."""
+
+
+@attrs.define
+class _Burst:
+    remaining: int
+    status: int
+    retry_after: float | None
+    path_prefix: str | None
+
+
+class Faults:
+    """The fault switches of one simulator. Thread-safe."""
+
+    def __init__(self) -> None:
+        """Start with every switch off."""
+        self._lock = threading.Lock()
+        self._listener: Listener | None = None
+        self._is_down = False
+        self._bursts: list[_Burst] = []
+        self._slow_seconds = 0.0
+        self._slow_remaining: int | None = 0
+        self._malformed_share = 0.0
+        self._malformed_ids: dict[str, MalformedKind] = {}
+        self._malformed_kinds: tuple[MalformedKind, ...] = MALFORMED_KINDS
+        self._bad_json_pages = 0
+
+    def bind_listener(self, listener: Listener) -> None:
+        """Let :meth:`down` and :meth:`up` reach the server (the simulator does this)."""
+        self._listener = listener
+
+    # -- switches --------------------------------------------------------
+
+    def rate_limit_burst(
+        self, n: int, retry_after: float = 1, *, path_prefix: str | None = None
+    ) -> None:
+        """Answer the next ``n`` requests ``429`` with ``Retry-After: retry_after``.
+
+        :param path_prefix: hit only requests whose path (below the base URL)
+            starts with this; others pass and do not use up the burst.
+        """
+        self._add_burst(_Burst(n, 429, retry_after, path_prefix))
+
+    def error_burst(
+        self,
+        n: int,
+        status: int = 503,
+        retry_after: float | None = None,
+        *,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Answer the next ``n`` requests with a transient server error.
+
+        :param status: 500, 502, 503 or 504.
+        :param retry_after: seconds for a ``Retry-After`` header, or None for none.
+        :param path_prefix: as for :meth:`rate_limit_burst`.
+        """
+        if status not in _TRANSIENT_STATUSES:
+            raise ValueError(f"status must be one of {sorted(_TRANSIENT_STATUSES)}")
+        self._add_burst(_Burst(n, status, retry_after, path_prefix))
+
+    def _add_burst(self, burst: _Burst) -> None:
+        if burst.remaining < 0:
+            raise ValueError("n must not be negative")
+        with self._lock:
+            self._bursts.append(burst)
+
+    def down(self) -> None:
+        """Stop listening: new connections are refused, open ones are reset."""
+        with self._lock:
+            if self._is_down:
+                return
+            self._is_down = True
+        if self._listener is not None:
+            self._listener.go_down()
+
+    def up(self) -> None:
+        """Listen again, on the same port, after :meth:`down`."""
+        with self._lock:
+            if not self._is_down:
+                return
+            self._is_down = False
+        if self._listener is not None:
+            self._listener.go_up()
+
+    @property
+    def is_down(self) -> bool:
+        """Whether :meth:`down` is in force."""
+        with self._lock:
+            return self._is_down
+
+    def slow(self, seconds: float, n: int | None = None) -> None:
+        """Delay answers by ``seconds``: the next ``n`` of them, or all while set."""
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        with self._lock:
+            self._slow_seconds = seconds
+            self._slow_remaining = n
+
+    def malformed_records(
+        self,
+        share: float | None = None,
+        ids: Iterable[str | int] | Mapping[str | int, MalformedKind] | None = None,
+        *,
+        kinds: Iterable[MalformedKind] = MALFORMED_KINDS,
+    ) -> None:
+        """Break some records on list pages (replaces any earlier setting).
+
+        Which records break, and how, is a pure function of the record id,
+        so the same records break on every page and every run.
+
+        :param share: break about this share of all records (0 to 1).
+        :param ids: break these records; a mapping also says how.
+        :param kinds: the ways to break a record chosen by ``share`` or by a
+            plain list of ``ids``.
+        """
+        chosen = tuple(kinds)
+        if not chosen or any(kind not in MALFORMED_KINDS for kind in chosen):
+            raise ValueError(f"kinds must be some of {MALFORMED_KINDS}")
+        if share is not None and not 0.0 <= share <= 1.0:
+            raise ValueError("share must lie between 0 and 1")
+        explicit: dict[str, MalformedKind] = {}
+        if isinstance(ids, Mapping):
+            explicit = {str(key): kind for key, kind in ids.items()}
+        elif ids is not None:
+            explicit = {str(key): _pick_kind(str(key), chosen) for key in ids}
+        with self._lock:
+            self._malformed_share = share or 0.0
+            self._malformed_ids = explicit
+            self._malformed_kinds = chosen
+
+    def bad_json_page(self, n: int = 1) -> None:
+        """Answer the next ``n`` list pages ``200`` with a body that is not JSON."""
+        with self._lock:
+            self._bad_json_pages += n
+
+    def reset(self) -> None:
+        """Turn every switch off (and come back up after :meth:`down`)."""
+        with self._lock:
+            self._bursts = []
+            self._slow_seconds = 0.0
+            self._slow_remaining = 0
+            self._malformed_share = 0.0
+            self._malformed_ids = {}
+            self._malformed_kinds = MALFORMED_KINDS
+            self._bad_json_pages = 0
+        self.up()
+
+    # -- what the simulator asks ------------------------------------------
+
+    def take_delay(self) -> float:
+        """Seconds to delay the current answer (uses up one slow answer)."""
+        with self._lock:
+            if self._slow_seconds <= 0 or self._slow_remaining == 0:
+                return 0.0
+            if self._slow_remaining is not None:
+                self._slow_remaining -= 1
+            return self._slow_seconds
+
+    def take_interception(self, path: str) -> Interception | None:
+        """The canned answer for this request, if a burst hits it (uses it up)."""
+        with self._lock:
+            for burst in self._bursts:
+                if burst.remaining > 0 and (
+                    burst.path_prefix is None or path.startswith(burst.path_prefix)
+                ):
+                    burst.remaining -= 1
+                    return Interception(burst.status, burst.retry_after)
+            self._bursts = [burst for burst in self._bursts if burst.remaining > 0]
+            return None
+
+    def take_bad_json_page(self) -> bool:
+        """Whether the current list page must be broken JSON (uses one up)."""
+        with self._lock:
+            if self._bad_json_pages > 0:
+                self._bad_json_pages -= 1
+                return True
+            return False
+
+    @property
+    def breaks_records(self) -> bool:
+        """Whether any record may be broken: lets the fast path skip the check."""
+        with self._lock:
+            return bool(self._malformed_share or self._malformed_ids)
+
+    def malformed_kind(self, record_id: str | int) -> MalformedKind | None:
+        """How to break the record with this id, or None to leave it whole."""
+        key = str(record_id)
+        with self._lock:
+            kind = self._malformed_ids.get(key)
+            if kind is not None:
+                return kind
+            share = self._malformed_share
+            kinds = self._malformed_kinds
+        if share and zlib.crc32(key.encode()) < share * 2**32:
+            return _pick_kind(key, kinds)
+        return None
+
+
+def format_retry_after(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds as an integer (``2``).
+
+    Fractions (``0.2``) are kept so that tests need not sleep whole seconds;
+    use them only with clients that parse them.
+    """
+    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+
+
+def _pick_kind(key: str, kinds: tuple[MalformedKind, ...]) -> MalformedKind:
+    # A second, independent hash: which records break and how must not correlate.
+    return kinds[zlib.crc32(b"kind:" + key.encode()) % len(kinds)]
