@@ -1,8 +1,7 @@
-"""Shared fixtures: a database of each kind, a fresh plug-in manager, a fake CRM.
+"""Shared fixtures: a fresh plug-in manager and a fake CRM.
 
-Every storage test runs on SQLite and on MariaDB. MariaDB tests are skipped
-only when the server is absent on a developer machine; with ``CI=true`` a
-missing server fails them instead.
+The ``database_url`` fixture (every storage test on SQLite and on MariaDB)
+comes from supporthub's own pytest plug-in, ``supporthub.testing.pytest_plugin``.
 """
 
 from __future__ import annotations
@@ -10,13 +9,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 import supporthub
 
@@ -25,91 +22,6 @@ FAKECRM = TESTS / "fakecrm"
 sys.path.insert(0, str(FAKECRM))
 
 import supporthub_fakecrm  # noqa: E402
-
-MARIADB_SERVER = os.environ.get(
-    "SUPPORTHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306"
-)
-DATABASES = os.environ.get("SUPPORTHUB_TEST_DATABASES", "sqlite,mariadb").split(",")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _mariadb_reachable() -> str | None:
-    engine = sa.create_engine(MARIADB_SERVER + "/", connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as error:
-        return str(error.orig or error)
-    finally:
-        engine.dispose()
-    return None
-
-
-_mariadb_problem: list[str | None] = []
-
-
-def _require_mariadb() -> None:
-    if not _mariadb_problem:
-        _mariadb_problem.append(_mariadb_reachable())
-    problem = _mariadb_problem[0]
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(f"MariaDB is required in CI and not reachable: {problem}")
-        pytest.skip(f"MariaDB not reachable: {problem}")
-
-
-class MariaDbDatabases:
-    """Creates throw-away databases on the MariaDB server."""
-
-    def __init__(self) -> None:
-        self.created: list[str] = []
-
-    def create(self) -> str:
-        _require_mariadb()
-        name = f"sh_test_{uuid.uuid4().hex[:12]}"
-        engine = sa.create_engine(MARIADB_SERVER + "/")
-        with engine.begin() as connection:
-            connection.execute(
-                sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-            )
-        engine.dispose()
-        self.created.append(name)
-        return f"{MARIADB_SERVER}/{name}"
-
-    def drop_all(self) -> None:
-        if not self.created:
-            return
-        engine = sa.create_engine(MARIADB_SERVER + "/")
-        with engine.begin() as connection:
-            for name in self.created:
-                connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
-        engine.dispose()
-
-
-@pytest.fixture
-def mariadb_databases() -> Iterator[MariaDbDatabases]:
-    databases = MariaDbDatabases()
-    yield databases
-    databases.drop_all()
-
-
-def _database_params() -> list[Any]:
-    params = []
-    if "sqlite" in DATABASES:
-        params.append(pytest.param("sqlite", id="sqlite"))
-    if "mariadb" in DATABASES:
-        params.append(pytest.param("mariadb", id="mariadb", marks=pytest.mark.mariadb))
-    return params
-
-
-@pytest.fixture(params=_database_params())
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, mariadb_databases: MariaDbDatabases
-) -> str:
-    """An empty database, once SQLite and once MariaDB."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'hub.db'}"
-    return mariadb_databases.create()
 
 
 @pytest.fixture
