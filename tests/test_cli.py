@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from supporthub._store import SCHEMA_REVISION
+
 
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -46,7 +48,7 @@ def test_db_upgrade_then_refresh_force(
     with engine.connect() as connection:
         assert (
             connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-            == "0001"
+            == SCHEMA_REVISION
         )
     engine.dispose()
     refresh = cli(env, "refresh", "--force")

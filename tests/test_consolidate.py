@@ -237,7 +237,9 @@ def test_incremental_equals_from_scratch(ops: list[tuple[str, Case | None]], eve
 
     def flush() -> None:
         nonlocal changes
-        applied = apply_changes(changes, rows, spellings, bounds, pipeline.version)
+        applied = apply_changes(
+            changes, rows, spellings, bounds, rules_version=pipeline.version, now=T0
+        )
         for agg_id in applied.deleted:
             rows.pop(agg_id, None)
         rows.update({row.id: row for row in applied.rows})
@@ -260,4 +262,6 @@ def test_incremental_equals_from_scratch(ops: list[tuple[str, Case | None]], eve
     expected = consolidate(stored.values(), pipeline)
     assert set(rows) == set(expected)
     for agg_id, row in rows.items():
-        assert row.to_aggregated_case(expected[agg_id].cases) == expected[agg_id]
+        found = row.to_aggregated_case(expected[agg_id].cases)
+        lifecycle = {"first_seen_at": None, "regressed_at": None, "regressed": False}
+        assert attrs.evolve(found, **lifecycle) == expected[agg_id]

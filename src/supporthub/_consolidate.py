@@ -204,14 +204,21 @@ class AggregateRow:
     first_created_at: dt.datetime
     last_updated_at: dt.datetime
     rules_version: str
+    first_seen_at: dt.datetime
+    regressed_at: dt.datetime | None = None
 
     @property
     def status(self) -> Status:
         """Open while at least one member is open."""
         return Status.OPEN if self.open_case_count > 0 else Status.CLOSED
 
-    def to_aggregated_case(self, cases: tuple[Case, ...] = ()) -> AggregatedCase:
-        """The public view of this row, with the given members embedded."""
+    def to_aggregated_case(
+        self, cases: tuple[Case, ...] = (), *, last_refresh_at: dt.datetime | None = None
+    ) -> AggregatedCase:
+        """The public view of this row, with the given members embedded.
+
+        :param last_refresh_at: start of the last refresh, to tell what is new.
+        """
         return AggregatedCase(
             id=self.id,
             provider=self.provider,
@@ -224,6 +231,10 @@ class AggregateRow:
             cases=cases,
             provider_key=self.provider_key,
             rules_version=self.rules_version,
+            first_seen_at=self.first_seen_at,
+            regressed_at=self.regressed_at,
+            new=last_refresh_at is not None and self.first_seen_at >= last_refresh_at,
+            regressed=self.regressed_at is not None,
         )
 
 
@@ -330,7 +341,9 @@ def apply_changes(
     current: Mapping[str, AggregateRow],
     spellings: Mapping[str, Mapping[str, int]],
     bounds: Callable[[str], tuple[dt.datetime, dt.datetime]],
+    *,
     rules_version: str,
+    now: dt.datetime,
 ) -> AppliedChanges:
     """Compute the new rows of the aggregated cases ``changes`` touch.
 
@@ -338,6 +351,8 @@ def apply_changes(
     :param spellings: the stored spelling counts of the touched ids.
     :param bounds: ``(first created, last updated)`` of an aggregated case's
         members as stored now; asked only when a member that held a bound left.
+    :param now: when this refresh started: a new key is first seen now, a
+        closed one that opens again regressed now.
     """
     rows: list[AggregateRow] = []
     deleted: set[str] = set()
@@ -367,19 +382,31 @@ def apply_changes(
                 first_created_at=first,
                 last_updated_at=last,
                 rules_version=rules_version,
+                first_seen_at=now,
             )
+        open_count = row.open_case_count + delta.open
         rows.append(
             attrs.evolve(
                 row,
                 provider=display_provider(new_spellings[agg_id], row.provider_key),
                 case_count=count,
-                open_case_count=row.open_case_count + delta.open,
+                open_case_count=open_count,
                 first_created_at=first,
                 last_updated_at=last,
                 rules_version=rules_version,
+                regressed_at=_regressed_at(row, open_count, now),
             )
         )
     return AppliedChanges(tuple(rows), frozenset(deleted), new_spellings)
+
+
+def _regressed_at(row: AggregateRow, open_count: int, now: dt.datetime) -> dt.datetime | None:
+    """Lifecycle: closed → open is a regression; closing clears it."""
+    if open_count == 0:
+        return None
+    if row.open_case_count == 0 and row.case_count > 0:
+        return now
+    return row.regressed_at
 
 
 def _bounds(

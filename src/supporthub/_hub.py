@@ -14,8 +14,9 @@ import attrs
 import pluggy
 
 from supporthub import _due
-from supporthub._consolidate import KeyPipeline
+from supporthub._consolidate import KeyPipeline, KeyRule
 from supporthub._errors import NotFound, StorageError
+from supporthub._explain import Explanation, explain
 from supporthub._models import (
     AggregatedCase,
     Health,
@@ -26,6 +27,7 @@ from supporthub._models import (
     Status,
     Trigger,
 )
+from supporthub._overrides import CaseRef, Override, OverrideRule
 from supporthub._plugins import (
     collect_adapters,
     collect_key_pipeline,
@@ -35,8 +37,10 @@ from supporthub._plugins import (
 from supporthub._query import CursorCodec, Query, parse_params
 from supporthub._redact import register_secrets
 from supporthub._refresh import Clock, Refresher, Source, TransportFactory, utcnow
+from supporthub._replay import ReplayDiff
 from supporthub._serialize import iter_listing_json
 from supporthub._settings import Settings
+from supporthub._steering import RuleChange, Steering
 from supporthub._store.reading import SqlReader, position_of
 from supporthub._store.sql import SqlStore
 
@@ -86,13 +90,16 @@ class Hub:
             self.sources[name] = Source(name, adapter, config)
             if config is not None:
                 register_secrets(config.values.get(s.name) for s in adapter.settings if s.secret)
-        self.pipeline: KeyPipeline = collect_key_pipeline(self.plugins, self.settings)
+        #: The key rules of the configuration and the plug-ins; the operators'
+        #: overrides, stored in the database, run after them.
+        self.rules: tuple[KeyRule, ...] = collect_key_pipeline(self.plugins, self.settings).rules
         self.store = store or SqlStore(self.settings.database_url)
         self.clock = clock
+        self._steering = Steering(self.store, self._pipeline_with, clock)
         self._refresher = Refresher(
             store=self.store,
             sources=self.sources,
-            pipeline=self.pipeline,
+            pipeline=lambda reader: self._pipeline_with(reader.overrides()),
             settings=self.settings,
             plugins=self.plugins,
             transport_factory=transport_factory,
@@ -117,6 +124,19 @@ class Hub:
     def close(self) -> None:
         """Close the database connections."""
         self.store.close()
+
+    # -- rules ----------------------------------------------------------------------
+
+    def _pipeline_with(self, overrides: Sequence[Override]) -> KeyPipeline:
+        active = [o for o in overrides if o.active]
+        return KeyPipeline([*self.rules, OverrideRule(active)] if active else self.rules)
+
+    @property
+    def pipeline(self) -> KeyPipeline:
+        """The key rules in force now: configuration, plug-ins, then overrides."""
+        self._ready()
+        with self.store.reader() as reader:
+            return self._pipeline_with(reader.overrides())
 
     # -- the database -------------------------------------------------------------
 
@@ -195,9 +215,13 @@ class Hub:
         return parse_params(
             params,
             filters=filters,
-            provider_key=self.pipeline.search_provider_key,
+            provider_key=self._search_provider_key,
             codec=self._codec,
         )
+
+    def _search_provider_key(self, raw: str) -> str | None:
+        # Only a query with a provider pays for reading the overrides.
+        return self.pipeline.search_provider_key(raw)
 
     def _codec(self) -> CursorCodec:
         self._ready()
@@ -224,6 +248,7 @@ class Hub:
         provider: _ParamValue = None,
         error_code: _ParamValue = None,
         status: _ParamValue = None,
+        lifecycle: _ParamValue = None,
         limit: int | None = None,
         cursor: str | None = None,
         cases_limit: int | None = None,
@@ -231,7 +256,8 @@ class Hub:
         """Aggregated cases matching every given filter (several values: any of them).
 
         ``provider`` and ``error_code`` compare by key, so ``"ACME PAYMENTS INC"``
-        finds ``Acme Payments`` and ``"E-1042"`` finds ``1042``.
+        finds ``Acme Payments`` and ``"E-1042"`` finds ``1042``. ``lifecycle``
+        is ``"new"`` (first seen in the last refresh) or ``"regressed"``.
 
         :raises InvalidQuery: a value is empty, too long, or not a status.
         """
@@ -240,6 +266,7 @@ class Hub:
             ("provider", provider),
             ("errorCode", error_code),
             ("status", status),
+            ("lifecycle", lifecycle),
             ("limit", limit),
             ("cursor", cursor),
             ("casesLimit", cases_limit),
@@ -259,8 +286,9 @@ class Hub:
             rows = fetched[: query.limit]
             if len(fetched) > query.limit:
                 next_cursor = self._codec().encode(position_of(fetched[query.limit - 1]))
+        last_refresh_at = reader.last_refresh_at()
         items = (
-            (row.to_aggregated_case(), members)
+            (row.to_aggregated_case(last_refresh_at=last_refresh_at), members)
             for row, members in reader.with_cases(rows, query.cases_limit)
         )
         return items, total, next_cursor
@@ -299,7 +327,7 @@ class Hub:
             if row is None:
                 raise NotFound(f"no aggregated case has the id {agg_id[:100]!r}")
             members = tuple(reader.iter_cases(agg_id, limit=cases_limit))
-            return row.to_aggregated_case(members)
+            return row.to_aggregated_case(members, last_refresh_at=reader.last_refresh_at())
 
     def health(self) -> Health:
         """The database, the refresh lock and every source, as ``/health`` shows them."""
@@ -344,3 +372,110 @@ class Hub:
             refreshed_at=refreshed_at,
             sources=sources,
         )
+
+    # -- steering the grouping ------------------------------------------------------
+
+    def explain(self, agg_id: str) -> Explanation:
+        """Why the aggregated case ``agg_id`` holds its cases: key, rules, raw values, overrides.
+
+        :raises NotFound: no aggregated case has this id.
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            return explain(reader, self._pipeline_with(reader.overrides()), agg_id)
+
+    def overrides(self, *, include_removed: bool = False) -> list[Override]:
+        """The operators' overrides, oldest first (undone ones too, if asked)."""
+        self._ready()
+        with self.store.reader() as reader:
+            return reader.overrides(include_removed=include_removed)
+
+    def _change(
+        self,
+        build: Any,
+        *,
+        remove: Sequence[int] = (),
+        by: str,
+        dry_run: bool,
+    ) -> RuleChange:
+        self._ready()
+        with self.store.reader() as reader:
+            made = [build(reader)] if build is not None else []
+            if dry_run:
+                diff = self._steering.preview(reader, made, remove)
+                return RuleChange(
+                    diff=diff, applied=False, overrides=tuple(made), removed=tuple(remove)
+                )
+        return self._steering.apply(made, remove, by=by)
+
+    def merge(
+        self, from_id: str, into_id: str, *, by: str, reason: str, dry_run: bool = False
+    ) -> RuleChange:
+        """Merge aggregated case ``from_id`` into ``into_id``, now and at every later refresh.
+
+        New cases of ``from_id``'s key land in ``into_id`` too. Undo with :meth:`undo`.
+
+        :param by: who decides (kept with the override).
+        :param reason: why (kept with the override).
+        :param dry_run: only say what would change.
+        :raises NotFound: an id is unknown.
+        :raises InvalidQuery: the merge is impossible (same id, a cycle, no reason).
+        """
+        return self._change(
+            lambda reader: self._steering.merge(reader, from_id, into_id, by, reason),
+            by=by,
+            dry_run=dry_run,
+        )
+
+    def move(
+        self,
+        source: str,
+        source_id: str,
+        *,
+        into_id: str | None = None,
+        by: str,
+        reason: str,
+        dry_run: bool = False,
+    ) -> RuleChange:
+        """Move one case out of its aggregated case, into ``into_id`` or one of its own.
+
+        :raises NotFound: the case or ``into_id`` is unknown.
+        """
+        case = CaseRef(source, source_id)
+        return self._change(
+            lambda reader: self._steering.move(reader, case, into_id, by, reason),
+            by=by,
+            dry_run=dry_run,
+        )
+
+    def add_alias(
+        self, spelling: str, provider: str, *, by: str, reason: str, dry_run: bool = False
+    ) -> RuleChange:
+        """Make a provider spelling mean another provider, for all cases, old and new."""
+        return self._change(
+            lambda reader: self._steering.alias(spelling, provider, by, reason),
+            by=by,
+            dry_run=dry_run,
+        )
+
+    def undo(self, override_id: int, *, by: str, dry_run: bool = False) -> RuleChange:
+        """Undo an override: the grouping goes back to what the other rules make.
+
+        :raises NotFound: no active override has this id.
+        """
+        return self._change(None, remove=[override_id], by=by, dry_run=dry_run)
+
+    def preview_rules(self) -> ReplayDiff:
+        """What regrouping the stored cases under the rules configured now would do.
+
+        Run it with changed ``SUPPORTHUB_PROVIDER_ALIASES`` or plug-ins before a
+        deploy; the next refresh (or :meth:`apply_rules`) applies it.
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            return self._steering.preview(reader)
+
+    def apply_rules(self) -> RuleChange:
+        """Regroup the stored cases under the rules configured now, at once."""
+        self._ready()
+        return self._steering.apply(by="rules")

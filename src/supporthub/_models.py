@@ -121,6 +121,10 @@ class AggregatedCase:
     :ivar error_code: the error code key; ``None`` when the key has none.
     :ivar cases: the members, most recently updated first; may be capped by
         ``cases_limit`` while :attr:`case_count` still counts them all.
+    :ivar first_seen_at: when the hub first saw this key (the refresh that created it).
+    :ivar regressed_at: when it last went from closed to open; ``None`` once closed again.
+    :ivar new: first seen in the last refresh.
+    :ivar regressed: it was closed and got an open case again, and is still open.
     """
 
     id: str
@@ -134,6 +138,10 @@ class AggregatedCase:
     cases: tuple[Case, ...] = ()
     provider_key: str | None = None
     rules_version: str | None = None
+    first_seen_at: dt.datetime | None = None
+    regressed_at: dt.datetime | None = None
+    new: bool = False
+    regressed: bool = False
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ from supporthub._models import Status
 from supporthub._normalize import error_code_key
 
 __all__ = [
+    "LIFECYCLES",
     "MAX_LIMIT",
     "MAX_VALUE_LENGTH",
     "CursorCodec",
@@ -40,7 +41,9 @@ MAX_LIMIT = 1000
 _MAX_CASES_LIMIT = 1_000_000_000
 
 _PAGING = ("limit", "cursor", "casesLimit")
-_FILTERS = ("provider", "errorCode", "status")
+_FILTERS = ("provider", "errorCode", "status", "lifecycle")
+#: Lifecycle filters: first seen in the last refresh; closed, then open again.
+LIFECYCLES = ("new", "regressed")
 _INTEGER = re.compile(r"^[0-9]+$")
 
 
@@ -58,6 +61,7 @@ class Query:
     """What to list: filters (AND between kinds, OR within one), paging, embedding.
 
     :ivar provider_keys: aggregated cases whose provider key is one of these.
+    :ivar lifecycle: ``new`` and/or ``regressed`` (see :data:`LIFECYCLES`).
     :ivar after: start after this position (from a cursor).
     :ivar cases_limit: embed at most this many cases per aggregated case
         (most recently updated first); ``None`` embeds them all.
@@ -66,6 +70,7 @@ class Query:
     provider_keys: tuple[str, ...] = ()
     error_code_keys: tuple[str, ...] = ()
     statuses: tuple[Status, ...] = ()
+    lifecycle: tuple[str, ...] = ()
     limit: int | None = None
     after: Position | None = None
     cases_limit: int | None = None
@@ -130,6 +135,38 @@ def _integer(name: str, value: str, low: int, high: int | None) -> int:
     return number
 
 
+def _filters(
+    values: dict[str, list[str]], provider_key: Callable[[str], str | None]
+) -> tuple[list[str], list[str], list[Status], list[str]]:
+    provider_keys: list[str] = []
+    for raw in values.get("provider", ()):
+        key = provider_key(raw)
+        if key is None:
+            raise InvalidQuery(f"provider {raw!r} has no letters or digits; give a provider name")
+        provider_keys.append(key)
+    error_keys: list[str] = []
+    for raw in values.get("errorCode", ()):
+        code = error_code_key(raw)
+        if code is None:
+            raise InvalidQuery(f"errorCode {raw!r} is empty once trimmed; give an error code")
+        error_keys.append(code)
+    statuses: list[Status] = []
+    for raw in values.get("status", ()):
+        try:
+            statuses.append(Status(raw.strip().lower()))
+        except ValueError:
+            raise InvalidQuery(f"status must be 'open' or 'closed', got {raw!r}") from None
+
+    lifecycle: list[str] = []
+    for raw in values.get("lifecycle", ()):
+        value = raw.strip().lower()
+        if value not in LIFECYCLES:
+            raise InvalidQuery(f"lifecycle must be 'new' or 'regressed', got {raw!r}")
+        lifecycle.append(value)
+
+    return provider_keys, error_keys, statuses, lifecycle
+
+
 def parse_params(
     params: Iterable[tuple[str, str]],
     *,
@@ -178,29 +215,12 @@ def parse_params(
         cases_limit = None
     after = None if cursor_text is None else codec().decode(cursor_text)
 
-    provider_keys: list[str] = []
-    for raw in values.get("provider", ()):
-        key = provider_key(raw)
-        if key is None:
-            raise InvalidQuery(f"provider {raw!r} has no letters or digits; give a provider name")
-        provider_keys.append(key)
-    error_keys: list[str] = []
-    for raw in values.get("errorCode", ()):
-        code = error_code_key(raw)
-        if code is None:
-            raise InvalidQuery(f"errorCode {raw!r} is empty once trimmed; give an error code")
-        error_keys.append(code)
-    statuses: list[Status] = []
-    for raw in values.get("status", ()):
-        try:
-            statuses.append(Status(raw.strip().lower()))
-        except ValueError:
-            raise InvalidQuery(f"status must be 'open' or 'closed', got {raw!r}") from None
-
+    provider_keys, error_keys, statuses, lifecycle = _filters(values, provider_key)
     return Query(
         provider_keys=tuple(dict.fromkeys(provider_keys)),
         error_code_keys=tuple(dict.fromkeys(error_keys)),
         statuses=tuple(dict.fromkeys(statuses)),
+        lifecycle=tuple(dict.fromkeys(lifecycle)),
         limit=limit,
         after=after,
         cases_limit=cases_limit,

@@ -45,6 +45,7 @@ from supporthub._serialize import to_json_dict
 from supporthub._settings import Settings
 from supporthub._spool import FetchFailed, SpoolCancelled, SpoolSet
 from supporthub._store.idfilter import IdFilter
+from supporthub._store.reading import SqlReader
 from supporthub._store.sql import SqlStore
 from supporthub._store.writing import SqlWriter, SyncTracker
 
@@ -138,7 +139,7 @@ class Refresher:
         *,
         store: SqlStore,
         sources: Mapping[str, Source],
-        pipeline: KeyPipeline,
+        pipeline: Callable[[SqlReader], KeyPipeline],
         settings: Settings,
         plugins: pluggy.PluginManager,
         transport_factory: TransportFactory | None = None,
@@ -146,7 +147,7 @@ class Refresher:
     ) -> None:
         self.store = store
         self.sources = dict(sources)
-        self.pipeline = pipeline
+        self.load_pipeline = pipeline
         self.settings = settings
         self.plugins = plugins
         self.transport_factory = transport_factory
@@ -228,11 +229,15 @@ class Refresher:
                     if finished is not None:
                         return finished
                 now = self.clock()
-                states = self._states()
+                with self.store.reader() as reader:
+                    states = reader.states()
+                    pipeline = self.load_pipeline(reader)
                 due = self.due_sources(states, trigger, now)
                 if not due and trigger is Trigger.ON_DEMAND:
                     raise self.not_due_error(states, now)
-                report = self._run(due, states, trigger=trigger, full=full, started_at=now)
+                report = self._run(
+                    due, states, pipeline, trigger=trigger, full=full, started_at=now
+                )
         finally:
             self._local.release()
         self._announce(report)
@@ -278,6 +283,7 @@ class Refresher:
         self,
         names: list[str],
         states: Mapping[str, SourceState],
+        pipeline: KeyPipeline,
         full: bool,
         pool: concurrent.futures.ThreadPoolExecutor,
     ) -> SpoolSet:
@@ -286,10 +292,10 @@ class Refresher:
             source = self.sources[name]
             state = states.get(name)
             cursor = None if full or state is None else state.cursor
-            pool.submit(self._fetch, source, cursor, spools[name])
+            pool.submit(self._fetch, source, cursor, pipeline, spools[name])
         return spools
 
-    def _fetch(self, source: Source, cursor: str | None, spool: Any) -> None:
+    def _fetch(self, source: Source, cursor: str | None, pipeline: KeyPipeline, spool: Any) -> None:
         http: HttpClient | None = None
         try:
             assert source.config is not None
@@ -302,7 +308,7 @@ class Refresher:
             )
             adapter = adapter_class(source.config, http)
             for batch in adapter.fetch(cursor):
-                spool.put(prepare(batch, source.name, self.pipeline))
+                spool.put(prepare(batch, source.name, pipeline))
             spool.finish()
         except SpoolCancelled:
             pass
@@ -316,6 +322,7 @@ class Refresher:
         self,
         due: list[str],
         states: Mapping[str, SourceState],
+        pipeline: KeyPipeline,
         *,
         trigger: Trigger,
         full: bool,
@@ -327,14 +334,14 @@ class Refresher:
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, len(runnable)), thread_name_prefix="supporthub-fetch"
         ) as pool:
-            spools = self._start_fetches(runnable, states, full, pool)
+            spools = self._start_fetches(runnable, states, pipeline, full, pool)
             clock_start = time.perf_counter()
             try:
                 with self.store.writer() as writer:
-                    if writer.rules_version() != self.pipeline.version:
-                        moved = writer.regroup(self.pipeline)
-                        writer.set_meta("rules_version", self.pipeline.version)
-                        log.info("rules changed: regrouped, %d cases moved", moved)
+                    if writer.rules_version() != pipeline.version:
+                        diff = writer.regroup(pipeline, started_at)
+                        writer.set_meta("rules_version", pipeline.version)
+                        log.info("rules changed: regrouped, %d cases moved", diff.moved_cases)
                     changes = AggregateChanges()
                     pending = set(runnable)
                     while pending:
@@ -344,7 +351,8 @@ class Refresher:
                             writer, spool, states.get(spool.name), full, changes
                         )
                         durations[spool.name] = time.perf_counter() - clock_start
-                    writer.apply_changes(changes, self.pipeline.version)
+                    writer.apply_changes(changes, pipeline.version, started_at)
+                    writer.set_meta("last_refresh_at", started_at.isoformat())
                     finished_at = self.clock()
                     report = self._report(
                         due,

@@ -15,8 +15,10 @@ import cattrs
 import orjson
 from cattrs.gen import make_dict_unstructure_fn, override
 
+from supporthub._explain import ExplainedValues, ExplainStep, Explanation
 from supporthub._models import (
     AggregatedCase,
+    AggregationKey,
     Case,
     Health,
     Page,
@@ -27,6 +29,9 @@ from supporthub._models import (
     Status,
     Trigger,
 )
+from supporthub._overrides import CaseRef, Override, OverrideKind
+from supporthub._replay import ReplayDiff
+from supporthub._steering import RuleChange
 
 __all__ = ["converter", "format_timestamp", "iter_listing_json", "to_json_dict"]
 
@@ -57,6 +62,7 @@ converter = cattrs.Converter()
 converter.register_unstructure_hook(dt.datetime, format_timestamp)
 converter.register_unstructure_hook(Status, lambda status: status.value)
 converter.register_unstructure_hook(Trigger, lambda trigger: trigger.value)
+converter.register_unstructure_hook(OverrideKind, lambda kind: kind.value)
 
 
 def _register_camel(cls: type[Any], **overrides: Any) -> None:
@@ -77,6 +83,25 @@ _register_camel(
 )
 _register_camel(SourceHealth)
 _register_camel(Health)
+_register_camel(Override)
+_register_camel(CaseRef, source_id=override(rename="id"))
+_register_camel(ReplayDiff)
+_register_camel(RuleChange)
+_register_camel(ExplainStep)
+_register_camel(ExplainedValues)
+_register_camel(Explanation)
+
+
+def _unstructure_key(key: AggregationKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "providerKey": key.provider_key,
+        "errorCodeKey": key.error_code_key,
+        "extra": [list(part) for part in key.extra],
+    }
+
+
+converter.register_unstructure_hook(AggregationKey, _unstructure_key)
 
 
 def _unstructure_page(page: Page) -> dict[str, Any]:

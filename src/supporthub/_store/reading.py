@@ -15,8 +15,16 @@ import sqlalchemy as sa
 
 from supporthub._consolidate import AggregateRow
 from supporthub._models import Case, SourceState, Status
+from supporthub._overrides import Override, OverrideKind, decode_subject, decode_target
 from supporthub._query import Position, Query
-from supporthub._store.schema import aggregated_cases, cases, meta, refresh_runs, sources
+from supporthub._store.schema import (
+    aggregated_cases,
+    cases,
+    meta,
+    overrides,
+    refresh_runs,
+    sources,
+)
 
 if TYPE_CHECKING:
     from supporthub._store.sql import SqlStore
@@ -92,11 +100,22 @@ def row_from_db(row: Any) -> AggregateRow:
         first_created_at=row.first_created_at,
         last_updated_at=row.last_updated_at,
         rules_version=row.rules_version,
+        first_seen_at=row.first_seen_at,
+        regressed_at=row.regressed_at,
     )
 
 
-def _filters(query: Query) -> list[sa.ColumnElement[bool]]:
+def _filters(query: Query, last_refresh_at: dt.datetime | None) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = []
+    lifecycle: list[sa.ColumnElement[bool]] = []
+    if "new" in query.lifecycle:
+        # Nothing is new before the first refresh.
+        moment = last_refresh_at or dt.datetime.max.replace(tzinfo=dt.UTC)
+        lifecycle.append(aggregated_cases.c.first_seen_at >= moment)
+    if "regressed" in query.lifecycle:
+        lifecycle.append(aggregated_cases.c.regressed_at.is_not(None))
+    if lifecycle:
+        where.append(sa.or_(*lifecycle))
     if query.provider_keys:
         where.append(aggregated_cases.c.provider_key.in_(query.provider_keys))
     if query.error_code_keys:
@@ -149,6 +168,11 @@ class SqlReader:
         value = self.meta("refreshed_at")
         return None if value is None else dt.datetime.fromisoformat(value)
 
+    def last_refresh_at(self) -> dt.datetime | None:
+        """Start of the last refresh that ran (what was first seen then is new)."""
+        value = self.meta("last_refresh_at")
+        return None if value is None else dt.datetime.fromisoformat(value)
+
     def rules_version(self) -> str | None:
         """The rule-set version the stored aggregated cases were built with."""
         return self.meta("rules_version")
@@ -180,6 +204,46 @@ class SqlReader:
         report: dict[str, Any] = orjson.loads(row.report)
         return report
 
+    def overrides(self, *, include_removed: bool = False) -> list[Override]:
+        """The operators' overrides, oldest first."""
+        statement = sa.select(overrides).order_by(overrides.c.id)
+        if not include_removed:
+            statement = statement.where(overrides.c.removed_at.is_(None))
+        found = []
+        for row in self.connection.execute(statement):
+            kind = OverrideKind(row.kind)
+            found.append(
+                Override(
+                    id=row.id,
+                    kind=kind,
+                    subject=decode_subject(kind, row.subject),
+                    target=decode_target(kind, row.target),
+                    created_at=row.created_at,
+                    created_by=row.created_by,
+                    reason=row.reason,
+                    removed_at=row.removed_at,
+                    removed_by=row.removed_by,
+                )
+            )
+        return found
+
+    def value_counts(self, agg_id: str) -> list[tuple[str | None, str | None, int]]:
+        """The raw (provider, error code) pairs of an aggregated case's members, counted."""
+        statement = (
+            sa.select(cases.c.provider, cases.c.error_code, sa.func.count())
+            .where(cases.c.agg_id == agg_id)
+            .group_by(cases.c.provider, cases.c.error_code)
+            .order_by(sa.func.count().desc(), cases.c.provider, cases.c.error_code)
+        )
+        return [(p, e, int(n)) for p, e, n in self.connection.execute(statement)]
+
+    def case(self, source: str, source_id: str) -> tuple[str, Case] | None:
+        """One stored case with its aggregated case id."""
+        row = self.connection.execute(
+            sa.select(*CASE_COLUMNS).where(cases.c.source == source, cases.c.source_id == source_id)
+        ).first()
+        return None if row is None else (row[2], case_from_row(row))
+
     def source_case_counts(self) -> dict[str, int]:
         """How many cases each source has in the hub."""
         rows = self.connection.execute(
@@ -192,14 +256,14 @@ class SqlReader:
     def count(self, query: Query) -> int:
         """How many aggregated cases match ``query``'s filters, over all pages."""
         statement = sa.select(sa.func.count()).select_from(aggregated_cases)
-        for condition in _filters(query):
+        for condition in _filters(query, self.last_refresh_at()):
             statement = statement.where(condition)
         return int(self.connection.execute(statement).scalar_one())
 
     def rows(self, query: Query, *, after: Position | None, limit: int) -> list[AggregateRow]:
         """Up to ``limit`` matching aggregated cases after ``after``, in listing order."""
         statement = sa.select(aggregated_cases).order_by(*_AGG_ORDER).limit(limit)
-        for condition in _filters(query):
+        for condition in _filters(query, self.last_refresh_at()):
             statement = statement.where(condition)
         if after is not None:
             statement = statement.where(_after(after))

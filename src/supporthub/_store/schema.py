@@ -19,6 +19,7 @@ __all__ = [
     "cases",
     "meta",
     "metadata",
+    "overrides",
     "provider_spellings",
     "refresh_runs",
     "sources",
@@ -96,6 +97,10 @@ aggregated_cases = sa.Table(
     sa.Column("first_created_at", UTCDateTime, nullable=False),
     sa.Column("last_updated_at", UTCDateTime, nullable=False),
     sa.Column("rules_version", sa.String(32), nullable=False),
+    # Lifecycle: when the key was first seen (the refresh that created it),
+    # and when it last went from closed to open (cleared when it closes).
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("regressed_at", UTCDateTime),
     # The listing order of the contract: open first, biggest first, then id.
     sa.Index("ix_aggregated_order", sa.desc("is_open"), sa.desc("case_count"), "id"),
     sa.Index("ix_aggregated_provider_key", "provider_key", mysql_length=255),
@@ -144,5 +149,23 @@ refresh_runs = sa.Table(
     sa.Column("ok", sa.Boolean, nullable=False),
     sa.Column("report", _LONG_TEXT, nullable=False),
     sa.Index("ix_refresh_runs_finished", "finished_at"),
+    **_BINARY,
+)
+
+# Operators' decisions about grouping: provider aliases, merges of two
+# aggregated cases, a case moved out of one. Applied at every refresh; undo
+# marks a row removed (who, when) instead of deleting it, so history stays.
+overrides = sa.Table(
+    "overrides",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("removed_at", UTCDateTime),
+    sa.Column("removed_by", sa.String(255)),
     **_BINARY,
 )

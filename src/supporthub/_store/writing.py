@@ -24,11 +24,12 @@ from supporthub._consolidate import (
     AggregateRow,
     KeyPipeline,
     apply_changes,
-    display_provider,
-    spelling_of,
 )
-from supporthub._models import AggregationKey, Case, SourceState
+from supporthub._models import SourceState
+from supporthub._overrides import Override, encode_part
 from supporthub._prepare import AGG_ID, SOURCE_ID, UPDATED_AT, CaseRow, PreparedBatch, member_of
+from supporthub._query import Query
+from supporthub._replay import ReplayDiff, plan_regroup
 from supporthub._store.bulk import bulk_insert
 from supporthub._store.idfilter import IdFilter
 from supporthub._store.reading import (
@@ -41,6 +42,7 @@ from supporthub._store.schema import (
     aggregated_cases,
     cases,
     meta,
+    overrides,
     provider_spellings,
     refresh_runs,
     sources,
@@ -161,6 +163,29 @@ class SqlWriter(SqlReader):
             self.connection.execute(
                 sa.delete(refresh_runs).where(refresh_runs.c.id <= run_id - _RUNS_KEPT)
             )
+
+    def add_override(self, override: Override) -> int:
+        """Store an override; return its id."""
+        result = self.connection.execute(
+            sa.insert(overrides).values(
+                kind=override.kind.value,
+                subject=encode_part(override.kind, override.subject),
+                target=encode_part(override.kind, override.target),
+                created_at=override.created_at,
+                created_by=override.created_by,
+                reason=override.reason,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def remove_override(self, override_id: int, *, by: str, at: dt.datetime) -> bool:
+        """Mark an override undone; ``False`` when there is no such active override."""
+        updated = self.connection.execute(
+            sa.update(overrides)
+            .where(overrides.c.id == override_id, overrides.c.removed_at.is_(None))
+            .values(removed_at=at, removed_by=by)
+        ).rowcount
+        return bool(updated)
 
     def has_cases(self, source: str) -> bool:
         """Whether ``source`` has any case in the hub."""
@@ -304,7 +329,7 @@ class SqlWriter(SqlReader):
         # func.min/max lose the column type on some dialects: normalize here.
         return _as_utc(first), _as_utc(last)
 
-    def apply_changes(self, changes: AggregateChanges, rules_version: str) -> int:
+    def apply_changes(self, changes: AggregateChanges, rules_version: str, now: dt.datetime) -> int:
         """Rewrite the aggregated cases ``changes`` touched; return how many."""
         touched = sorted(changes.touched)
         if not touched:
@@ -315,7 +340,12 @@ class SqlWriter(SqlReader):
             for row in self.connection.execute(statement):
                 current[row.id] = row_from_db(row)
         applied = apply_changes(
-            changes, current, self._spellings(touched), self._bounds, rules_version
+            changes,
+            current,
+            self._spellings(touched),
+            self._bounds,
+            rules_version=rules_version,
+            now=now,
         )
         self._write_aggregates(applied.rows, applied.deleted, applied.spellings)
         return len(touched)
@@ -345,6 +375,8 @@ class SqlWriter(SqlReader):
                     row.first_created_at,
                     row.last_updated_at,
                     row.rules_version,
+                    row.first_seen_at,
+                    row.regressed_at,
                 )
                 for row in rows
             ],
@@ -363,22 +395,16 @@ class SqlWriter(SqlReader):
             ],
         )
 
-    def regroup(self, pipeline: KeyPipeline) -> int:
-        """Recompute every case's aggregated case under new rules; return cases moved.
+    def regroup(self, pipeline: KeyPipeline, now: dt.datetime) -> ReplayDiff:
+        """Regroup every stored case under ``pipeline``; return what moved.
 
-        Used when the rule-set version changed (aliases edited, a plug-in
-        rule added or upgraded): old and new cases then follow the same rules.
+        Used when the rules changed (aliases edited, a plug-in rule added or
+        upgraded, an override made or undone): old and new cases then follow
+        the same rules.
         """
-        moved = 0
-        totals: dict[str, _Totals] = {}
-        pending: list[tuple[str, str, str]] = []
-        for old_agg, case in self.iter_all_cases():
-            key = pipeline.key_for(case)
-            agg_id = pipeline.id_for(key)
-            totals.setdefault(agg_id, _Totals(key)).add(case)
-            if agg_id != old_agg:
-                pending.append((agg_id, case.source, case.source_id))
-        for chunk in chunked(pending, _WRITE_CHUNK):
+        existing = {row.id: row for row in self.iter_rows(Query())}
+        plan = plan_regroup(self.iter_all_cases(), existing, pipeline)
+        for chunk in chunked(plan.moves, _WRITE_CHUNK):
             self.connection.execute(
                 sa.update(cases)
                 .where(
@@ -388,20 +414,19 @@ class SqlWriter(SqlReader):
                 .values(agg_id=sa.bindparam("b_agg_id")),
                 [{"b_agg_id": a, "b_source": s, "b_source_id": i} for a, s, i in chunk],
             )
-            moved += len(chunk)
-        existing = [
-            agg_id for (agg_id,) in self.connection.execute(sa.select(aggregated_cases.c.id))
+        rows = [
+            row for row in plan.rows(existing, pipeline.version, now) if row != existing.get(row.id)
         ]
-        stale = set(existing) - set(totals)
+        changed = {row.id for row in rows} | set(plan.diff.vanished)
         self._write_aggregates(
-            [t.row(agg_id, pipeline.version) for agg_id, t in totals.items()],
-            frozenset(stale),
+            rows,
+            frozenset(plan.diff.vanished),
             {
-                **{agg_id: dict(t.spellings) for agg_id, t in totals.items()},
-                **{agg_id: {} for agg_id in stale},
+                agg_id: dict(plan.totals[agg_id].spellings) if agg_id in plan.totals else {}
+                for agg_id in changed
             },
         )
-        return moved
+        return plan.diff
 
 
 def _as_utc(value: Any) -> dt.datetime:
@@ -409,40 +434,3 @@ def _as_utc(value: Any) -> dt.datetime:
         value = dt.datetime.fromisoformat(value)
     assert isinstance(value, dt.datetime)
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-@attrs.define
-class _Totals:
-    """An aggregated case computed from all its members (for a regroup)."""
-
-    key: AggregationKey
-    count: int = 0
-    open: int = 0
-    first: dt.datetime | None = None
-    last: dt.datetime | None = None
-    spellings: collections.Counter[str] = attrs.field(factory=collections.Counter)
-
-    def add(self, case: Case) -> None:
-        self.count += 1
-        self.open += case.is_open
-        self.first = case.created_at if self.first is None else min(self.first, case.created_at)
-        self.last = case.updated_at if self.last is None else max(self.last, case.updated_at)
-        spelling = spelling_of(case)
-        if spelling is not None:
-            self.spellings[spelling] += 1
-
-    def row(self, agg_id: str, rules_version: str) -> AggregateRow:
-        assert self.first is not None
-        assert self.last is not None
-        return AggregateRow(
-            id=agg_id,
-            provider_key=self.key.provider_key,
-            error_code_key=self.key.error_code_key,
-            key_extra=self.key.extra,
-            provider=display_provider(self.spellings, self.key.provider_key),
-            case_count=self.count,
-            open_case_count=self.open,
-            first_created_at=self.first,
-            last_updated_at=self.last,
-            rules_version=rules_version,
-        )

@@ -42,7 +42,7 @@ def _mariadb_problem() -> str | None:
                 connection.execute(sa.text("SELECT 1"))
             _reachability.append(None)
         except sa.exc.SQLAlchemyError as error:
-            _reachability.append(str(error.orig or error))
+            _reachability.append(str(getattr(error, "orig", None) or error))
         finally:
             engine.dispose()
     return _reachability[0]

@@ -1,0 +1,172 @@
+"""Operators' decisions about grouping, kept as rules that every refresh applies.
+
+Three kinds, each reversible (undo marks it removed; the grouping it made
+is replayed away):
+
+- **alias**: a provider key means another (``acme pay`` → ``acme payments``),
+  like ``SUPPORTHUB_PROVIDER_ALIASES`` but decided in the hub, e.g. by
+  accepting a suggestion;
+- **merge**: every case of one aggregation key goes to another key, so the
+  two aggregated cases become one, and new cases of the first key follow;
+- **move**: one case leaves its aggregated case, for another one or for an
+  aggregated case of its own.
+
+:class:`OverrideRule` applies them as the last key rule, after the default
+key, the aliases and plug-in rules: aliases, then moves, then merges
+(so a case moved into a merged key follows the merge).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import orjson
+
+from supporthub._consolidate import KeyRule
+from supporthub._errors import InvalidQuery
+from supporthub._models import AggregationKey, Case
+
+__all__ = ["CaseRef", "Override", "OverrideKind", "OverrideRule", "key_from_json", "key_to_json"]
+
+
+class OverrideKind(enum.StrEnum):
+    """What an override does."""
+
+    ALIAS = "alias"
+    MERGE = "merge"
+    MOVE = "move"
+
+
+@attrs.frozen
+class CaseRef:
+    """A case by its source and its id in that source."""
+
+    source: str
+    source_id: str
+
+
+Subject = str | AggregationKey | CaseRef
+
+
+@attrs.frozen
+class Override:
+    """One operator decision: who, when, why, and whether it was undone.
+
+    :ivar subject: what it applies to: a provider key (alias), an aggregation
+        key (merge), a case (move).
+    :ivar target: where that goes: a provider key (alias) or an aggregation key.
+    """
+
+    id: int | None
+    kind: OverrideKind
+    subject: Subject
+    target: str | AggregationKey
+    created_at: dt.datetime
+    created_by: str
+    reason: str
+    removed_at: dt.datetime | None = None
+    removed_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Not undone."""
+        return self.removed_at is None
+
+
+def key_to_json(key: AggregationKey) -> Any:
+    """An aggregation key as JSON-able data."""
+    return [key.provider_key, key.error_code_key, [list(part) for part in key.extra]]
+
+
+def key_from_json(data: Any) -> AggregationKey:
+    """An aggregation key back from :func:`key_to_json`'s data."""
+    provider, error_code, extra = data
+    return AggregationKey(provider, error_code, tuple((str(k), str(v)) for k, v in extra))
+
+
+def encode_part(kind: OverrideKind, value: Subject) -> str:
+    """A subject or target as stored text."""
+    if isinstance(value, AggregationKey):
+        return orjson.dumps(key_to_json(value)).decode()
+    if isinstance(value, CaseRef):
+        return orjson.dumps([value.source, value.source_id]).decode()
+    return orjson.dumps(value).decode()
+
+
+def decode_subject(kind: OverrideKind, text: str) -> Subject:
+    """A stored subject back."""
+    data = orjson.loads(text)
+    if kind is OverrideKind.ALIAS:
+        return str(data)
+    if kind is OverrideKind.MOVE:
+        return CaseRef(str(data[0]), str(data[1]))
+    return key_from_json(data)
+
+
+def decode_target(kind: OverrideKind, text: str) -> str | AggregationKey:
+    """A stored target back."""
+    data = orjson.loads(text)
+    return str(data) if kind is OverrideKind.ALIAS else key_from_json(data)
+
+
+def _resolve(mapping: Mapping[Any, Any], start: Any) -> Any:
+    seen = [start]
+    current = start
+    while current in mapping:
+        current = mapping[current]
+        if current in seen:
+            raise InvalidQuery("these overrides would form a cycle; undo one of them first")
+        seen.append(current)
+    return current
+
+
+class OverrideRule(KeyRule):
+    """Applies the active overrides; the last rule of every pipeline that has any."""
+
+    name = "overrides"
+    order = 10_000
+
+    def __init__(self, overrides: Iterable[Override]) -> None:
+        self.overrides = tuple(o for o in overrides if o.active)
+        aliases: dict[str, str] = {}
+        merges: dict[AggregationKey, AggregationKey] = {}
+        self.moves: dict[tuple[str, str], AggregationKey] = {}
+        for override in self.overrides:
+            if override.kind is OverrideKind.ALIAS:
+                assert isinstance(override.subject, str)
+                assert isinstance(override.target, str)
+                aliases[override.subject] = override.target
+            elif override.kind is OverrideKind.MERGE:
+                assert isinstance(override.subject, AggregationKey)
+                assert isinstance(override.target, AggregationKey)
+                merges[override.subject] = override.target
+            else:
+                assert isinstance(override.subject, CaseRef)
+                assert isinstance(override.target, AggregationKey)
+                ref = (override.subject.source, override.subject.source_id)
+                self.moves[ref] = override.target
+        self.aliases = {key: _resolve(aliases, key) for key in aliases}
+        self.merges = {key: _resolve(merges, key) for key in merges}
+
+    def apply(self, case: Case, key: AggregationKey) -> AggregationKey:
+        if self.aliases and key.provider_key in self.aliases:
+            key = attrs.evolve(key, provider_key=self.aliases[key.provider_key])
+        if self.moves:
+            key = self.moves.get((case.source, case.source_id), key)
+        if self.merges:
+            key = self.merges.get(key, key)
+        return key
+
+    def fingerprint(self) -> str:
+        decisions = sorted(
+            (o.kind.value, encode_part(o.kind, o.subject), encode_part(o.kind, o.target))
+            for o in self.overrides
+        )
+        return orjson.dumps(decisions).decode()
+
+    def search_provider_key(self, key: str) -> str:
+        return str(self.aliases.get(key, key))

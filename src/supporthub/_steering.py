@@ -1,0 +1,175 @@
+"""Operators steer the grouping: overrides made, previewed, applied, undone.
+
+Every change to the overrides goes the same way: build the candidate rule
+set, plan the regroup of all stored cases under it (the :class:`ReplayDiff`),
+and, unless it is a dry run, write the override and the regroup in one
+transaction under the refresh lock. A preview and the change it previews run
+the same plan, so what the preview shows is what applying does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from supporthub._consolidate import KeyPipeline
+from supporthub._errors import InvalidQuery, NotFound
+from supporthub._models import AggregationKey
+from supporthub._normalize import provider_key
+from supporthub._overrides import CaseRef, Override, OverrideKind
+from supporthub._query import Query
+from supporthub._replay import ReplayDiff, plan_regroup
+from supporthub._store.reading import SqlReader
+from supporthub._store.sql import SqlStore
+
+__all__ = ["RuleChange", "Steering"]
+
+_MAX_WORDS = 1000
+
+
+@attrs.frozen
+class RuleChange:
+    """What a change to the rules did, or would do in a dry run.
+
+    :ivar overrides: the overrides made (with their ids once applied).
+    :ivar removed: ids of the overrides undone.
+    """
+
+    diff: ReplayDiff
+    applied: bool
+    overrides: tuple[Override, ...] = ()
+    removed: tuple[int, ...] = ()
+
+
+def _words(name: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise InvalidQuery(f"{name} is required: say who you are and why")
+    if len(value) > _MAX_WORDS:
+        raise InvalidQuery(f"{name} is longer than {_MAX_WORDS} characters")
+    return value
+
+
+class Steering:
+    """Makes, previews and undoes overrides for one hub."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        pipeline_with: Callable[[Sequence[Override]], KeyPipeline],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.store = store
+        self.pipeline_with = pipeline_with
+        self.clock = clock
+
+    # -- building overrides ----------------------------------------------------
+
+    def _key_of(self, reader: SqlReader, agg_id: str) -> AggregationKey:
+        row = reader.get(agg_id)
+        if row is None:
+            raise NotFound(f"no aggregated case has the id {agg_id[:100]!r}")
+        return AggregationKey(row.provider_key, row.error_code_key, row.key_extra)
+
+    def _new(
+        self, kind: OverrideKind, subject: object, target: object, by: str, reason: str
+    ) -> Override:
+        return Override(
+            id=None,
+            kind=kind,
+            subject=subject,  # type: ignore[arg-type]
+            target=target,  # type: ignore[arg-type]
+            created_at=self.clock(),
+            created_by=_words("who", by),
+            reason=_words("why", reason),
+        )
+
+    def merge(
+        self, reader: SqlReader, from_id: str, into_id: str, by: str, reason: str
+    ) -> Override:
+        """An override that sends every case of ``from_id``'s key to ``into_id``'s."""
+        if from_id == into_id:
+            raise InvalidQuery("an aggregated case cannot be merged into itself")
+        subject, target = self._key_of(reader, from_id), self._key_of(reader, into_id)
+        return self._new(OverrideKind.MERGE, subject, target, by, reason)
+
+    def move(
+        self,
+        reader: SqlReader,
+        case: CaseRef,
+        into_id: str | None,
+        by: str,
+        reason: str,
+    ) -> Override:
+        """An override that sends one case to ``into_id``, or to an aggregated case of its own."""
+        found = reader.case(case.source, case.source_id)
+        if found is None:
+            raise NotFound(f"no case {case.source}/{case.source_id[:100]} is stored")
+        current_id, _ = found
+        if into_id is None:
+            key = self._key_of(reader, current_id)
+            target = attrs.evolve(
+                key, extra=(*key.extra, ("case", f"{case.source}/{case.source_id}"))
+            )
+        else:
+            if into_id == current_id:
+                raise InvalidQuery("the case is in that aggregated case already")
+            target = self._key_of(reader, into_id)
+        return self._new(OverrideKind.MOVE, case, target, by, reason)
+
+    def alias(self, spelling: str, provider: str, by: str, reason: str) -> Override:
+        """An override that makes a provider spelling mean another provider."""
+        subject, target = provider_key(spelling), provider_key(provider)
+        if subject is None or target is None:
+            raise InvalidQuery("both the spelling and the provider need letters or digits")
+        if subject == target:
+            raise InvalidQuery(f"{spelling!r} and {provider!r} have the same provider key already")
+        return self._new(OverrideKind.ALIAS, subject, target, by, reason)
+
+    # -- previewing and applying -----------------------------------------------
+
+    @staticmethod
+    def _candidate(
+        current: Sequence[Override], add: Sequence[Override], remove: Sequence[int]
+    ) -> list[Override]:
+        active = {o.id for o in current}
+        for override_id in remove:
+            if override_id not in active:
+                raise NotFound(f"no active override has the id {override_id}")
+        return [o for o in current if o.id not in set(remove)] + list(add)
+
+    def preview(
+        self, reader: SqlReader, add: Sequence[Override] = (), remove: Sequence[int] = ()
+    ) -> ReplayDiff:
+        """What regrouping all stored cases under the changed rules would do."""
+        candidate = self._candidate(reader.overrides(), add, remove)
+        pipeline = self.pipeline_with(candidate)
+        existing = [row.id for row in reader.iter_rows(Query())]
+        return plan_regroup(reader.iter_all_cases(), existing, pipeline).diff
+
+    def apply(
+        self,
+        add: Sequence[Override] = (),
+        remove: Sequence[int] = (),
+        *,
+        by: str = "",
+        timeout: float | None = 60.0,
+    ) -> RuleChange:
+        """Store the change and regroup every stored case, in one transaction.
+
+        :raises RefreshInProgress: a refresh held the lock longer than ``timeout``.
+        """
+        now = self.clock()
+        with self.store.refresh_lock(timeout), self.store.writer() as writer:
+            candidate = self._candidate(writer.overrides(), add, remove)
+            pipeline = self.pipeline_with(candidate)  # refuses cycles, in words
+            removed = []
+            for override_id in remove:
+                writer.remove_override(override_id, by=_words("who", by), at=now)
+                removed.append(override_id)
+            made = [attrs.evolve(o, id=writer.add_override(o)) for o in add]
+            diff = writer.regroup(pipeline, now)
+            writer.set_meta("rules_version", pipeline.version)
+        return RuleChange(diff=diff, applied=True, overrides=tuple(made), removed=tuple(removed))
