@@ -70,7 +70,7 @@ def _steps(
     # or shows no step here.
     probe = Case("", "", None, None, Status.OPEN, None, provider, error_code, _EPOCH, _EPOCH, None)
     key = AggregationKey(None, None)
-    steps = []
+    steps: list[ExplainStep] = []
     for rule in pipeline.rules:
         after = rule.apply(probe, key)
         if after != key or not steps:
