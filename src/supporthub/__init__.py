@@ -32,6 +32,7 @@ from supporthub._errors import (
     StorageError,
     SupportHubError,
 )
+from supporthub._explain import ExplainedValues, ExplainStep, Explanation
 from supporthub._http import HttpClient, RetryPolicy
 from supporthub._hub import Hub
 from supporthub._models import (
@@ -49,6 +50,7 @@ from supporthub._models import (
     Trigger,
 )
 from supporthub._normalize import error_code_key, provider_key
+from supporthub._overrides import CaseRef, Override, OverrideKind
 from supporthub._plugins import load_plugins, make_plugin_manager
 from supporthub._query import Query
 from supporthub._records import (
@@ -58,8 +60,11 @@ from supporthub._records import (
     read_str,
     read_timestamp,
 )
+from supporthub._replay import ReplayDiff
 from supporthub._serialize import converter, format_timestamp, to_json_dict
 from supporthub._settings import ENVIRONMENT_VARIABLES, Settings
+from supporthub._steering import RuleChange
+from supporthub._suggest import AliasSuggestion, GroupSuggestion, Suggestions
 from supporthub.hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -69,11 +74,17 @@ __all__ = [
     "Adapter",
     "AggregatedCase",
     "AggregationKey",
+    "AliasSuggestion",
     "Batch",
     "BatchBuilder",
     "Case",
+    "CaseRef",
     "ConfigurationError",
     "DefaultKey",
+    "ExplainStep",
+    "ExplainedValues",
+    "Explanation",
+    "GroupSuggestion",
     "Health",
     "HttpClient",
     "Hub",
@@ -83,6 +94,8 @@ __all__ = [
     "MalformedPage",
     "MalformedRecord",
     "NotFound",
+    "Override",
+    "OverrideKind",
     "Page",
     "PluginError",
     "ProviderAliases",
@@ -90,7 +103,9 @@ __all__ = [
     "RefreshInProgress",
     "RefreshNotDue",
     "RefreshReport",
+    "ReplayDiff",
     "RetryPolicy",
+    "RuleChange",
     "Setting",
     "Settings",
     "SourceConfig",
@@ -102,6 +117,7 @@ __all__ = [
     "SourceUnavailable",
     "Status",
     "StorageError",
+    "Suggestions",
     "SupportHubError",
     "Tombstone",
     "Trigger",

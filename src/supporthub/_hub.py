@@ -19,6 +19,7 @@ from supporthub._errors import NotFound, StorageError
 from supporthub._explain import Explanation, explain
 from supporthub._models import (
     AggregatedCase,
+    AggregationKey,
     Health,
     Page,
     RefreshReport,
@@ -43,6 +44,7 @@ from supporthub._settings import Settings
 from supporthub._steering import RuleChange, Steering
 from supporthub._store.reading import SqlReader, position_of
 from supporthub._store.sql import SqlStore
+from supporthub._suggest import AliasSuggestion, Suggestions, suggest
 
 __all__ = ["Hub"]
 
@@ -400,7 +402,7 @@ class Hub:
     ) -> RuleChange:
         self._ready()
         with self.store.reader() as reader:
-            made = [build(reader)] if build is not None else []
+            made = list(build(reader)) if build is not None else []
             if dry_run:
                 diff = self._steering.preview(reader, made, remove)
                 return RuleChange(
@@ -422,7 +424,7 @@ class Hub:
         :raises InvalidQuery: the merge is impossible (same id, a cycle, no reason).
         """
         return self._change(
-            lambda reader: self._steering.merge(reader, from_id, into_id, by, reason),
+            lambda reader: [self._steering.merge(reader, from_id, into_id, by, reason)],
             by=by,
             dry_run=dry_run,
         )
@@ -443,7 +445,7 @@ class Hub:
         """
         case = CaseRef(source, source_id)
         return self._change(
-            lambda reader: self._steering.move(reader, case, into_id, by, reason),
+            lambda reader: [self._steering.move(reader, case, into_id, by, reason)],
             by=by,
             dry_run=dry_run,
         )
@@ -453,7 +455,7 @@ class Hub:
     ) -> RuleChange:
         """Make a provider spelling mean another provider, for all cases, old and new."""
         return self._change(
-            lambda reader: self._steering.alias(spelling, provider, by, reason),
+            lambda reader: [self._steering.alias(spelling, provider, by, reason)],
             by=by,
             dry_run=dry_run,
         )
@@ -479,3 +481,38 @@ class Hub:
         """Regroup the stored cases under the rules configured now, at once."""
         self._ready()
         return self._steering.apply(by="rules")
+
+    def suggestions(self) -> Suggestions:
+        """What is probably the same: provider aliases and groups of uncoded cases.
+
+        Nothing changes until a person accepts one (:meth:`accept_suggestion`).
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            aliases, groups = suggest(reader)
+        return Suggestions(tuple(aliases), tuple(groups))
+
+    def accept_suggestion(
+        self, suggestion_id: str, *, by: str, reason: str, dry_run: bool = False
+    ) -> RuleChange:
+        """Accept a suggestion: it becomes an alias, or moves, like any override.
+
+        :raises NotFound: no current suggestion has this id (it may have been
+            accepted already, or the data changed).
+        """
+        found = self.suggestions().by_id(suggestion_id)
+        if found is None:
+            raise NotFound(f"no current suggestion has the id {suggestion_id[:100]!r}")
+        if isinstance(found, AliasSuggestion):
+            return self.add_alias(
+                found.spelling, found.provider, by=by, reason=reason, dry_run=dry_run
+            )
+        group = found
+
+        def build(reader: SqlReader) -> list[Override]:
+            into: str | AggregationKey = group.into_id or self._steering.new_group(
+                reader, group.cases, group.id
+            )
+            return [self._steering.move(reader, ref, into, by, reason) for ref in group.cases]
+
+        return self._change(build, by=by, dry_run=dry_run)

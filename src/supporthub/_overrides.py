@@ -41,7 +41,7 @@ class OverrideKind(enum.StrEnum):
     MOVE = "move"
 
 
-@attrs.frozen
+@attrs.frozen(order=True)
 class CaseRef:
     """A case by its source and its id in that source."""
 

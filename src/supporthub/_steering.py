@@ -99,25 +99,44 @@ class Steering:
         self,
         reader: SqlReader,
         case: CaseRef,
-        into_id: str | None,
+        into: str | AggregationKey | None,
         by: str,
         reason: str,
     ) -> Override:
-        """An override that sends one case to ``into_id``, or to an aggregated case of its own."""
+        """An override that sends one case elsewhere.
+
+        :param into: an aggregated case id, a key (a group of its own), or
+            ``None`` for an aggregated case of the case's own.
+        """
         found = reader.case(case.source, case.source_id)
         if found is None:
             raise NotFound(f"no case {case.source}/{case.source_id[:100]} is stored")
         current_id, _ = found
-        if into_id is None:
+        if into is None:
             key = self._key_of(reader, current_id)
             target = attrs.evolve(
                 key, extra=(*key.extra, ("case", f"{case.source}/{case.source_id}"))
             )
+        elif isinstance(into, AggregationKey):
+            target = into
         else:
-            if into_id == current_id:
+            if into == current_id:
                 raise InvalidQuery("the case is in that aggregated case already")
-            target = self._key_of(reader, into_id)
+            target = self._key_of(reader, into)
         return self._new(OverrideKind.MOVE, case, target, by, reason)
+
+    def new_group(
+        self, reader: SqlReader, members: Sequence[CaseRef], label: str
+    ) -> AggregationKey:
+        """The key of a new aggregated case for ``members``: their provider if they share one."""
+        providers = set()
+        for ref in members:
+            found = reader.case(ref.source, ref.source_id)
+            if found is None:
+                raise NotFound(f"no case {ref.source}/{ref.source_id[:100]} is stored")
+            providers.add(self._key_of(reader, found[0]).provider_key)
+        shared = providers.pop() if len(providers) == 1 else None
+        return AggregationKey(shared, None, (("group", label),))
 
     def alias(self, spelling: str, provider: str, by: str, reason: str) -> Override:
         """An override that makes a provider spelling mean another provider."""

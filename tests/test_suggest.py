@@ -1,0 +1,115 @@
+"""Suggestions: planted typos found (precision and recall), groups of uncoded cases."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import supporthub
+from supporthub import Adapter, Batch, Case, Status, hookimpl, provider_key
+from supporthub.testing.sim import CaseGenerator
+
+SEED, N = 7, 3000
+
+
+class GeneratedAdapter(Adapter):
+    """The simulators' generated data set, served without HTTP."""
+
+    name = "generated"
+    title = "Generated"
+
+    def fetch(self, cursor: str | None) -> Iterator[Batch]:
+        specs = CaseGenerator(seed=SEED).specs(N)
+        while chunk := list(itertools.islice(specs, 1000)):
+            yield Batch(
+                cases=tuple(
+                    Case(
+                        "generated",
+                        str(s.seq),
+                        str(s.seq),
+                        s.subject,
+                        Status.OPEN if s.is_open else Status.CLOSED,
+                        None,
+                        s.provider,
+                        s.error_code,
+                        s.created_at,
+                        s.updated_at,
+                        None,
+                    )
+                    for s in chunk
+                ),
+                fetched=len(chunk),
+                cursor="done",
+            )
+
+
+class GeneratedPlugin:
+    @hookimpl
+    def register_adapters(self, register: Any) -> None:
+        register(GeneratedAdapter)
+
+
+@pytest.fixture
+def generated(database_url: str) -> Iterator[supporthub.Hub]:
+    manager = supporthub.make_plugin_manager(entry_points=False)
+    manager.register(GeneratedPlugin())
+    hub = supporthub.Hub.from_env(
+        {"SUPPORTHUB_DATABASE_URL": database_url, "SUPPORTHUB_GENERATED_URL": "x"}, plugins=manager
+    )
+    hub.refresh(force=True)
+    yield hub
+    hub.close()
+
+
+def test_alias_suggestions_find_the_planted_typos(generated: supporthub.Hub) -> None:
+    planted = {
+        (provider_key(typo), provider_key(canonical))
+        for typo, canonical in CaseGenerator(seed=SEED).planted_misspellings().items()
+    }
+    suggested = {(s.spelling, s.provider) for s in generated.suggestions().aliases}
+    hits = planted & suggested
+    precision = len(hits) / len(suggested) if suggested else 0.0
+    recall = len(hits) / len(planted)
+    print(
+        f"alias suggestions: precision {precision:.2f}, recall {recall:.2f} "
+        f"({len(hits)} of {len(planted)} planted, {len(suggested)} suggested)"
+    )
+    assert precision >= 0.9
+    assert recall >= 0.8
+
+
+def test_accepting_an_alias_suggestion_merges_and_it_is_no_longer_suggested(
+    generated: supporthub.Hub,
+) -> None:
+    first = generated.suggestions().aliases[0]
+
+    def cases_of(provider: str) -> int:
+        return sum(a.case_count for a in generated.search(provider=provider).aggregated_cases)
+
+    before = cases_of(first.provider)
+    preview = generated.accept_suggestion(first.id, by="ops", reason="typo", dry_run=True)
+    change = generated.accept_suggestion(first.id, by="ops", reason="typo")
+    assert change.diff == preview.diff and change.diff.moved_cases == first.case_count
+    assert cases_of(first.provider) == before + first.case_count
+    # the typo now finds the provider's aggregated cases
+    assert generated.search(provider=first.spelling) == generated.search(provider=first.provider)
+    assert first.id not in {s.id for s in generated.suggestions().aliases}
+    with pytest.raises(supporthub.NotFound, match="no current suggestion"):
+        generated.accept_suggestion(first.id, by="ops", reason="again")
+
+
+def test_group_suggestions_gather_uncoded_near_duplicates(generated: supporthub.Hub) -> None:
+    groups = generated.suggestions().groups
+    assert groups, "the generated data has cases without an error code sharing subjects"
+    group = groups[0]
+    assert len(group.cases) >= 2
+    change = generated.accept_suggestion(group.id, by="ops", reason="same complaint")
+    assert change.applied and change.diff.moved_cases >= 1
+    target = change.overrides[0].target
+    assert all(o.target == target for o in change.overrides)
+    (landed,) = [a for a in generated.all().aggregated_cases if a.id == target.id]
+    members = {(c.source, c.source_id) for c in landed.cases}
+    assert {(r.source, r.source_id) for r in group.cases} <= members
