@@ -165,3 +165,25 @@ def test_a_waiting_refresh_returns_the_result_of_the_one_it_waited_for(
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0 and second.returncode == 0, (err, second.stderr)
     assert json.loads(second.stdout)["startedAt"] == json.loads(out)["startedAt"]
+
+
+def test_steering_from_the_command_line(env: dict[str, Any], fake_crm: Any) -> None:
+    fake_crm.put("1", provider="Acme Payments", error_code="1042")
+    fake_crm.put("2", provider="ACME PAYMENTS", error_code="1042")
+    fake_crm.put("3", provider="Acme Paymnts", error_code="1042")  # the rarer spelling
+    assert cli(env, "refresh", "--force").returncode == 0
+    suggestions = json.loads(cli(env, "suggestions").stdout)
+    (alias,) = suggestions["aliases"]
+    assert (alias["spelling"], alias["provider"]) == ("acme paymnts", "acme payments")
+    dry = cli(env, "suggestions", "--accept", alias["id"], "--dry-run", "--json")
+    accepted = cli(env, "suggestions", "--accept", alias["id"], "--by", "ops", "--json")
+    assert json.loads(dry.stdout)["diff"] == json.loads(accepted.stdout)["diff"]
+    overrides = json.loads(cli(env, "overrides").stdout)
+    assert [(o["kind"], o["createdBy"]) for o in overrides] == [("alias", "ops")]
+    undone = cli(env, "undo", str(overrides[0]["id"]), "--by", "ops")
+    assert undone.returncode == 0 and "override 1 undone" in undone.stdout
+    unknown = cli(env, "merge", "nope", "nada", "--reason", "x")
+    assert unknown.returncode == 1
+    assert "no aggregated case has the id 'nope'" in unknown.stderr
+    missing_reason = cli(env, "merge", "a", "b")
+    assert missing_reason.returncode == 2 and "--reason" in missing_reason.stderr

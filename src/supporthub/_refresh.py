@@ -341,7 +341,11 @@ class Refresher:
                     if writer.rules_version() != pipeline.version:
                         diff = writer.regroup(pipeline, started_at)
                         writer.set_meta("rules_version", pipeline.version)
-                        log.info("rules changed: regrouped, %d cases moved", diff.moved_cases)
+                        log.log(
+                            logging.INFO if diff.moved_cases else logging.DEBUG,
+                            "rules changed: regrouped, %d cases moved",
+                            diff.moved_cases,
+                        )
                     changes = AggregateChanges()
                     pending = set(runnable)
                     while pending:

@@ -32,6 +32,7 @@ from supporthub._models import (
 from supporthub._overrides import CaseRef, Override, OverrideKind
 from supporthub._replay import ReplayDiff
 from supporthub._steering import RuleChange
+from supporthub._suggest import AliasSuggestion, GroupSuggestion, Suggestions
 
 __all__ = ["converter", "format_timestamp", "iter_listing_json", "to_json_dict"]
 
@@ -65,6 +66,18 @@ converter.register_unstructure_hook(Trigger, lambda trigger: trigger.value)
 converter.register_unstructure_hook(OverrideKind, lambda kind: kind.value)
 
 
+def _unstructure_key(key: AggregationKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "providerKey": key.provider_key,
+        "errorCodeKey": key.error_code_key,
+        "extra": [list(part) for part in key.extra],
+    }
+
+
+converter.register_unstructure_hook(AggregationKey, _unstructure_key)
+
+
 def _register_camel(cls: type[Any], **overrides: Any) -> None:
     renames: dict[str, Any] = {
         field.name: override(rename=_camel(field.name)) for field in attrs.fields(cls)
@@ -90,18 +103,9 @@ _register_camel(RuleChange)
 _register_camel(ExplainStep)
 _register_camel(ExplainedValues)
 _register_camel(Explanation)
-
-
-def _unstructure_key(key: AggregationKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "providerKey": key.provider_key,
-        "errorCodeKey": key.error_code_key,
-        "extra": [list(part) for part in key.extra],
-    }
-
-
-converter.register_unstructure_hook(AggregationKey, _unstructure_key)
+_register_camel(AliasSuggestion)
+_register_camel(GroupSuggestion)
+_register_camel(Suggestions)
 
 
 def _unstructure_page(page: Page) -> dict[str, Any]:

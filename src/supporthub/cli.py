@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from supporthub._cli_steering import STEERING_COMMANDS, add_steering_commands, run_steering
 from supporthub._errors import (
     ConfigurationError,
     PluginError,
@@ -90,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
             )
 
     commands.add_parser("plugins", help="list the installed plug-ins, their versions and hooks")
+    add_steering_commands(commands)
     return parser
 
 
@@ -183,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _db_upgrade(settings)
         if args.command == "plugins":
             return _plugins(settings)
+        if args.command in STEERING_COMMANDS:
+            return run_steering(settings, args)
         return _service(settings, args)
     except (ConfigurationError, PluginError) as error:
         print(f"supporthub: configuration error: {error}", file=sys.stderr)
