@@ -192,18 +192,13 @@ class Hub:
         """When the scheduler should run next: the first source due by the interval."""
         self._ready()
         now = self.clock()
+        if not self.enabled_sources:
+            return now + self.settings.refresh_interval
         with self.store.reader() as reader:
             states = reader.states()
-        return (
-            _due.earliest(
-                (
-                    _due.scheduled_at(states.get(name), self.settings.refresh_interval)
-                    for name in self.enabled_sources
-                ),
-                now,
-            )
-            if self.enabled_sources
-            else now + self.settings.refresh_interval
+        interval = self.settings.refresh_interval
+        return _due.earliest(
+            (_due.scheduled_at(states.get(name), interval) for name in self.enabled_sources), now
         )
 
     # -- reading ------------------------------------------------------------------
