@@ -22,7 +22,8 @@ __all__ = ["LOG_FORMATS", "JsonFormatter", "configure_logging"]
 LOG_FORMATS = ("text", "json")
 
 # Attributes every LogRecord has; anything else on a record came in `extra`.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Uvicorn adds `color_message`, the message again with terminal colour codes.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
