@@ -66,6 +66,7 @@ from supporthub.hookspecs import hookimpl
 __version__ = "0.1.0"
 
 __all__ = [
+    "ENVIRONMENT_VARIABLES",
     "Adapter",
     "AggregatedCase",
     "AggregationKey",
@@ -75,7 +76,6 @@ __all__ = [
     "ConfigurationError",
     "Counts",
     "DefaultKey",
-    "ENVIRONMENT_VARIABLES",
     "Health",
     "HttpClient",
     "Hub",

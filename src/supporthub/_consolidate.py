@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import collections
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
@@ -352,7 +353,7 @@ def apply_changes(
         if count == 0:
             deleted.add(agg_id)
             continue
-        first, last = _bounds(row, delta, lambda agg_id=agg_id: bounds(agg_id))
+        first, last = _bounds(row, delta, functools.partial(bounds, agg_id))
         if row is None:
             key = changes.keys[agg_id]
             row = AggregateRow(

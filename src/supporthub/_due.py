@@ -34,7 +34,8 @@ def backoff(failures: int, min_age: dt.timedelta) -> dt.timedelta:
     """How long an on-demand refresh leaves a failing source alone."""
     if failures <= 0:
         return dt.timedelta(0)
-    return min(_FIRST_BACKOFF * 2 ** min(failures - 1, _MAX_DOUBLINGS), min_age)
+    factor: int = 2 ** min(failures - 1, _MAX_DOUBLINGS)
+    return min(_FIRST_BACKOFF * factor, min_age)
 
 
 def refreshable_at(state: SourceState | None, min_age: dt.timedelta) -> dt.datetime | None:

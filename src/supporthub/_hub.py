@@ -93,9 +93,7 @@ class Hub:
             config = source_config(adapter, self.settings.environ)
             self.sources[name] = Source(name, adapter, config)
             if config is not None:
-                register_secrets(
-                    config.values.get(s.name) for s in adapter.settings if s.secret
-                )
+                register_secrets(config.values.get(s.name) for s in adapter.settings if s.secret)
         self.pipeline: KeyPipeline = collect_key_pipeline(self.plugins, self.settings)
         self.store = store or SqlStore(self.settings.database_url)
         self.clock = clock
@@ -182,13 +180,17 @@ class Hub:
         now = self.clock()
         with self.store.reader() as reader:
             states = reader.states()
-        return _due.earliest(
-            (
-                _due.scheduled_at(states.get(name), self.settings.refresh_interval)
-                for name in self.enabled_sources
-            ),
-            now,
-        ) if self.enabled_sources else now + self.settings.refresh_interval
+        return (
+            _due.earliest(
+                (
+                    _due.scheduled_at(states.get(name), self.settings.refresh_interval)
+                    for name in self.enabled_sources
+                ),
+                now,
+            )
+            if self.enabled_sources
+            else now + self.settings.refresh_interval
+        )
 
     # -- reading ------------------------------------------------------------------
 
@@ -210,7 +212,10 @@ class Hub:
         return CursorCodec(self.store.cursor_secret())
 
     def all(
-        self, *, limit: int | None = None, cursor: str | None = None,
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
         cases_limit: int | None = None,
     ) -> Page:
         """Every aggregated case (a page of them with ``limit``), in the contract's order.
@@ -372,4 +377,3 @@ class Hub:
             refreshed_at=refreshed_at,
             sources=sources,
         )
-

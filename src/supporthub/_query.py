@@ -92,9 +92,7 @@ class CursorCodec:
 
     def encode(self, position: Position) -> str:
         """The cursor for ``position``."""
-        payload = orjson.dumps(
-            [self._VERSION, position.is_open, position.case_count, position.id]
-        )
+        payload = orjson.dumps([self._VERSION, position.is_open, position.case_count, position.id])
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
     def decode(self, cursor: str) -> Position:
@@ -179,9 +177,7 @@ def parse_params(
 
     limit_text, cursor_text, cases_text = single("limit"), single("cursor"), single("casesLimit")
     limit = None if limit_text is None else _integer("limit", limit_text, 1, MAX_LIMIT)
-    cases_limit = (
-        None if cases_text is None else _integer("casesLimit", cases_text, 0, None)
-    )
+    cases_limit = None if cases_text is None else _integer("casesLimit", cases_text, 0, None)
     if cases_limit is not None and cases_limit > _MAX_CASES_LIMIT:
         cases_limit = None
     after = None if cursor_text is None else codec().decode(cursor_text)
@@ -190,9 +186,7 @@ def parse_params(
     for raw in values.get("provider", ()):
         key = provider_key(raw)
         if key is None:
-            raise InvalidQuery(
-                f"provider {raw!r} has no letters or digits; give a provider name"
-            )
+            raise InvalidQuery(f"provider {raw!r} has no letters or digits; give a provider name")
         provider_keys.append(key)
     error_keys: list[str] = []
     for raw in values.get("errorCode", ()):

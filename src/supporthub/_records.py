@@ -32,14 +32,18 @@ _TIMESTAMP = re.compile(
 
 
 def _type_name(value: object) -> str:
-    return {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__) if value is not None else "null"
+    return (
+        {
+            bool: "a boolean",
+            int: "a number",
+            float: "a number",
+            str: "a string",
+            list: "a list",
+            dict: "an object",
+        }.get(type(value), type(value).__name__)
+        if value is not None
+        else "null"
+    )
 
 
 def read_id(record: Mapping[str, Any], field: str) -> str:

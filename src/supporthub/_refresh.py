@@ -34,7 +34,6 @@ from supporthub._consolidate import AggregateChanges, KeyPipeline
 from supporthub._errors import (
     RefreshInProgress,
     RefreshNotDue,
-    SourceError,
     StorageError,
     SupportHubError,
 )
@@ -98,7 +97,7 @@ def _bad_text(value: str | None) -> bool:
     return False
 
 
-def _case_problem(case: Case, source: str) -> str | None:
+def _case_problem(case: Case, source: str) -> str | None:  # noqa: PLR0911 - one rule, one return
     """Why the store cannot take ``case``, whatever adapter made it; ``None`` if fine."""
     if case.source != source:
         return f"case of source {case.source!r} from the {source!r} adapter"
@@ -112,8 +111,15 @@ def _case_problem(case: Case, source: str) -> str | None:
         value = getattr(case, name)
         if value.tzinfo is None or not _MIN_YEAR <= value.year <= _MAX_YEAR:
             return f"{name} is not an aware time between years {_MIN_YEAR} and {_MAX_YEAR}"
-    texts = (case.source_id, case.number, case.subject, case.priority, case.provider,
-             case.error_code, case.url)
+    texts = (
+        case.source_id,
+        case.number,
+        case.subject,
+        case.priority,
+        case.provider,
+        case.error_code,
+        case.url,
+    )
     if any(_bad_text(t) for t in texts):
         return "a text field is not valid Unicode"
     for key in (provider_key(case.provider), error_code_key(case.error_code)):
@@ -146,7 +152,8 @@ def report_from_json(data: Mapping[str, Any]) -> RefreshReport:
         return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
     started, finished = when(data["startedAt"]), when(data["finishedAt"])
-    assert started is not None and finished is not None
+    assert started is not None
+    assert finished is not None
     return RefreshReport(
         started_at=started,
         finished_at=finished,
@@ -357,7 +364,7 @@ class Refresher:
             spool.finish()
         except SpoolCancelled:
             pass
-        except BaseException as error:  # noqa: BLE001 - any adapter failure fails only its source
+        except BaseException as error:
             spool.fail(error)
         finally:
             if http is not None:
@@ -558,6 +565,5 @@ class Refresher:
                     )
         except StorageError:
             log.warning("could not record the failed refresh: the database is still failing")
-        except Exception as other:  # noqa: BLE001 - best effort only
+        except Exception as other:
             log.warning("could not record the failed refresh: %s", redact(str(other)))
-

@@ -66,13 +66,11 @@ converter.register_unstructure_hook(Trigger, lambda trigger: trigger.value)
 
 
 def _register_camel(cls: type[Any], **overrides: Any) -> None:
-    renames = {
+    renames: dict[str, Any] = {
         field.name: override(rename=_camel(field.name)) for field in attrs.fields(cls)
     }
     renames.update(overrides)
-    converter.register_unstructure_hook(
-        cls, make_dict_unstructure_fn(cls, converter, **renames)
-    )
+    converter.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, converter, **renames))
 
 
 _register_camel(Case, source_id=override(rename="id"))

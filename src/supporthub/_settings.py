@@ -36,8 +36,7 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
     EnvironmentVariable(
         "SUPPORTHUB_DATABASE_URL",
         "sqlite:///supporthub.db",
-        "SQLAlchemy URL of the database; MariaDB: "
-        "`mysql+pymysql://user:pass@host:3306/db`.",
+        "SQLAlchemy URL of the database; MariaDB: `mysql+pymysql://user:pass@host:3306/db`.",
         secret=True,
     ),
     EnvironmentVariable(
@@ -59,7 +58,7 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
     EnvironmentVariable(
         "SUPPORTHUB_PROVIDER_ALIASES",
         None,
-        'JSON object mapping provider spellings to the provider they mean, e.g. '
+        "JSON object mapping provider spellings to the provider they mean, e.g. "
         '`{"Acme Pay": "Acme Payments"}`; both sides are compared by provider key.',
     ),
     EnvironmentVariable(
@@ -217,7 +216,9 @@ class Settings:
                 hours=_number(env, "SUPPORTHUB_REFRESH_INTERVAL_HOURS", minimum=0, inclusive=False)
             ),
             min_refresh_age=dt.timedelta(
-                minutes=_number(env, "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES", minimum=0, inclusive=True)
+                minutes=_number(
+                    env, "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES", minimum=0, inclusive=True
+                )
             ),
             scheduler=_switch(env, "SUPPORTHUB_SCHEDULER"),
             provider_aliases=_aliases(env),
@@ -226,7 +227,9 @@ class Settings:
             http=RetryPolicy(
                 timeout=_number(env, "SUPPORTHUB_HTTP_TIMEOUT_SECONDS", minimum=0, inclusive=False),
                 attempts=int(_number(env, "SUPPORTHUB_HTTP_ATTEMPTS", minimum=1, inclusive=True)),
-                max_wait=_number(env, "SUPPORTHUB_HTTP_MAX_WAIT_SECONDS", minimum=0, inclusive=True),
+                max_wait=_number(
+                    env, "SUPPORTHUB_HTTP_MAX_WAIT_SECONDS", minimum=0, inclusive=True
+                ),
             ),
             blocked_plugins=frozenset(p.strip() for p in blocked.split(",") if p.strip()),
             log_level=_log_level(env),

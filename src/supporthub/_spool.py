@@ -68,7 +68,8 @@ class Spool:
 
     def _spill(self, batch: Batch) -> None:
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="supporthub-spool-")
+            # Kept open across calls on purpose; close() releases it.
+            self._file = tempfile.TemporaryFile(prefix="supporthub-spool-")  # noqa: SIM115
         self._file.seek(self._write_offset)
         pickle.dump(batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
         self._write_offset = self._file.tell()

@@ -21,8 +21,8 @@ from supporthub._errors import (
     StorageError,
     SupportHubError,
 )
-from supporthub._models import RefreshReport
 from supporthub._logging import configure_logging
+from supporthub._models import RefreshReport
 from supporthub._serialize import format_timestamp, to_json_dict
 from supporthub._settings import Settings
 
@@ -42,17 +42,21 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     refresh = commands.add_parser(
-        "refresh", help="run one refresh, then exit (for cron)", description=(
+        "refresh",
+        help="run one refresh, then exit (for cron)",
+        description=(
             "Fetch what changed in the due sources and update the aggregated cases. "
             "Waits for a refresh that is already running, never overlaps it."
-        )
+        ),
     )
     refresh.add_argument(
-        "--force", action="store_true",
+        "--force",
+        action="store_true",
         help="fetch every enabled source now, ignoring the minimum age and the backoff",
     )
     refresh.add_argument(
-        "--full", action="store_true",
+        "--full",
+        action="store_true",
         help="re-read every record and remove the cases the CRMs no longer list",
     )
     refresh.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -156,7 +160,7 @@ def _service(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per error
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
     try:

@@ -21,7 +21,8 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from supporthub._store.sql import SqlReader, SqlWriter
+    from supporthub._store.reading import SqlReader
+    from supporthub._store.writing import SqlWriter
 
 __all__ = ["Store"]
 

@@ -145,9 +145,7 @@ class SqlReader:
 
     def meta(self, key: str) -> str | None:
         """A value of the ``meta`` table."""
-        return self.connection.execute(
-            sa.select(meta.c.value).where(meta.c.key == key)
-        ).scalar()
+        return self.connection.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
 
     def refreshed_at(self) -> dt.datetime | None:
         """End of the last refresh in which at least one source succeeded."""
@@ -190,7 +188,7 @@ class SqlReader:
         rows = self.connection.execute(
             sa.select(cases.c.source, sa.func.count()).group_by(cases.c.source)
         ).all()
-        return {source: count for source, count in rows}
+        return {str(source): int(count) for source, count in rows}
 
     # -- aggregated cases ---------------------------------------------------
 
@@ -316,9 +314,7 @@ class SqlReader:
         last: tuple[str, str] | None = None
         while True:
             statement = (
-                sa.select(*CASE_COLUMNS)
-                .order_by(cases.c.source, cases.c.source_id)
-                .limit(chunk)
+                sa.select(*CASE_COLUMNS).order_by(cases.c.source, cases.c.source_id).limit(chunk)
             )
             if last is not None:
                 statement = statement.where(

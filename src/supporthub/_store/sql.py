@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from supporthub._errors import ConfigurationError, RefreshInProgress, StorageError
 from supporthub._redact import redact
 from supporthub._store.base import Store
-from supporthub._store.locks import FileLock, LocalLock, MariaDbLock, RefreshLock
+from supporthub._store.locks import FileLock, MariaDbLock, RefreshLock
 from supporthub._store.reading import SqlReader
 from supporthub._store.writing import SqlWriter
 
@@ -76,7 +76,8 @@ def _sqlite_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
 
 
 def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
-    if not url.database:
+    database = url.database
+    if not database:
         raise ConfigurationError(
             "SUPPORTHUB_DATABASE_URL names no database; add it: mysql+pymysql://user@host:3306/db"
         )
@@ -90,7 +91,7 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
         max_overflow=20,
         connect_args={"connect_timeout": 10},
     )
-    return engine, MariaDbLock(engine, url.database)
+    return engine, MariaDbLock(engine, database)
 
 
 class SqlStore(Store):

@@ -75,7 +75,7 @@ class _BulkInsert:
         ignore_duplicates: bool = False,
     ) -> None:
         columns = list(table.columns)
-        values = {column.name: sa.bindparam(column.name) for column in columns}
+        values: dict[str, Any] = {column.name: sa.bindparam(column.name) for column in columns}
         statement: Any
         update = [c.name for c in columns if c.name not in upsert_keys]
         if dialect.name == "sqlite":
@@ -120,12 +120,10 @@ class _BulkInsert:
         processors, order = self._processors, self._order
         prepared: list[Sequence[Any]] = []
         for row in rows:
-            if processors:
-                values = list(row)
-                for i, processor in processors:
-                    values[i] = processor(values[i])
-                row = values
-            prepared.append(tuple(row) if order is None else tuple(row[i] for i in order))
+            values = list(row)
+            for i, processor in processors:
+                values[i] = processor(values[i])
+            prepared.append(tuple(values) if order is None else tuple(values[i] for i in order))
         for chunk in chunked(prepared, _WRITE_CHUNK):
             connection.exec_driver_sql(self.sql, list(chunk))
 
@@ -198,10 +196,10 @@ def _newest_per_id(batch: Batch) -> tuple[dict[str, Case], dict[str, dt.datetime
             at = None if at is None or known is None else max(at, known)
         dead[tombstone.source_id] = at
     for source_id, at in list(dead.items()):
-        case = latest.get(source_id)
-        if case is None:
+        alive = latest.get(source_id)
+        if alive is None:
             continue
-        if at is None or at >= case.updated_at:
+        if at is None or at >= alive.updated_at:
             del latest[source_id]
         else:  # the record came back to life after this deletion
             del dead[source_id]
@@ -254,7 +252,12 @@ class SqlWriter(SqlReader):
             self.connection.execute(sa.insert(sources).values(name=state.name, **values))
 
     def record_run(
-        self, *, started_at: dt.datetime, finished_at: dt.datetime, trigger: str, ok: bool,
+        self,
+        *,
+        started_at: dt.datetime,
+        finished_at: dt.datetime,
+        trigger: str,
+        ok: bool,
         report: dict[str, Any],
     ) -> None:
         """Keep a refresh's report (the last thousand are kept)."""
@@ -552,7 +555,8 @@ class _Totals:
             self.spellings[spelling] += 1
 
     def row(self, agg_id: str, rules_version: str) -> AggregateRow:
-        assert self.first is not None and self.last is not None
+        assert self.first is not None
+        assert self.last is not None
         return AggregateRow(
             id=agg_id,
             provider_key=self.key.provider_key,
