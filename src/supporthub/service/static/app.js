@@ -15,6 +15,9 @@ const state = {
   filters: new URLSearchParams(),
   cursor: null,
   loading: false,
+  // Each reset load gets a new number; an answer for an older one is dropped,
+  // so quick successive filter submissions show the last one's result.
+  generation: 0,
   health: null,
   refreshing: false,
   refreshedAt: null,
@@ -148,7 +151,8 @@ function readFilters() {
 }
 
 async function loadPage(reset) {
-  if (state.loading) return;
+  if (!reset && state.loading) return; // "Load more" while a page is on its way
+  const generation = reset ? ++state.generation : state.generation;
   state.loading = true;
   const params = new URLSearchParams(state.filters);
   params.set("casesLimit", "0");
@@ -159,6 +163,7 @@ async function loadPage(reset) {
   $("load-error").hidden = true;
   try {
     const page = await api(`/search?${params}`);
+    if (generation !== state.generation) return;
     const body = table.tBodies[0];
     if (reset) body.replaceChildren();
     for (const aggregated of page.aggregatedCases) body.append(...aggregatedRows(aggregated));
@@ -171,13 +176,16 @@ async function loadPage(reset) {
     state.refreshedAt = page.refreshedAt;
     showAge();
   } catch (error) {
+    if (generation !== state.generation) return;
     if (handledAuth(error, "Reading the data needs the access token.", () => loadPage(reset))) return;
     const message = $("load-error");
     message.textContent = error.message;
     message.hidden = false;
   } finally {
-    state.loading = false;
-    table.removeAttribute("aria-busy");
+    if (generation === state.generation) {
+      state.loading = false;
+      table.removeAttribute("aria-busy");
+    }
   }
 }
 
