@@ -1,4 +1,4 @@
-"""Tokens (contract §2), /metrics, and the log lines: none of it depends on the database kind."""
+"""Tokens (contract §2), /metrics and the log lines, on both databases."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ import json
 import logging
 from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
 
 from supporthub._logging import JsonFormatter
 from supporthub.service import create_app
-
-# These rules do not touch storage differently per database: SQLite is enough.
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 READ = "read-token-Ab3x9"
 API = "api-token-Zq81m"
