@@ -28,7 +28,7 @@ from supporthub.service._answers import error_answer
 __all__ = ["OPEN_PATHS", "TokenGuard"]
 
 #: Paths served without a token.
-OPEN_PATHS = ("/health", "/", "/favicon.ico")
+OPEN_PATHS = ("/health", "/")
 _OPEN_PREFIXES = ("/static/",)
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _WRITE_PATHS = {"/refresh"}
