@@ -7,19 +7,20 @@ this class; they hold no rules of their own.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
 import pluggy
 
 from supporthub import _due
-from supporthub._consolidate import KeyPipeline, KeyRule
+from supporthub._consolidate import AggregateRow, KeyPipeline, KeyRule
 from supporthub._errors import NotFound, StorageError
 from supporthub._explain import Explanation, explain
 from supporthub._models import (
     AggregatedCase,
     AggregationKey,
+    Counts,
     Health,
     Page,
     RefreshReport,
@@ -39,7 +40,7 @@ from supporthub._query import CursorCodec, Query, parse_params
 from supporthub._redact import register_secrets
 from supporthub._refresh import Clock, Refresher, Source, TransportFactory, utcnow
 from supporthub._replay import ReplayDiff
-from supporthub._serialize import iter_listing_json
+from supporthub._serialize import iter_aggregated_json, iter_listing_json
 from supporthub._settings import Settings
 from supporthub._steering import RuleChange, Steering
 from supporthub._store.reading import SqlReader, position_of
@@ -49,6 +50,13 @@ from supporthub._suggest import AliasSuggestion, Suggestions, suggest
 __all__ = ["Hub"]
 
 _ParamValue = str | int | Status | Sequence[str | Status] | None
+
+
+def _existing(reader: SqlReader, agg_id: str) -> AggregateRow:
+    row = reader.get(agg_id)
+    if row is None:
+        raise NotFound(f"no aggregated case has the id {agg_id[:100]!r}")
+    return row
 
 
 def _as_values(value: _ParamValue) -> list[str]:
@@ -300,7 +308,7 @@ class Hub:
             )
             return Page(found, total, next_cursor, reader.refreshed_at())
 
-    def iter_json(self, query: Query) -> Iterator[bytes]:
+    def iter_json(self, query: Query) -> Generator[bytes, None, None]:
         """Run a parsed query and stream the contract's JSON answer in chunks.
 
         One snapshot serves the whole answer; memory stays flat however many
@@ -320,11 +328,37 @@ class Hub:
         """
         self._ready()
         with self.store.reader() as reader:
-            row = reader.get(agg_id)
-            if row is None:
-                raise NotFound(f"no aggregated case has the id {agg_id[:100]!r}")
+            row = _existing(reader, agg_id)
             members = tuple(reader.iter_cases(agg_id, limit=cases_limit))
             return row.to_aggregated_case(members, last_refresh_at=reader.last_refresh_at())
+
+    def iter_aggregated_case_json(self, agg_id: str) -> Generator[bytes, None, None]:
+        """One aggregated case with all its cases as the contract's JSON, in chunks.
+
+        The cases are read and encoded as they go, so even an aggregated case
+        with a great many cases never sits in memory whole.
+
+        :raises NotFound: no aggregated case has this id (raised by the first
+            ``next()``, before any chunk).
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            row = _existing(reader, agg_id)
+            aggregated = row.to_aggregated_case(last_refresh_at=reader.last_refresh_at())
+            yield from iter_aggregated_json(aggregated, reader.iter_cases(agg_id))
+
+    def counts(self) -> Counts:
+        """How many cases each source holds and how many aggregated cases are open/closed.
+
+        :raises StorageError: the database failed.
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            return Counts(
+                cases=reader.source_case_counts(),
+                open_aggregated_cases=reader.count(Query(statuses=(Status.OPEN,))),
+                closed_aggregated_cases=reader.count(Query(statuses=(Status.CLOSED,))),
+            )
 
     def health(self) -> Health:
         """The database, the refresh lock and every source, as ``/health`` shows them."""

@@ -19,6 +19,7 @@ __all__ = [
     "AggregatedCase",
     "AggregationKey",
     "Case",
+    "Counts",
     "Health",
     "Page",
     "RefreshReport",
@@ -258,3 +259,15 @@ class Health:
     def ok(self) -> bool:
         """``True`` when the database answers."""
         return self.database == "ok"
+
+
+@attrs.frozen
+class Counts:
+    """How much the hub holds, for metrics and dashboards.
+
+    :ivar cases: cases in the hub by source name.
+    """
+
+    cases: Mapping[str, int]
+    open_aggregated_cases: int
+    closed_aggregated_cases: int

@@ -34,7 +34,13 @@ from supporthub._replay import ReplayDiff
 from supporthub._steering import RuleChange
 from supporthub._suggest import AliasSuggestion, GroupSuggestion, Suggestions
 
-__all__ = ["converter", "format_timestamp", "iter_listing_json", "to_json_dict"]
+__all__ = [
+    "converter",
+    "format_timestamp",
+    "iter_aggregated_json",
+    "iter_listing_json",
+    "to_json_dict",
+]
 
 
 def format_timestamp(value: dt.datetime) -> str:
@@ -144,6 +150,37 @@ def to_json_dict(value: Any) -> Any:
 _CHUNK_BYTES = 64 * 1024
 
 
+def _encode_aggregated(
+    buffer: bytearray, aggregated: AggregatedCase, members: Iterable[Case]
+) -> Iterator[bytes]:
+    """Append one aggregated case with its cases to ``buffer``, yielding full chunks.
+
+    The cases are encoded one at a time as they are read, so one big
+    aggregated case never sits in memory whole.
+    """
+    head = converter.unstructure(aggregated)
+    del head["cases"]
+    buffer += orjson.dumps(head)[:-1]
+    buffer += b',"cases":['
+    first = True
+    for case in members:
+        if not first:
+            buffer += b","
+        first = False
+        buffer += orjson.dumps(converter.unstructure(case))
+        if len(buffer) >= _CHUNK_BYTES:
+            yield bytes(buffer)
+            buffer.clear()
+    buffer += b"]}"
+
+
+def iter_aggregated_json(aggregated: AggregatedCase, members: Iterable[Case]) -> Iterator[bytes]:
+    """One aggregated case with ``members`` as its cases, as JSON in chunks of about 64 kB."""
+    buffer = bytearray()
+    yield from _encode_aggregated(buffer, aggregated, members)
+    yield bytes(buffer)
+
+
 def iter_listing_json(
     items: Iterable[tuple[AggregatedCase, Iterable[Case]]],
     *,
@@ -162,20 +199,7 @@ def iter_listing_json(
         if count:
             buffer += b","
         count += 1
-        head = converter.unstructure(aggregated)
-        del head["cases"]
-        buffer += orjson.dumps(head)[:-1]
-        buffer += b',"cases":['
-        first = True
-        for case in members:
-            if not first:
-                buffer += b","
-            first = False
-            buffer += orjson.dumps(converter.unstructure(case))
-            if len(buffer) >= _CHUNK_BYTES:
-                yield bytes(buffer)
-                buffer.clear()
-        buffer += b"]}"
+        yield from _encode_aggregated(buffer, aggregated, members)
         if len(buffer) >= _CHUNK_BYTES:
             yield bytes(buffer)
             buffer.clear()

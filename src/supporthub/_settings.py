@@ -17,6 +17,7 @@ import orjson
 
 from supporthub._errors import ConfigurationError
 from supporthub._http import RetryPolicy
+from supporthub._logging import LOG_FORMATS
 
 __all__ = ["ENVIRONMENT_VARIABLES", "EnvironmentVariable", "Settings"]
 
@@ -98,6 +99,12 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "INFO",
         "Log level of the command line and the service (`DEBUG`, `INFO`, `WARNING`, …).",
     ),
+    EnvironmentVariable(
+        "SUPPORTHUB_LOG_FORMAT",
+        "text",
+        "`text` (lines for people) or `json` (one JSON object per line, with the "
+        "structured fields of each request and refresh, for log collectors).",
+    ),
 )
 
 _DEFAULTS = {var.name: var.default for var in ENVIRONMENT_VARIABLES}
@@ -162,6 +169,15 @@ def _log_level(environ: Mapping[str, str]) -> str:
     return level
 
 
+def _log_format(environ: Mapping[str, str]) -> str:
+    log_format = (_text(environ, "SUPPORTHUB_LOG_FORMAT") or "text").lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigurationError(
+            f"SUPPORTHUB_LOG_FORMAT must be 'text' or 'json', got {log_format!r}"
+        )
+    return log_format
+
+
 @attrs.frozen
 class Settings:
     """Everything the hub needs to know, read once from the environment.
@@ -182,6 +198,7 @@ class Settings:
     http: RetryPolicy = attrs.field(factory=RetryPolicy)
     blocked_plugins: frozenset[str] = frozenset()
     log_level: str = "INFO"
+    log_format: str = "text"
     environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
 
     @classmethod
@@ -216,6 +233,7 @@ class Settings:
             ),
             blocked_plugins=frozenset(p.strip() for p in blocked.split(",") if p.strip()),
             log_level=_log_level(env),
+            log_format=_log_format(env),
             environ=env,
         )
 

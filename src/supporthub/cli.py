@@ -22,8 +22,8 @@ from supporthub._errors import (
     StorageError,
     SupportHubError,
 )
+from supporthub._logging import configure_logging
 from supporthub._models import RefreshReport
-from supporthub._redact import RedactingFilter
 from supporthub._serialize import format_timestamp, to_json_dict
 from supporthub._settings import Settings
 
@@ -32,16 +32,6 @@ __all__ = ["main"]
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 log = logging.getLogger("supporthub.cli")
-
-
-def configure_logging(level: str) -> None:
-    """Log to stderr, every line passed through the secret redactor."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -178,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         if args.command == "refresh":
             return _refresh(settings, args)
         if args.command == "db":

@@ -133,10 +133,13 @@ def _after(position: Position) -> sa.ColumnElement[bool]:
         aggregated_cases.c.case_count,
         aggregated_cases.c.id,
     )
+    # A bound parameter, not a Python bool: SQLAlchemy refuses `<` against
+    # True/False constants, and `=` would become `IS` on some dialects.
+    was_open = sa.bindparam("after_is_open", position.is_open, type_=sa.Boolean)
     return sa.or_(
-        is_open < position.is_open,
+        is_open < was_open,
         sa.and_(
-            is_open == position.is_open,
+            is_open == was_open,
             sa.or_(
                 count < position.case_count,
                 sa.and_(count == position.case_count, agg_id > position.id),

@@ -1,0 +1,90 @@
+"""The ASGI application: routes, middleware, and what runs while it lives.
+
+::
+
+    RequestObserver (log line + latency)  ─▶  TokenGuard (401)  ─▶  routes ─▶ Endpoints ─▶ Hub
+
+While the app runs (its lifespan) the metrics hook is registered on the
+hub's plug-in manager and, unless switched off, the scheduler thread runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from supporthub._hub import Hub
+from supporthub.service._answers import EXCEPTION_HANDLERS
+from supporthub.service._auth import TokenGuard
+from supporthub.service._endpoints import STATIC, Endpoints
+from supporthub.service._metrics import RequestObserver, ServiceMetrics
+from supporthub.service._refresh_gate import RefreshGate
+from supporthub.service._scheduler import Scheduler
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    hub: Hub,
+    *,
+    scheduler: bool | None = None,
+    refresh_wait_seconds: float = 60.0,
+    on_ready: Callable[[], None] | None = None,
+) -> Starlette:
+    """The service for ``hub`` as an ASGI app.
+
+    :param scheduler: run the scheduled refresh while the app runs
+        (default: ``SUPPORTHUB_SCHEDULER``).
+    :param refresh_wait_seconds: how long ``/refresh`` waits for a refresh
+        that is already running before it answers ``409``.
+    :param on_ready: called once the app has started (the demo prints its URL).
+    """
+    metrics = ServiceMetrics(hub)
+    gate = RefreshGate(hub, wait_seconds=refresh_wait_seconds)
+    endpoints = Endpoints(hub, gate, metrics)
+    run_scheduler = hub.settings.scheduler if scheduler is None else scheduler
+    metrics_plugin = f"supporthub.service.metrics.{id(metrics)}"
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        hub.plugins.register(metrics, name=metrics_plugin)
+        schedule = Scheduler(hub) if run_scheduler else None
+        if schedule is not None:
+            schedule.start()
+        if on_ready is not None:
+            on_ready()
+        try:
+            yield
+        finally:
+            if schedule is not None:
+                schedule.stop()
+            gate.close()
+            hub.plugins.unregister(name=metrics_plugin)
+
+    routes = [
+        Route("/", endpoints.page, methods=["GET"]),
+        Route("/get-all", endpoints.get_all, methods=["GET"]),
+        Route("/search", endpoints.search, methods=["GET"]),
+        Route("/aggregated-cases/{id}", endpoints.aggregated_case, methods=["GET"]),
+        Route("/refresh", endpoints.refresh, methods=["GET", "POST"]),
+        Route("/health", endpoints.health, methods=["GET"]),
+        Route("/openapi.json", endpoints.openapi, methods=["GET"]),
+        Route("/metrics", endpoints.metrics_text, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestObserver, metrics=metrics, routes=routes),
+            Middleware(
+                TokenGuard, api_token=hub.settings.api_token, read_token=hub.settings.read_token
+            ),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )

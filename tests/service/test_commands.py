@@ -1,0 +1,188 @@
+"""``supporthub serve`` and ``supporthub demo`` as a person runs them: subprocesses, real ports.
+
+The demo's simulated CRMs come from an in-test plug-in (``supporthub_fakedemo``)
+installed through an entry point, the way ``pip install`` would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import free_port
+
+FAKECRM = Path(__file__).parent.parent / "fakecrm"
+
+
+def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "supporthub.cli", *args],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(url: str, process: subprocess.Popen[str], seconds: float) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"exited {process.returncode}:\n{out}\n{err}")
+        try:
+            answer = httpx.get(url, timeout=2)
+            if answer.status_code == 200:
+                return answer
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            out, err = process.communicate()
+            pytest.fail(f"{url} did not answer within {seconds} s:\n{out}\n{err}")
+        time.sleep(0.1)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def installed_fakedemo(installed_fakecrm: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """Environment with the fake CRM and the fake demo CRMs installed as plug-ins."""
+    site = Path(installed_fakecrm["PYTHONPATH"].split(os.pathsep)[0])
+    dist = site / "supporthub_fakedemo-0.0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: supporthub-fakedemo\nVersion: 0.0.1\n"
+    )
+    (dist / "entry_points.txt").write_text("[supporthub]\nfakedemo = supporthub_fakedemo\n")
+    module = "supporthub_fakedemo.py"
+    (site / module).write_text((FAKECRM / module).read_text())
+    env = dict(installed_fakecrm, FAKEDEMO_LOG=str(tmp_path / "fakedemo.log"))
+    return {k: v for k, v in env.items() if not k.startswith("SUPPORTHUB_") or k == "PYTHONPATH"}
+
+
+@pytest.mark.slow
+def test_demo_serves_real_data_and_ctrl_c_stops_everything(installed_fakedemo, tmp_path) -> None:
+    port = free_port()
+    started = time.monotonic()
+    demo = start(["demo", "--port", str(port), "--cases", "300"], installed_fakedemo, tmp_path)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        page = wait_for(base + "/", demo, 30)
+        assert "Support Aggregation Hub" in page.text
+        listing = httpx.get(base + "/get-all", params={"casesLimit": 0}).json()
+        assert time.monotonic() - started < 30
+        assert listing["refreshedAt"] is not None
+        assert sum(a["caseCount"] for a in listing["aggregatedCases"]) == 300
+        assert {"Acme Payments", "Globex"} <= {a["provider"] for a in listing["aggregatedCases"]}
+        health = httpx.get(base + "/health").json()
+        assert health["minRefreshAgeSeconds"] == 60  # short, for a demo
+        log = (tmp_path / "fakedemo.log").read_text().split()
+        helper = int(log[1])
+        assert alive(helper)
+    finally:
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=30)
+    assert demo.returncode == 0, err
+    assert f"supporthub demo is ready at http://127.0.0.1:{port}/" in out
+    assert "supporthub demo stopped" in out
+    assert (tmp_path / "fakedemo.log").read_text().split() == [
+        "started",
+        str(helper),
+        "stopped",
+        str(helper),
+    ]
+    assert not alive(helper)
+    assert "fakedemo-secret-1234" not in out + err
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("supporthub-demo-*/demo.db"))
+
+
+@pytest.mark.slow
+def test_demo_stops_everything_on_sigterm_too(installed_fakedemo, tmp_path) -> None:
+    port = free_port()
+    demo = start(["demo", "--port", str(port), "--cases", "30"], installed_fakedemo, tmp_path)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", demo, 30)
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        _, err = demo.communicate(timeout=30)
+    assert demo.returncode == 0, err
+    log = (tmp_path / "fakedemo.log").read_text().split()
+    assert log[0::2] == ["started", "stopped"]
+    assert not alive(int(log[1]))
+
+
+def test_demo_without_simulators_says_what_to_install(installed_fakecrm, tmp_path) -> None:
+    env = {k: v for k, v in installed_fakecrm.items() if not k.startswith("SUPPORTHUB_")}
+    env["PYTHONPATH"] = installed_fakecrm["PYTHONPATH"]
+    result = subprocess.run(
+        [sys.executable, "-m", "supporthub.cli", "demo", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "pip install supporthub-banana supporthub-strawberry" in lines[0]
+
+
+@pytest.mark.slow
+def test_serve_runs_the_service_with_json_logs(installed_fakecrm, fake_crm, tmp_path) -> None:
+    fake_crm.put("1", provider="Acme", error_code="E-1")
+    port = free_port()
+    env: dict[str, Any] = dict(
+        installed_fakecrm,
+        SUPPORTHUB_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}",
+        SUPPORTHUB_FAKE_URL=str(fake_crm.path),
+        SUPPORTHUB_FAKE_TOKEN="serve-secret-5678",
+        SUPPORTHUB_LOG_FORMAT="json",
+        SUPPORTHUB_READ_TOKEN="serve-read-token",
+    )
+    serve = start(["serve", "--port", str(port)], env, tmp_path)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", serve, 20)
+        # The scheduler refreshes at once: the data was never fetched.
+        deadline = time.monotonic() + 20
+        headers = {"Authorization": "Bearer serve-read-token"}
+        while httpx.get(f"http://127.0.0.1:{port}/get-all", headers=headers).json()["total"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert httpx.get(f"http://127.0.0.1:{port}/get-all").status_code == 401
+    finally:
+        serve.send_signal(signal.SIGINT)
+        _, err = serve.communicate(timeout=30)
+    lines = err.splitlines()
+    assert lines[-1] == "supporthub: interrupted"  # the command's own word, not a log line
+    entries = [json.loads(line) for line in lines[:-1]]  # every log line is JSON
+    requests = [e for e in entries if e.get("event") == "request"]
+    assert {(e["method"], e["path"], e["status"]) for e in requests} >= {
+        ("GET", "/health", 200),
+        ("GET", "/get-all", 401),
+    }
+    assert all(isinstance(e["durationMs"], float) for e in requests)
+    refreshes = [e for e in entries if e.get("event") == "refresh"]
+    assert refreshes[0]["report"]["trigger"] == "scheduled"
+    assert "serve-secret-5678" not in err
+    assert "serve-read-token" not in err
+    assert serve.returncode == 130

@@ -1,0 +1,157 @@
+"""The web page in headless Chromium against the real service (uvicorn on a free port).
+
+Runs in CI always (``CI=true``); on a developer machine without
+``/usr/bin/chromium`` it is skipped. Playwright drives the Debian Chromium:
+its own browser download cannot work on machines without internet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from supporthub.service import create_app
+
+from .conftest import SEED, live_server, seed
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# One database is enough: the page sees the same answers on both.
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists() and not IN_CI:
+        pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def test_browse_filter_expand_and_refresh(page, make_hub, fake_crm) -> None:
+    from playwright.sync_api import expect
+
+    # 40 more small aggregated cases than SEED: more than one page of 50.
+    seed(fake_crm, SEED + [(f"Extra {n:02d}", "X", False) for n in range(40)])
+    make_hub(SUPPORTHUB_MIN_REFRESH_AGE_MINUTES="0.1").refresh(force=True)
+    # The service's hub reads slowly, so that the refresh's progress can be seen.
+    hub = make_hub(SUPPORTHUB_MIN_REFRESH_AGE_MINUTES="0.1", SUPPORTHUB_FAKE_DELAY="0.1")
+    with live_server(create_app(hub, scheduler=False)) as url:
+        page.goto(url + "/")
+        rows = page.locator("tr.aggregated")
+        expect(rows).to_have_count(50)
+        expect(page.locator("#summary")).to_have_text("Showing 50 of 67 aggregated cases.")
+        expect(page.locator("#data-age")).to_contain_text("Data refreshed less than a minute ago")
+        first = rows.first.locator("td")
+        expect(first.nth(1)).to_have_text("Acme Payments")
+        expect(first.nth(2)).to_have_text("1042")
+        expect(first.nth(3)).to_have_text("open")
+        expect(first.nth(4)).to_have_text("4")
+        expect(first.nth(5)).to_have_text("3")
+
+        # Fresh data: the button says why it is disabled and how long is left.
+        button = page.locator("#refresh-button")
+        expect(button).to_be_disabled()
+        expect(page.locator("#refresh-status")).to_contain_text("Refresh possible in")
+
+        page.get_by_role("button", name="Load more").click()
+        expect(rows).to_have_count(67)
+        expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+
+        # Filters: labelled fields, submitted with Enter.
+        page.get_by_label("Provider", exact=True).fill("ACME PAYMENTS INC")
+        page.get_by_label("Provider", exact=True).press("Enter")
+        expect(rows).to_have_count(1)
+        expect(page.locator("#summary")).to_have_text("Showing 1 of 1 aggregated cases.")
+
+        toggle = rows.first.get_by_role("button")
+        expect(toggle).to_have_attribute("aria-expanded", "false")
+        toggle.press("Enter")
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        cases = page.locator("tr.case")
+        expect(cases).to_have_count(4)
+        link = cases.first.locator("a")
+        expect(link).to_have_attribute("href", re.compile(r"^fake://c\d{3}$"))
+        subject = cases.first.locator("td").nth(2)
+        expect(subject).to_contain_text("<script>alert(")  # shown as text, never run
+        assert page.locator("tbody script, tbody b").count() == 0
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-expanded", "false")
+        expect(cases.first).to_be_hidden()
+
+        page.get_by_label("Provider", exact=True).fill("")
+        page.get_by_label("Status", exact=True).select_option("closed")
+        page.get_by_label("Status", exact=True).press("Enter")
+        expect(page.locator("#summary")).to_have_text("Showing 50 of 50 aggregated cases.")
+        statuses = page.locator("tr.aggregated td.status").all_text_contents()
+        assert set(statuses) == {"closed"}
+
+        # Stale once the minimum age (6 s) has passed: the button comes back by itself.
+        expect(button).to_be_enabled(timeout=10_000)
+        expect(page.locator("#refresh-status")).to_contain_text("Fetches what changed")
+        fake_crm.put("late", provider="Acme Payments", error_code="1042")
+        button.click()
+        expect(page.locator("#refresh-progress")).to_be_visible()
+        expect(page.locator("#refresh-status")).to_contain_text("Refreshing…")
+        result = page.locator("#refresh-result li")
+        expect(result).to_have_count(1)
+        expect(result.first).to_have_text(re.compile(r"^fake: ok — fetched \d+, skipped 0$"))
+        expect(page.locator("#refresh-progress")).to_be_hidden()
+        expect(page.locator("#refresh-outcome")).to_have_text("Refresh finished.")
+        expect(button).to_be_disabled()
+        expect(page.locator("#refresh-status")).to_contain_text("Refresh possible in")
+
+
+def test_the_page_asks_for_the_read_token_and_keeps_it_for_the_tab(
+    page, make_hub, fake_crm
+) -> None:
+    from playwright.sync_api import expect
+
+    seed(fake_crm)
+    hub = make_hub(SUPPORTHUB_READ_TOKEN="tab-token-4711")
+    hub.refresh(force=True)
+    with live_server(create_app(hub, scheduler=False)) as url:
+        page.goto(url + "/")
+        expect(page.locator("#token-reason")).to_contain_text("needs the access token")
+        page.get_by_label("Access token", exact=True).fill("wrong-token")
+        page.get_by_label("Access token", exact=True).press("Enter")
+        expect(page.locator("#token-reason")).to_contain_text("That token was not accepted")
+        page.get_by_label("Access token", exact=True).fill("tab-token-4711")
+        page.get_by_role("button", name="Use this token").click()
+        expect(page.locator("tr.aggregated")).to_have_count(27)
+        expect(page.locator("#token-form")).to_be_hidden()
+        assert page.evaluate("sessionStorage.getItem('supporthub.token')") == "tab-token-4711"
+        assert page.evaluate("localStorage.length") == 0
+        page.reload()
+        expect(page.locator("tr.aggregated")).to_have_count(27)  # the tab still has it
