@@ -114,10 +114,13 @@ def _after(position: Position) -> sa.ColumnElement[bool]:
         aggregated_cases.c.case_count,
         aggregated_cases.c.id,
     )
+    # A bound parameter, not the Python bool: SQLAlchemy refuses `<` against
+    # a True/False literal (ArgumentError), which broke every second page.
+    was_open = sa.literal(position.is_open, sa.Boolean())
     return sa.or_(
-        is_open < position.is_open,
+        is_open < was_open,
         sa.and_(
-            is_open == position.is_open,
+            is_open == was_open,
             sa.or_(
                 count < position.case_count,
                 sa.and_(count == position.case_count, agg_id > position.id),
