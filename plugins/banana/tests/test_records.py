@@ -1,14 +1,23 @@
-"""Reading one Banana record, and the cursor, without HTTP: every rule, quickly."""
+"""Reading Banana records and the cursor, mostly without HTTP: every rule, quickly."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import httpx
+import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from supporthub_banana.adapter import format_cursor, parse_cursor, read_record
+from supporthub_banana.adapter import (
+    _decode_typed,
+    format_cursor,
+    parse_cursor,
+    read_record,
+    read_typed,
+)
+from supporthub_banana.simulator import BananaSimulator
 
 from supporthub import Case, MalformedRecord, Status, Tombstone
 
@@ -233,3 +242,99 @@ def test_a_cursor_stands_for_exactly_its_moment(moment: datetime) -> None:
 )
 def test_a_cursor_that_is_not_ours_means_read_everything(cursor: str | None) -> None:
     assert parse_cursor(cursor) is None
+
+
+# -- the typed path agrees with read_record ---------------------------------------------
+
+FIELDS = tuple(record())
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.text(max_size=4),
+    st.sampled_from(
+        [
+            "   ",
+            "x" * 256,
+            "é" * 255,
+            "2026-11-20T12:02:11.000+0200",
+            "2026-11-20T10:02:11Z",
+            "2026-11-20T10:02:11.000",
+            "2026-02-30T10:02:11.000+0000",
+            "20/11/2026 10:02",
+            "500/a b",
+        ]
+    ),
+    st.lists(st.integers(0, 9), max_size=1),
+    st.dictionaries(st.text(max_size=1), st.integers(0, 9), max_size=1),
+    st.just(...),  # the field is absent
+)
+RECORDS = st.lists(
+    st.builds(
+        lambda deleted, changes: record(**{"IsDeleted": deleted, **changes}),
+        st.sampled_from([False, True, ...]),
+        st.dictionaries(st.sampled_from(FIELDS), ODD_VALUES, max_size=3),
+    ),
+    max_size=6,
+)
+
+
+def careful(records: list[dict[str, Any]]) -> list[Case | Tombstone | None]:
+    out: list[Case | Tombstone | None] = []
+    for item in records:
+        try:
+            out.append(read_record(item, "banana", URL))
+        except MalformedRecord:
+            out.append(None)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(RECORDS)
+def test_whenever_the_typed_path_answers_it_agrees_with_read_record(
+    records: list[dict[str, Any]],
+) -> None:
+    body = orjson.dumps({"totalSize": len(records), "done": True, "records": records})
+    typed = _decode_typed(body)
+    quick = read_typed(typed.records, "banana", URL) if typed is not None else None
+    if quick is None:
+        return  # the careful path reads this page
+    cases, tombstones, newest = quick
+    expected = careful(records)
+    assert None not in expected, "the typed path never takes a malformed record"
+    assert cases == [c for c in expected if isinstance(c, Case)]
+    assert tombstones == [t for t in expected if isinstance(t, Tombstone)]
+    times = [c.updated_at if isinstance(c, Case) else c.deleted_at for c in expected]
+    assert newest == max((t for t in times if t is not None), default=None)
+
+
+def test_the_typed_path_reads_the_simulators_pages() -> None:
+    with BananaSimulator(n=500, seed=2) as sim:
+        sim.send_offset_timestamps(0.3)
+        records = [r for page in _pages(sim) for r in page]
+    typed = _decode_typed(orjson.dumps({"done": True, "records": records}))
+    assert typed is not None
+    quick = read_typed(typed.records, "banana", URL)
+    assert quick is not None, "clean pages never need the careful path"
+    cases, tombstones, _ = quick
+    assert [*cases, *tombstones] != []
+    expected = careful(records)
+    assert cases == [c for c in expected if isinstance(c, Case)]
+    assert tombstones == [t for t in expected if isinstance(t, Tombstone)]
+
+
+def _pages(sim: BananaSimulator) -> list[list[dict[str, Any]]]:
+    with httpx.Client(base_url=sim.url) as client:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+        }
+        token = client.post("/oauth/token", data=form).json()["access_token"]
+        page = client.get(
+            "/api/v2/cases",
+            params={"pageSize": 2000, "includeDeleted": "true"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        assert page["done"]
+        return [page["records"]]
