@@ -440,12 +440,16 @@ class BananaAdapter(Adapter):
             if error.status != 400:
                 raise
             raise SourceRejected(
-                f"{self.title} refused to continue the listing after {read} records; its "
-                f"query locator has likely expired (they live 15 minutes): {error}. "
-                "The next refresh starts again from the last stored cursor.",
+                f"{self.title} refused the next page after {read} records: "
+                f"{self._detail(error)}. A query locator lives 15 minutes; the next "
+                "refresh starts again from the last stored cursor.",
                 status=error.status,
                 error=error.error,
             ) from None
+
+    def _detail(self, error: SourceRejected) -> str:
+        """The status, error code and description of a refusal, without the preamble."""
+        return str(error).removeprefix(f"{self.title} rejected the request: ")
 
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
         """GET with the token; one new token and one repeat on ``401 invalid_token``."""
@@ -482,7 +486,8 @@ class BananaAdapter(Adapter):
         except SourceRejected as error:
             variables = " and ".join(s.variable(self.name) for s in self.settings if s.name in form)
             raise SourceRejected(
-                f"{self.title} refused the client credentials ({error}); check {variables}",
+                f"{self.title} refused the client credentials: {self._detail(error)}; "
+                f"check {variables}",
                 status=error.status,
                 error=error.error,
             ) from None
