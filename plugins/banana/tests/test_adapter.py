@@ -425,6 +425,21 @@ def test_a_base_url_with_a_path_prefix_keeps_it(make_hub, monkeypatch) -> None:
         assert httpx.get(url).status_code == 200, "the case page opens"
 
 
+@pytest.mark.parametrize("cursor", ["garbage", "2026-11-20T10:02:11.000+0000"])
+def test_a_cursor_this_adapter_did_not_write_means_a_full_read(small_sim, cursor: str) -> None:
+    values = {
+        "url": small_sim.url,
+        "client_id": small_sim.client_id,
+        "client_secret": small_sim.client_secret,
+    }
+    config = supporthub.SourceConfig("banana", values)
+    with supporthub.HttpClient(small_sim.url, title="Banana", policy=FAST) as http:
+        batches = list(BananaAdapter(config, http).fetch(cursor))
+    assert sum(b.fetched for b in batches) == small_sim.live_count() + len(small_sim.deleted_ids())
+    assert "modifiedSince" not in listing_requests(small_sim)[0].query
+    assert batches[-1].cursor == newest_z(small_sim.current_records())
+
+
 # -- tokens and credentials ---------------------------------------------------
 
 

@@ -437,7 +437,7 @@ class BananaAdapter(Adapter):
         try:
             return self._get(next_url)
         except SourceRejected as error:
-            if error.status != 400:
+            if error.status == 401:  # the token, refused twice: already in words
                 raise
             raise SourceRejected(
                 f"{self.title} refused the next page after {read} records: "
