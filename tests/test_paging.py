@@ -1,0 +1,38 @@
+"""Paging through the listing with cursors, and listings longer than one read chunk."""
+
+from __future__ import annotations
+
+import supporthub
+
+
+def test_cursor_pages_and_long_listings_cover_every_aggregated_case(make_hub, fake_crm) -> None:
+    # 620 aggregated cases, open and closed, of several sizes: more than one
+    # chunk of the unpaged listing (500) and both sides of the open/closed
+    # boundary for the cursor.
+    for i in range(700):
+        group = i if i < 600 else i % 20
+        fake_crm.records[str(i)] = {
+            "id": str(i),
+            "provider": f"Provider {group}",
+            "error_code": "1",
+            "status": "open" if group % 3 == 0 else "closed",
+            "updated_at": "2026-11-20T10:00:00Z",
+        }
+    fake_crm.save()
+    hub = make_hub()
+    assert hub.refresh(force=True).ok
+
+    everything = hub.all(cases_limit=0)
+    assert everything.count == everything.total == 600
+    walked: list[supporthub.AggregatedCase] = []
+    cursor = None
+    while True:
+        page = hub.all(limit=70, cursor=cursor, cases_limit=0)
+        walked.extend(page.aggregated_cases)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert walked == list(everything.aggregated_cases)
+    statuses = [a.status for a in walked]
+    assert statuses == sorted(statuses, key=lambda s: s is not supporthub.Status.OPEN)
+    assert len(set(statuses)) == 2
