@@ -167,11 +167,11 @@ def test_other_iso_timestamps_are_read_too(created_at: str, expected: dt.datetim
         ),
         (
             ticket(custom_fields=[{"id": PROVIDER, "value": 7}]),
-            "value is a number, expected a string",
+            "provider is a number, expected a string",
         ),
         (
             ticket(custom_fields=[{"id": ERROR_CODE, "value": "9" * 256}]),
-            "value is longer than 255",
+            "error_code is longer than 255 characters",
         ),
     ],
 )

@@ -294,19 +294,18 @@ class TicketReader:
             return None, None
         if not isinstance(custom, list):
             raise MalformedRecord("custom_fields is not a list")
-        provider: dict[str, Any] = {}
-        error_code: dict[str, Any] = {}
+        values: dict[str, Any] = {}
         for entry in custom:
             if not isinstance(entry, dict):
                 raise MalformedRecord("custom_fields holds an entry that is not an object")
             field_id = entry.get("id")
             if field_id == self.fields.provider:
-                provider = entry
+                values["provider"] = entry.get("value")
             elif field_id == self.fields.error_code:
-                error_code = entry
+                values["error_code"] = entry.get("value")
         return (
-            read_optional_str(provider, "value", max_length=MAX_FIELD_LENGTH),
-            read_optional_str(error_code, "value", max_length=MAX_FIELD_LENGTH),
+            read_optional_str(values, "provider", max_length=MAX_FIELD_LENGTH),
+            read_optional_str(values, "error_code", max_length=MAX_FIELD_LENGTH),
         )
 
 
