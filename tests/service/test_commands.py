@@ -75,7 +75,11 @@ def installed_fakedemo(installed_fakecrm: dict[str, str], tmp_path: Path) -> dic
     module = "supporthub_fakedemo.py"
     (site / module).write_text((FAKECRM / module).read_text())
     env = dict(installed_fakecrm, FAKEDEMO_LOG=str(tmp_path / "fakedemo.log"))
-    return {k: v for k, v in env.items() if not k.startswith("SUPPORTHUB_") or k == "PYTHONPATH"}
+    env = {k: v for k, v in env.items() if not k.startswith("SUPPORTHUB_") or k == "PYTHONPATH"}
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    # The shipped simulators may be installed too; these tests count the fake's.
+    return {**env, "SUPPORTHUB_BLOCKED_PLUGINS": "banana,strawberry", "TMPDIR": str(scratch)}
 
 
 @pytest.mark.slow
@@ -111,7 +115,33 @@ def test_demo_serves_real_data_and_ctrl_c_stops_everything(installed_fakedemo, t
     ]
     assert not alive(helper)
     assert "fakedemo-secret-1234" not in out + err
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("supporthub-demo-*/demo.db"))
+    assert not list((tmp_path / "tmp").glob("supporthub-demo-*"))  # the demo cleaned up
+
+
+@pytest.mark.slow
+def test_demo_with_the_shipped_simulators(tmp_path) -> None:
+    """The README's first command: real Banana and Strawberry simulators, within 30 s."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTHUB_")}
+    port = free_port()
+    started = time.monotonic()
+    demo = start(["demo", "--port", str(port), "--cases", "2000"], env, tmp_path)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/", demo, 30)
+        listing = httpx.get(base + "/get-all", params={"casesLimit": 1}).json()
+        assert time.monotonic() - started < 30
+        sources = {c["source"] for a in listing["aggregatedCases"] for c in a["cases"]}
+        assert sources == {"banana", "strawberry"}
+        assert sum(a["caseCount"] for a in listing["aggregatedCases"]) > 3000
+        health = httpx.get(base + "/health").json()
+        assert {n: s["lastError"] for n, s in health["sources"].items()} == {
+            "banana": None,
+            "strawberry": None,
+        }
+    finally:
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=30)
+    assert demo.returncode == 0, err
 
 
 @pytest.mark.slow
@@ -132,6 +162,7 @@ def test_demo_stops_everything_on_sigterm_too(installed_fakedemo, tmp_path) -> N
 def test_demo_without_simulators_says_what_to_install(installed_fakecrm, tmp_path) -> None:
     env = {k: v for k, v in installed_fakecrm.items() if not k.startswith("SUPPORTHUB_")}
     env["PYTHONPATH"] = installed_fakecrm["PYTHONPATH"]
+    env["SUPPORTHUB_BLOCKED_PLUGINS"] = "banana,strawberry"
     result = subprocess.run(
         [sys.executable, "-m", "supporthub.cli", "demo", "--port", str(free_port())],
         env=env,
