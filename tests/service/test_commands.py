@@ -140,7 +140,7 @@ def test_demo_with_the_shipped_simulators(tmp_path) -> None:
         }
     finally:
         demo.send_signal(signal.SIGINT)
-        out, err = demo.communicate(timeout=30)
+        _, err = demo.communicate(timeout=30)
     assert demo.returncode == 0, err
 
 
