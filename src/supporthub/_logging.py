@@ -67,3 +67,8 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request with its full URL at INFO; the hub logs its
+    # CRM requests itself (path only, at DEBUG), since a third-party CRM may
+    # take a credential in the query string. Alembic's plug-in set-up is noise.
+    for chatty in ("httpx", "httpcore", "alembic.runtime.plugins"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

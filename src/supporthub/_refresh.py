@@ -191,11 +191,10 @@ class Refresher:
             (_due.refreshable_at(states.get(name), min_age) for name in self.enabled), now
         )
         retry_after = dt.timedelta(seconds=max(1, math.ceil((next_at - now).total_seconds())))
-        minutes = min_age.total_seconds() / 60
         return RefreshNotDue(
-            f"no source is due: data younger than {minutes:g} minutes is not fetched again "
-            f"on demand, and failing sources back off; try again in "
-            f"{int(retry_after.total_seconds())} s",
+            f"no source is due: data younger than the minimum age "
+            f"({min_age.total_seconds():g} s) is not fetched again on demand, and failing "
+            f"sources back off; try again in {int(retry_after.total_seconds())} s",
             data_age=data_age,
             retry_after=retry_after,
         )
