@@ -663,7 +663,10 @@ def test_no_secret_and_no_contact_email_in_logs_reports_or_errors(
 ) -> None:
     monkeypatch.setattr(BananaAdapter, "page_size", PAGES)
     secret = "Banana-Client-Secret-7f3c9a"
-    caplog.set_level(logging.DEBUG)
+    # Every logger at DEBUG, including the HTTP stack's, which the CLI quiets
+    # (another test in this process may have run the CLI).
+    for name in (None, "httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
     with BananaSimulator(n=600, seed=21, client_secret=secret) as tenant:
         emails = {r["ContactEmail"] for r in tenant.current_records() if r["ContactEmail"]}
         assert len(emails) > 50
