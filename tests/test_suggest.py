@@ -113,3 +113,37 @@ def test_group_suggestions_gather_uncoded_near_duplicates(generated: supporthub.
     (landed,) = [a for a in generated.all().aggregated_cases if a.id == target.id]
     members = {(c.source, c.source_id) for c in landed.cases}
     assert {(r.source, r.source_id) for r in group.cases} <= members
+
+
+def test_names_that_differ_only_in_their_numbers_are_not_aliases(make_hub, fake_crm) -> None:
+    for number, provider in enumerate(
+        [
+            "Vendor 01",
+            "Vendor 02",
+            "Vendor 02",
+            "Vendor 1",
+            "Vendor 12",
+            "Region 7 Bank",
+            "Acme Payments",
+            "Acme Payments",
+            "Acme Paymnts",
+        ]
+    ):
+        fake_crm.put(str(number), provider=provider, error_code="E-1")
+    hub = make_hub()
+    hub.refresh(force=True)
+    suggested = {(s.spelling, s.provider) for s in hub.suggestions().aliases}
+    assert suggested == {("acme paymnts", "acme payments")}
+
+
+def test_an_accepted_group_is_not_suggested_again(make_hub, fake_crm) -> None:
+    fake_crm.put("1", provider="Globex", error_code=None, subject="Login page times out")
+    fake_crm.put("2", provider="Globex", error_code=None, subject="login page times out!")
+    fake_crm.put("3", provider="Globex", error_code=None, subject="Invoice PDF is blank")
+    hub = make_hub()
+    hub.refresh(force=True)
+    (group,) = hub.suggestions().groups
+    hub.accept_suggestion(group.id, by="ops", reason="same complaint")
+    assert hub.suggestions().groups == ()
+    with pytest.raises(supporthub.NotFound):
+        hub.accept_suggestion(group.id, by="ops", reason="again")

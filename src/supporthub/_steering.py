@@ -24,9 +24,12 @@ from supporthub._replay import ReplayDiff, plan_regroup
 from supporthub._store.reading import SqlReader
 from supporthub._store.sql import SqlStore
 
-__all__ = ["RuleChange", "Steering"]
+__all__ = ["MAX_REASON", "MAX_WHO", "RuleChange", "Steering"]
 
-_MAX_WORDS = 1000
+#: The longest "why" kept with an override.
+MAX_REASON = 1000
+#: The longest "who": the width of the column that keeps it.
+MAX_WHO = 255
 
 
 @attrs.frozen
@@ -43,12 +46,12 @@ class RuleChange:
     removed: tuple[int, ...] = ()
 
 
-def _words(name: str, value: str) -> str:
+def _words(name: str, value: str, limit: int) -> str:
     value = value.strip()
     if not value:
         raise InvalidQuery(f"{name} is required: say who you are and why")
-    if len(value) > _MAX_WORDS:
-        raise InvalidQuery(f"{name} is longer than {_MAX_WORDS} characters")
+    if len(value) > limit:
+        raise InvalidQuery(f"{name} is longer than {limit} characters")
     return value
 
 
@@ -82,8 +85,8 @@ class Steering:
             subject=subject,  # type: ignore[arg-type]
             target=target,  # type: ignore[arg-type]
             created_at=self.clock(),
-            created_by=_words("who", by),
-            reason=_words("why", reason),
+            created_by=_words("who", by, MAX_WHO),
+            reason=_words("why", reason, MAX_REASON),
         )
 
     def merge(
@@ -186,7 +189,7 @@ class Steering:
             pipeline = self.pipeline_with(candidate)  # refuses cycles, in words
             removed = []
             for override_id in remove:
-                writer.remove_override(override_id, by=_words("who", by), at=now)
+                writer.remove_override(override_id, by=_words("who", by, MAX_WHO), at=now)
                 removed.append(override_id)
             made = [attrs.evolve(o, id=writer.add_override(o)) for o in add]
             diff = writer.regroup(pipeline, now)

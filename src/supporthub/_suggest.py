@@ -6,17 +6,20 @@ override (an alias, or moves), which can be previewed and undone.
 - **Aliases.** Provider keys one typo apart (a dropped, added, changed or
   swapped letter: optimal-string-alignment distance, through RapidFuzz) are
   probably one provider; the rarer spelling is proposed as an alias of the
-  more common one.
+  more common one. Keys whose numbers differ (``Vendor 01``, ``Vendor 02``)
+  are never proposed: a number usually names a different branch or product.
 - **Groups.** Cases without an error code whose subjects are near-duplicates
   (RapidFuzz token-set ratio) are proposed as one aggregated case: into the
   aggregated case with an error code of the same provider whose subjects
-  they resemble, or together into one of their own.
+  they resemble, or together into one of their own (unless they are exactly
+  one aggregated case already, as after accepting such a suggestion).
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
+import re
 from collections.abc import Sequence
 
 import attrs
@@ -75,6 +78,14 @@ class GroupSuggestion:
     score: float
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _numbers(key: str) -> list[str]:
+    """The runs of digits in a key: ``vendor 01`` and ``vendor 02`` are two vendors."""
+    return _DIGITS.findall(key)
+
+
 def _max_distance(length: int) -> int:
     return 1 if length < 16 else 2
 
@@ -94,6 +105,10 @@ def suggest_aliases(reader: SqlReader) -> list[AliasSuggestion]:
         for right in keys[i + 1 :]:
             limit = _max_distance(max(len(left), len(right)))
             if abs(len(left) - len(right)) > limit:
+                continue
+            # Numbers name things (a branch, a region, a product line): a
+            # different number is a different provider, however close the rest.
+            if _numbers(left) != _numbers(right):
                 continue
             if OSA.distance(left, right, score_cutoff=limit) > limit:
                 continue
@@ -146,17 +161,22 @@ def _clusters(subjects: Sequence[str]) -> list[list[int]]:
 
 def _collect(
     reader: SqlReader,
-) -> tuple[list[tuple[str | None, Case]], dict[str | None, list[tuple[str, str]]]]:
-    """Uncoded cases with their provider key; sampled subjects of coded aggregated cases."""
-    uncoded: list[tuple[str | None, Case]] = []
+) -> tuple[
+    list[tuple[str | None, str, Case]], dict[str | None, list[tuple[str, str]]], dict[str, int]
+]:
+    """Uncoded cases with their provider key and aggregated case id; sampled subjects
+    of coded aggregated cases; the size of each uncoded aggregated case."""
+    uncoded: list[tuple[str | None, str, Case]] = []
     coded: dict[str | None, list[tuple[str, str]]] = collections.defaultdict(list)
+    sizes: dict[str, int] = {}
     for row in reader.iter_rows(Query()):
         if len(uncoded) >= _MAX_UNCODED:
             break
         if row.error_code_key is None:
             limit = _MAX_UNCODED - len(uncoded)
+            sizes[row.id] = row.case_count
             uncoded.extend(
-                (row.provider_key, case)
+                (row.provider_key, row.id, case)
                 for case in reader.iter_cases(row.id, limit=limit)
                 if case.subject
             )
@@ -166,7 +186,7 @@ def _collect(
                 for case in reader.iter_cases(row.id, limit=_SAMPLE)
                 if case.subject
             )
-    return uncoded, coded
+    return uncoded, coded, sizes
 
 
 def _refs(cases: Sequence[Case]) -> tuple[CaseRef, ...]:
@@ -185,10 +205,12 @@ def suggest_groups(reader: SqlReader) -> list[GroupSuggestion]:
     from rapidfuzz import process  # noqa: PLC0415
     from rapidfuzz.fuzz import token_set_ratio  # noqa: PLC0415
 
-    uncoded, coded = _collect(reader)
+    uncoded, coded, sizes = _collect(reader)
     leftover: list[Case] = []
+    homes: dict[tuple[str, str], str] = {}
     by_target: dict[str, list[tuple[Case, float]]] = collections.defaultdict(list)
-    for provider, case in uncoded:
+    for provider, home, case in uncoded:
+        homes[case.source, case.source_id] = home
         candidates = coded.get(provider, [])
         best = process.extractOne(
             str(case.subject),
@@ -212,12 +234,18 @@ def suggest_groups(reader: SqlReader) -> list[GroupSuggestion]:
         if len(members) >= _MIN_GROUP
     ]
     subjects = [str(case.subject) for case in leftover]
+
+    def grouped_already(cluster: list[int]) -> bool:
+        # The cluster is exactly one aggregated case (an accepted suggestion, say).
+        home = {homes[leftover[i].source, leftover[i].source_id] for i in cluster}
+        return len(home) == 1 and sizes[home.pop()] == len(cluster)
+
     found.extend(
         _group(
             _refs([leftover[i] for i in cluster]), None, subjects[cluster[0]], _SUBJECT_SIMILARITY
         )
         for cluster in (_clusters(subjects) if subjects else [])
-        if len(cluster) >= _MIN_GROUP
+        if len(cluster) >= _MIN_GROUP and not grouped_already(cluster)
     )
     return sorted(found, key=lambda s: (-len(s.cases), s.id))
 
