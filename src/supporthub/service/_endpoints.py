@@ -22,6 +22,12 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from supporthub._errors import InvalidQuery
 from supporthub._hub import Hub
 from supporthub._serialize import to_json_dict
+from supporthub.service._bodies import (
+    accept_call,
+    override_call,
+    read_json_object,
+    undo_call,
+)
 from supporthub.service._metrics import ServiceMetrics
 from supporthub.service._openapi import openapi_document
 from supporthub.service._refresh_gate import RefreshGate
@@ -74,7 +80,25 @@ async def _stream_json(chunks: Generator[bytes, None, None]) -> Response:
 def _no_parameters(request: Request) -> None:
     if request.query_params:
         names = ", ".join(sorted({name[:50] for name in request.query_params}))
-        raise InvalidQuery(f"{request.url.path} takes no parameters, got: {names}")
+        raise InvalidQuery(f"{request.url.path[:100]} takes no parameters, got: {names}")
+
+
+def _flag(request: Request, name: str) -> bool:
+    """The only parameter a request takes: ``name=true`` or ``name=false``."""
+    params = request.query_params.multi_items()
+    unknown = sorted({key[:50] for key, _ in params if key != name})
+    if unknown:
+        raise InvalidQuery(f"{request.url.path[:100]} takes only {name}, got: {', '.join(unknown)}")
+    if len(params) > 1:
+        raise InvalidQuery(f"{name} is given twice")
+    value = params[0][1].lower() if params else "false"
+    if value not in ("true", "false"):
+        raise InvalidQuery(f"{name} must be true or false")
+    return value == "true"
+
+
+def _json(value: object) -> JSONResponse:
+    return JSONResponse(to_json_dict(value))
 
 
 class Endpoints:
@@ -103,6 +127,54 @@ class Endpoints:
         """``GET /aggregated-cases/{id}``: one aggregated case with all its cases."""
         _no_parameters(request)
         return await _stream_json(self.hub.iter_aggregated_case_json(request.path_params["id"]))
+
+    # -- steering the grouping: each handler is one library call ------------------
+
+    async def explain(self, request: Request) -> Response:
+        """``GET /aggregated-cases/{id}/explain``: why its cases are together."""
+        _no_parameters(request)
+        return _json(await run_in_threadpool(self.hub.explain, request.path_params["id"]))
+
+    async def overrides(self, request: Request) -> Response:
+        """``GET /overrides[?all=true]``: the operators' overrides, oldest first."""
+        include_removed = _flag(request, "all")
+        found = await run_in_threadpool(self.hub.overrides, include_removed=include_removed)
+        return JSONResponse({"overrides": to_json_dict(found)})
+
+    async def make_override(self, request: Request) -> Response:
+        """``POST /overrides``: merge, move or alias, applied at once and at every refresh."""
+        _no_parameters(request)
+        call = override_call(await read_json_object(request))
+        return _json(await run_in_threadpool(call, self.hub))
+
+    async def undo_override(self, request: Request) -> Response:
+        """``DELETE /overrides/{id}?by=…``: undo one override."""
+        call = undo_call(request.path_params["id"], request.query_params.multi_items())
+        return _json(await run_in_threadpool(call, self.hub))
+
+    async def preview_rules(self, request: Request) -> Response:
+        """``GET /rules/preview``: what regrouping under the configured rules would do."""
+        _no_parameters(request)
+        diff = await run_in_threadpool(self.hub.preview_rules)
+        return JSONResponse({"diff": to_json_dict(diff), "applied": False})
+
+    async def apply_rules(self, request: Request) -> Response:
+        """``POST /rules/apply``: regroup every stored case under the configured rules."""
+        _no_parameters(request)
+        if await read_json_object(request, optional=True):
+            raise InvalidQuery("/rules/apply takes no fields: it applies the configured rules")
+        return _json(await run_in_threadpool(self.hub.apply_rules))
+
+    async def suggestions(self, request: Request) -> Response:
+        """``GET /suggestions``: probable aliases and groups, for a person to accept."""
+        _no_parameters(request)
+        return _json(await run_in_threadpool(self.hub.suggestions))
+
+    async def accept_suggestion(self, request: Request) -> Response:
+        """``POST /suggestions/{id}/accept``: the suggestion becomes an override."""
+        _no_parameters(request)
+        call = accept_call(request.path_params["id"], await read_json_object(request))
+        return _json(await run_in_threadpool(call, self.hub))
 
     async def refresh(self, request: Request) -> Response:
         """``GET``/``POST /refresh``: run (or wait for) one on-demand refresh."""
