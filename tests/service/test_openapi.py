@@ -64,6 +64,16 @@ def test_error_answers_are_described(client) -> None:
     assert set(refresh) >= {"200", "401", "409", "429", "503"}
     assert "Retry-After" in refresh["429"]["headers"]
     assert set(paths["/health"]["get"]["responses"]) == {"200", "503"}
+    for path, method in [
+        ("/overrides", "post"),
+        ("/overrides/{id}", "delete"),
+        ("/rules/apply", "post"),
+        ("/suggestions/{id}/accept", "post"),
+    ]:
+        assert set(paths[path][method]["responses"]) >= {"200", "400", "401", "404"}, path
+    assert "404" in paths["/aggregated-cases/{id}/explain"]["get"]["responses"]
+    search = [p["$ref"].rsplit("/", 1)[1] for p in paths["/search"]["get"]["parameters"]]
+    assert "lifecycle" in search
 
 
 # Loaded from the document itself, not through the app: the requests go to

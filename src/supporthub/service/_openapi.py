@@ -15,6 +15,8 @@ from typing import Any
 
 import supporthub
 from supporthub._query import MAX_LIMIT, MAX_VALUE_LENGTH
+from supporthub._steering import MAX_REASON, MAX_WHO
+from supporthub.service._bodies import MAX_ID_LENGTH
 
 __all__ = ["openapi_document"]
 
@@ -135,6 +137,17 @@ _SCHEMAS: dict[str, Any] = {
                 "items": _ref("Case"),
                 "description": "Most recently updated first; capped by `casesLimit`.",
             },
+            "providerKey": _nullable("string"),
+            "rulesVersion": _nullable(
+                "string", description="The rule set that produced this aggregated case."
+            ),
+            "firstSeenAt": _TIME_OR_NULL,
+            "regressedAt": _TIME_OR_NULL,
+            "new": {"type": "boolean", "description": "First seen in the last refresh."},
+            "regressed": {
+                "type": "boolean",
+                "description": "Was closed, got an open case again, and is still open.",
+            },
         },
     },
     "Listing": {
@@ -221,6 +234,211 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+_ID_LIST = {"type": "array", "items": {"type": "string"}}
+
+_STEERING_SCHEMAS: dict[str, Any] = {
+    "AggregationKey": {
+        "type": "object",
+        "required": ["id", "providerKey", "errorCodeKey", "extra"],
+        "properties": {
+            "id": {"type": "string", "description": "The aggregated case id of this key."},
+            "providerKey": _nullable("string"),
+            "errorCodeKey": _nullable("string"),
+            "extra": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "string"}},
+                "description": "Further (name, value) parts from plug-in rules or overrides.",
+            },
+        },
+    },
+    "CaseRef": {
+        "type": "object",
+        "required": ["source", "id"],
+        "properties": {"source": {"type": "string"}, "id": {"type": "string"}},
+    },
+    "Override": {
+        "type": "object",
+        "description": "One operator decision: who, when, why, and whether it was undone.",
+        "required": ["id", "kind", "subject", "target", "createdAt", "createdBy", "reason"],
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string", "enum": ["alias", "merge", "move"]},
+            "subject": {
+                "description": "A provider key (alias), an aggregation key (merge), a case (move).",
+                "oneOf": [{"type": "string"}, _ref("AggregationKey"), _ref("CaseRef")],
+            },
+            "target": {
+                "description": "A provider key (alias) or an aggregation key.",
+                "oneOf": [{"type": "string"}, _ref("AggregationKey")],
+            },
+            "createdAt": _TIME,
+            "createdBy": {"type": "string"},
+            "reason": {"type": "string"},
+            "removedAt": _TIME_OR_NULL,
+            "removedBy": _nullable("string"),
+        },
+    },
+    "Overrides": {
+        "type": "object",
+        "required": ["overrides"],
+        "properties": {"overrides": {"type": "array", "items": _ref("Override")}},
+    },
+    "ReplayDiff": {
+        "type": "object",
+        "description": "How a rule change regroups the stored cases.",
+        "required": ["movedCases", "splits", "merges", "appeared", "vanished"],
+        "properties": {
+            "movedCases": _COUNT,
+            "splits": {
+                "type": "object",
+                "additionalProperties": _ID_LIST,
+                "description": "Aggregated cases whose cases go to several, with where they go.",
+            },
+            "merges": {
+                "type": "object",
+                "additionalProperties": _ID_LIST,
+                "description": "Aggregated cases that receive cases from several, with whence.",
+            },
+            "appeared": {**_ID_LIST, "description": "Aggregated case ids that are new."},
+            "vanished": {**_ID_LIST, "description": "Aggregated case ids left with no case."},
+        },
+    },
+    "RuleChange": {
+        "type": "object",
+        "description": "What a change did (`applied`), or would do in a dry run. A dry run "
+        "and the change it previews run the same plan: the diffs are equal.",
+        "required": ["diff", "applied"],
+        "properties": {
+            "diff": _ref("ReplayDiff"),
+            "applied": {"type": "boolean"},
+            "overrides": {"type": "array", "items": _ref("Override")},
+            "removed": {"type": "array", "items": {"type": "integer"}},
+        },
+    },
+    "ExplainStep": {
+        "type": "object",
+        "required": ["rule", "key"],
+        "properties": {"rule": {"type": "string"}, "key": _ref("AggregationKey")},
+    },
+    "ExplainedValues": {
+        "type": "object",
+        "required": ["provider", "errorCode", "caseCount", "steps"],
+        "properties": {
+            "provider": _nullable("string", description="As the CRMs spelled it."),
+            "errorCode": _nullable("string", description="As the CRMs wrote it."),
+            "caseCount": {"type": "integer", "minimum": 1},
+            "steps": {
+                "type": "array",
+                "items": _ref("ExplainStep"),
+                "description": "The key after each rule that changed it.",
+            },
+        },
+    },
+    "Explanation": {
+        "type": "object",
+        "description": "Why an aggregated case holds its cases.",
+        "required": ["id", "key", "rulesVersion", "rules", "values", "overrides"],
+        "properties": {
+            "id": {"type": "string"},
+            "key": _ref("AggregationKey"),
+            "rulesVersion": {"type": "string"},
+            "rules": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "`name@version`, in the order they run.",
+            },
+            "values": {"type": "array", "items": _ref("ExplainedValues")},
+            "overrides": {"type": "array", "items": _ref("Override")},
+        },
+    },
+    "AliasSuggestion": {
+        "type": "object",
+        "required": ["id", "spelling", "provider", "score", "caseCount"],
+        "properties": {
+            "id": {"type": "string"},
+            "spelling": {"type": "string", "description": "A provider key…"},
+            "provider": {"type": "string", "description": "…that probably means this one."},
+            "score": {"type": "number", "minimum": 0, "maximum": 100},
+            "caseCount": _COUNT,
+        },
+    },
+    "GroupSuggestion": {
+        "type": "object",
+        "required": ["id", "cases", "intoId", "subject", "score"],
+        "properties": {
+            "id": {"type": "string"},
+            "cases": {"type": "array", "items": _ref("CaseRef")},
+            "intoId": _nullable(
+                "string", description="The aggregated case they resemble; null: a new one."
+            ),
+            "subject": {"type": "string"},
+            "score": {"type": "number", "minimum": 0, "maximum": 100},
+        },
+    },
+    "Suggestions": {
+        "type": "object",
+        "required": ["aliases", "groups"],
+        "properties": {
+            "aliases": {"type": "array", "items": _ref("AliasSuggestion")},
+            "groups": {"type": "array", "items": _ref("GroupSuggestion")},
+        },
+    },
+}
+
+_WHO = {"type": "string", "minLength": 1, "maxLength": MAX_WHO, "description": "Who decides."}
+_WHY = {"type": "string", "minLength": 1, "maxLength": MAX_REASON, "description": "Why."}
+_DRY_RUN = {"type": "boolean", "default": False, "description": "Only say what would change."}
+_AGG_ID = {"type": "string", "maxLength": MAX_ID_LENGTH}
+_SPELLING = {"type": "string", "maxLength": MAX_VALUE_LENGTH}
+
+
+def _decision(kind: str, description: str, **fields: Any) -> dict[str, Any]:
+    required = [name for name, (_, needed) in fields.items() if needed]
+    return {
+        "type": "object",
+        "description": description,
+        "required": ["kind", *required, "by", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "kind": {"type": "string", "const": kind},
+            **{name: schema for name, (schema, _) in fields.items()},
+            "by": _WHO,
+            "reason": _WHY,
+            "dryRun": _DRY_RUN,
+        },
+    }
+
+
+_STEERING_SCHEMAS["NewOverride"] = {
+    "oneOf": [
+        _decision(
+            "merge",
+            "Every case of aggregated case `from` goes to `into`, now and at every refresh.",
+            **{"from": (_AGG_ID, True), "into": (_AGG_ID, True)},
+        ),
+        _decision(
+            "move",
+            "One case leaves its aggregated case: into `into`, or one of its own.",
+            source=({"type": "string", "maxLength": MAX_ID_LENGTH}, True),
+            caseId=({"type": "string", "maxLength": MAX_ID_LENGTH}, True),
+            into=(_AGG_ID, False),
+        ),
+        _decision(
+            "alias",
+            "A provider spelling means another provider, for old and new cases.",
+            spelling=(_SPELLING, True),
+            provider=(_SPELLING, True),
+        ),
+    ]
+}
+_STEERING_SCHEMAS["Decision"] = {
+    "type": "object",
+    "required": ["by", "reason"],
+    "additionalProperties": False,
+    "properties": {"by": _WHO, "reason": _WHY, "dryRun": _DRY_RUN},
+}
+_SCHEMAS.update(_STEERING_SCHEMAS)
+
 _TEXT = {
     "type": "string",
     "minLength": 1,
@@ -266,6 +484,15 @@ _PARAMETERS: dict[str, Any] = {
         "style": "form",
         "explode": True,
     },
+    "lifecycle": {
+        "name": "lifecycle",
+        "in": "query",
+        "description": "`new` (first seen in the last refresh) or `regressed` (was closed, "
+        "got an open case again, still open). Repeat to match any of them.",
+        "schema": {"type": "array", "items": {"type": "string", "enum": ["new", "regressed"]}},
+        "style": "form",
+        "explode": True,
+    },
     "status": {
         "name": "status",
         "in": "query",
@@ -290,7 +517,7 @@ def _listing_operation(summary: str, description: str, filters: bool) -> dict[st
     if filters:
         parameters += [
             {"$ref": f"#/components/parameters/{name}"}
-            for name in ("provider", "errorCode", "status")
+            for name in ("provider", "errorCode", "status", "lifecycle")
         ]
     return {
         "summary": summary,
@@ -337,6 +564,170 @@ def _refresh_operation(method: str) -> dict[str, Any]:
                 },
             ),
             "503": _UNAVAILABLE,
+        },
+    }
+
+
+def _answer(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": _ref(schema)}}}
+
+
+def _path_id(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _read_operation(
+    operation_id: str, summary: str, answer: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    responses = {"200": answer, "400": _BAD_REQUEST, "401": _UNAUTHORIZED, "503": _UNAVAILABLE}
+    responses.update(extra.pop("responses", {}))
+    return {
+        "summary": summary,
+        "operationId": operation_id,
+        "security": _READ_SECURITY,
+        "responses": responses,
+        **extra,
+    }
+
+
+_WRITE_NOTE = (
+    " Needs the API token when `SUPPORTHUB_API_TOKEN` is set (else `401`, and nothing "
+    "changes). A bad request changes nothing."
+)
+
+
+def _write_operation(
+    operation_id: str, summary: str, description: str, **extra: Any
+) -> dict[str, Any]:
+    responses = {
+        "200": _answer("RuleChange", "What changed (or, with `dryRun`, would change)."),
+        "400": _BAD_REQUEST,
+        "401": _UNAUTHORIZED,
+        "404": _error("An id in the request is unknown."),
+        "409": _error("A refresh held the lock too long; try again."),
+        "503": _UNAVAILABLE,
+    }
+    return {
+        "summary": summary,
+        "description": description + _WRITE_NOTE,
+        "operationId": operation_id,
+        "security": [{}, {"bearerAuth": []}],
+        "responses": responses,
+        **extra,
+    }
+
+
+def _body(schema: str, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {_JSON: {"schema": _ref(schema)}}}
+
+
+def _steering_paths() -> dict[str, Any]:
+    return {
+        "/aggregated-cases/{id}/explain": {
+            "get": _read_operation(
+                "explainAggregatedCase",
+                "Why an aggregated case holds its cases",
+                _answer(
+                    "Explanation",
+                    "The key, the rules that made it, each member's raw values and the "
+                    "overrides that shape it.",
+                ),
+                parameters=[_path_id("The aggregated case id.")],
+                responses={"404": _error("No aggregated case has this id.")},
+            )
+        },
+        "/overrides": {
+            "get": _read_operation(
+                "listOverrides",
+                "The operators' overrides, oldest first",
+                _answer("Overrides", "The overrides."),
+                parameters=[
+                    {
+                        "name": "all",
+                        "in": "query",
+                        "description": "`true`: undone ones too.",
+                        "schema": {"type": "string", "enum": ["true", "false"]},
+                    }
+                ],
+            ),
+            "post": _write_operation(
+                "makeOverride",
+                "Merge, move a case out, or alias a provider",
+                "Stores the decision (who, when, why) and regroups every stored case at "
+                "once; every later refresh applies it, to new cases too.",
+                requestBody=_body("NewOverride"),
+            ),
+        },
+        "/overrides/{id}": {
+            "delete": _write_operation(
+                "undoOverride",
+                "Undo an override",
+                "The grouping goes back to what the other rules make.",
+                parameters=[
+                    _path_id("The override id.", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+                    {
+                        "name": "by",
+                        "in": "query",
+                        "required": True,
+                        "description": "Who undoes it.",
+                        "schema": _WHO,
+                    },
+                    {
+                        "name": "dryRun",
+                        "in": "query",
+                        "description": "`true`: only say what would change.",
+                        "schema": {"type": "string", "enum": ["true", "false"]},
+                    },
+                ],
+            )
+        },
+        "/rules/preview": {
+            "get": _read_operation(
+                "previewRules",
+                "What regrouping under the configured rules would do",
+                _answer(
+                    "RuleChange",
+                    "The diff (`applied` is false); `POST /rules/apply` does exactly this.",
+                ),
+            )
+        },
+        "/rules/apply": {
+            "post": _write_operation(
+                "applyRules",
+                "Regroup every stored case under the configured rules",
+                "Applies changed aliases or plug-in rules to all history at once. Takes no "
+                "parameters; the body, if any, is an empty JSON object.",
+                requestBody={
+                    "required": False,
+                    "content": {
+                        _JSON: {
+                            "schema": {"type": "object", "maxProperties": 0},
+                        }
+                    },
+                },
+            )
+        },
+        "/suggestions": {
+            "get": _read_operation(
+                "suggestions",
+                "Probable provider aliases and groups of uncoded cases",
+                _answer("Suggestions", "Nothing changes until a person accepts one."),
+            )
+        },
+        "/suggestions/{id}/accept": {
+            "post": _write_operation(
+                "acceptSuggestion",
+                "Accept a suggestion",
+                "It becomes an alias, or moves, like any override; undo it the same way.",
+                parameters=[_path_id("The suggestion id, from `GET /suggestions`.")],
+                requestBody=_body("Decision"),
+            )
         },
     }
 
@@ -395,6 +786,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **_steering_paths(),
             "/refresh": {"get": _refresh_operation("get"), "post": _refresh_operation("post")},
             "/health": {
                 "get": {
@@ -495,8 +887,8 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "`SUPPORTHUB_READ_TOKEN` (or the API token) for reads when "
-                    "it is set; `SUPPORTHUB_API_TOKEN` for `/refresh` when it is set. Without "
-                    "configured tokens no header is needed.",
+                    "it is set; `SUPPORTHUB_API_TOKEN` for `/refresh` and every other write "
+                    "when it is set. Without configured tokens no header is needed.",
                 }
             },
         },
