@@ -119,8 +119,25 @@ def test_demo_serves_real_data_and_ctrl_c_stops_everything(installed_fakedemo, t
 
 
 @pytest.mark.slow
+def both_sources_present(base: str) -> tuple[bool, Any]:
+    """Whether Banana's and Strawberry's cases are both served yet, and what was seen."""
+    health = httpx.get(base + "/health", timeout=5).json()
+    succeeded = {n for n, s in health["sources"].items() if s["lastSuccessAt"]}
+    if succeeded != {"banana", "strawberry"}:
+        return False, health
+    listing = httpx.get(base + "/get-all", timeout=10).json()
+    sources = {c["source"] for a in listing["aggregatedCases"] for c in a["cases"]}
+    return sources == {"banana", "strawberry"}, (health, listing["total"], sources)
+
+
 def test_demo_with_the_shipped_simulators(tmp_path) -> None:
-    """The README's first command: real Banana and Strawberry simulators, within 30 s."""
+    """The README's first command: real Banana and Strawberry simulators, within 30 s.
+
+    The demo serves once its first refresh is done; a source that failed it
+    (a slow machine) is fetched again by the scheduler, so the test waits,
+    within the same 30 s, until both sources' cases are served instead of
+    looking once.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTHUB_")}
     port = free_port()
     started = time.monotonic()
@@ -128,10 +145,15 @@ def test_demo_with_the_shipped_simulators(tmp_path) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(base + "/", demo, 30)
-        listing = httpx.get(base + "/get-all", params={"casesLimit": 1}).json()
-        assert time.monotonic() - started < 30
-        sources = {c["source"] for a in listing["aggregatedCases"] for c in a["cases"]}
-        assert sources == {"banana", "strawberry"}
+        seen: Any = None
+        while time.monotonic() - started < 30:
+            present, seen = both_sources_present(base)
+            if present:
+                break
+            time.sleep(0.25)
+        else:
+            pytest.fail(f"both sources' cases were not served within 30 s: {seen}")
+        listing = httpx.get(base + "/get-all", params={"casesLimit": 0}).json()
         assert sum(a["caseCount"] for a in listing["aggregatedCases"]) > 3000
         health = httpx.get(base + "/health").json()
         assert {n: s["lastError"] for n, s in health["sources"].items()} == {
