@@ -155,3 +155,69 @@ def test_the_page_asks_for_the_read_token_and_keeps_it_for_the_tab(
         assert page.evaluate("localStorage.length") == 0
         page.reload()
         expect(page.locator("tr.aggregated")).to_have_count(27)  # the tab still has it
+
+
+def test_merge_see_it_in_the_overrides_undo_and_the_grouping_is_back(
+    page, make_hub, fake_crm
+) -> None:
+    from playwright.sync_api import expect
+
+    seed(fake_crm)
+    hub = make_hub(SUPPORTHUB_API_TOKEN="api-token-8815")
+    hub.refresh(force=True)
+    with live_server(create_app(hub, scheduler=False)) as url:
+        page.goto(url + "/")
+        rows = page.locator("tr.aggregated")
+        expect(rows).to_have_count(27)
+        before = sorted(rows.evaluate_all("rows => rows.map(row => row.dataset.id)"))
+        # Every aggregated case was first seen in the last refresh: a "new" badge.
+        expect(rows.first.locator("td.lifecycle")).to_have_text("new")
+        expect(page.locator("#overrides-empty")).to_be_visible()
+
+        page.get_by_label("Your name").fill("alice")
+        umbrella_id = rows.filter(has_text="Umbrella").get_attribute("data-id")
+        hooli = rows.filter(has_text="Hooli")
+        hooli.get_by_role("button", name=re.compile("Show the cases")).press("Enter")
+        explanation = page.get_by_role("region", name="Why these cases are together")
+        expect(explanation).to_contain_text("default@1")
+        expect(explanation).to_contain_text("“Hooli” / “E-7” in 1 case")
+        page.get_by_label("Merge into").select_option(label="Umbrella / (no error code) (1 cases)")
+        page.get_by_label("Why (for a merge or a move)").fill("same outage")
+        page.get_by_label("Why (for a merge or a move)").press("Enter")
+
+        # Writes need the API token: the page asks for it, then does the merge.
+        expect(page.locator("#token-reason")).to_contain_text("needs the API token")
+        page.get_by_label("Access token", exact=True).fill("api-token-8815")
+        page.get_by_label("Access token", exact=True).press("Enter")
+        expect(page.locator("#steering-outcome")).to_have_text(
+            "Merged: 2 cases regrouped, 1 aggregated case(s) merged away."
+        )
+        expect(rows).to_have_count(26)
+        overrides = page.locator("#overrides li")
+        expect(overrides).to_have_count(1)
+        expect(overrides.first).to_contain_text(
+            "Merge “hooli” / “7” into “umbrella” / (no error code)"
+        )
+        expect(overrides.first).to_contain_text("by alice")
+        expect(overrides.first).to_contain_text("same outage")
+        assert page.evaluate("sessionStorage.getItem('supporthub.token')") == "api-token-8815"
+        assert page.evaluate("localStorage.length") == 0
+
+        # The merged aggregated case (shown by its most common spelling now)
+        # explains itself with the override.
+        umbrella = page.locator(f'tr.aggregated[data-id="{umbrella_id}"]')
+        expect(umbrella.locator("td.number").first).to_have_text("3")
+        umbrella.get_by_role("button", name=re.compile("Show the cases")).click()
+        expect(page.locator(".explanation-overrides li")).to_contain_text("by alice")
+
+        page.get_by_role("button", name=re.compile("^Undo: Merge")).click()
+        expect(page.locator("#steering-outcome")).to_contain_text("Undone: 2 cases regrouped")
+        expect(rows).to_have_count(27)
+        expect(page.locator("#overrides-empty")).to_be_visible()
+        after = sorted(rows.evaluate_all("rows => rows.map(row => row.dataset.id)"))
+        assert after == before
+
+        # The lifecycle filter: nothing regressed here.
+        page.get_by_label("Lifecycle").select_option("regressed")
+        page.get_by_label("Lifecycle").press("Enter")
+        expect(page.locator("#summary")).to_have_text("No aggregated case matches.")

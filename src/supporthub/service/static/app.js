@@ -1,5 +1,7 @@
 // The Support Aggregation Hub's page: a table over /search, rows that expand
-// through /aggregated-cases/{id}, and a Refresh button explained by /health.
+// through /aggregated-cases/{id} (with its explanation), a Refresh button
+// explained by /health, and the steering section: overrides with undo,
+// suggestions to accept, merge and move-out from an expanded row.
 //
 // CRM text is untrusted: every value reaches the page through textContent or
 // an attribute set on an element we created, never through innerHTML.
@@ -7,6 +9,7 @@
 
 const PAGE_SIZE = 50;
 const TOKEN_KEY = "supporthub.token";
+const OPERATOR_KEY = "supporthub.operator";
 const HEALTH_POLL_MS = 30000;
 
 const $ = (id) => document.getElementById(id);
@@ -23,7 +26,9 @@ const state = {
   refreshedAt: null,
   // Server clock minus browser clock, so countdowns follow the server's times.
   clockOffsetMs: 0,
-  retry: null, // what to run again once a token is given
+  retries: [], // what to run again once a token is given
+  // The aggregated cases shown in the table, by id: the choices for a merge.
+  shown: new Map(),
 };
 
 // -- talking to the service ---------------------------------------------------
@@ -41,7 +46,7 @@ function token() {
 }
 
 async function api(path, options = {}) {
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
   const saved = token();
   if (saved) headers.Authorization = `Bearer ${saved}`;
   const response = await fetch(path, { ...options, headers });
@@ -71,7 +76,9 @@ function serverNow() {
 // -- the token ----------------------------------------------------------------
 
 function askForToken(reason, retry) {
-  state.retry = retry;
+  // Several requests may be refused at once (the table and the overrides):
+  // each runs again once the token is given.
+  state.retries.push(retry);
   $("token-reason").textContent = reason;
   $("token-form").hidden = false;
   $("token-input").focus();
@@ -84,9 +91,9 @@ function onTokenSubmit(event) {
   sessionStorage.setItem(TOKEN_KEY, value);
   $("token-input").value = "";
   $("token-form").hidden = true;
-  const retry = state.retry;
-  state.retry = null;
-  if (retry) retry();
+  const retries = state.retries;
+  state.retries = [];
+  for (const retry of retries) retry();
 }
 
 // Returns true when the error was a 401 and the page now asks for a token.
@@ -144,9 +151,11 @@ function readFilters() {
   const provider = $("filter-provider").value.trim();
   const errorCode = $("filter-error-code").value.trim();
   const status = $("filter-status").value;
+  const lifecycle = $("filter-lifecycle").value;
   if (provider) params.append("provider", provider);
   if (errorCode) params.append("errorCode", errorCode);
   if (status) params.append("status", status);
+  if (lifecycle) params.append("lifecycle", lifecycle);
   return params;
 }
 
@@ -165,8 +174,14 @@ async function loadPage(reset) {
     const page = await api(`/search?${params}`);
     if (generation !== state.generation) return;
     const body = table.tBodies[0];
-    if (reset) body.replaceChildren();
-    for (const aggregated of page.aggregatedCases) body.append(...aggregatedRows(aggregated));
+    if (reset) {
+      body.replaceChildren();
+      state.shown.clear();
+    }
+    for (const aggregated of page.aggregatedCases) {
+      state.shown.set(aggregated.id, aggregated);
+      body.append(...aggregatedRows(aggregated));
+    }
     state.cursor = page.nextCursor;
     $("load-more").hidden = !page.nextCursor;
     const shown = body.querySelectorAll("tr.aggregated").length;
@@ -213,17 +228,29 @@ function aggregatedRows(aggregated) {
     element("td", aggregated.caseCount, "number"),
     element("td", aggregated.openCaseCount, "number"),
     element("td", formatTime(aggregated.lastUpdatedAt)),
+    lifecycleCell(aggregated),
   );
 
   const detail = element("tr", null, "detail");
   detail.id = detailId;
   detail.hidden = true;
   const detailCell = element("td");
-  detailCell.colSpan = 7;
+  detailCell.colSpan = 8;
   detail.append(detailCell);
 
   toggle.addEventListener("click", () => toggleCases(aggregated.id, toggle, detail, detailCell));
   return [row, detail];
+}
+
+function lifecycleCell(aggregated) {
+  const cell = element("td", null, "lifecycle");
+  if (aggregated.new) cell.append(element("span", "new", "badge badge-new"));
+  if (aggregated.regressed) cell.append(element("span", "regressed", "badge badge-regressed"));
+  return cell;
+}
+
+function describeGroup(aggregated) {
+  return `${aggregated.provider ?? "(no provider)"} / ${aggregated.errorCode ?? "(no error code)"}`;
 }
 
 async function toggleCases(id, toggle, detail, cell) {
@@ -240,8 +267,13 @@ async function toggleCases(id, toggle, detail, cell) {
   if (cell.dataset.loaded) return;
   cell.replaceChildren(element("p", "Loading the cases…", "muted"));
   try {
-    const aggregated = await api(`/aggregated-cases/${encodeURIComponent(id)}`);
-    cell.replaceChildren(casesTable(aggregated));
+    const path = `/aggregated-cases/${encodeURIComponent(id)}`;
+    const [aggregated, explanation] = await Promise.all([api(path), api(`${path}/explain`)]);
+    cell.replaceChildren(
+      explanationBlock(explanation),
+      mergeForm(aggregated),
+      casesTable(aggregated),
+    );
     cell.dataset.loaded = "true";
   } catch (error) {
     if (handledAuth(error, "Reading the data needs the access token.", () => {
@@ -271,7 +303,7 @@ function casesTable(aggregated) {
   );
   const head = element("thead");
   const headRow = element("tr");
-  for (const title of ["CRM", "Number", "Subject", "Status", "Priority", "Updated"]) {
+  for (const title of ["CRM", "Number", "Subject", "Status", "Priority", "Updated", "Steer"]) {
     const th = element("th", title);
     th.scope = "col";
     headRow.append(th);
@@ -291,6 +323,14 @@ function casesTable(aggregated) {
       number.textContent = item.number ?? item.id;
     }
     const row = element("tr", null, "case");
+    const steer = element("td");
+    if (aggregated.caseCount > 1) {
+      const moveOut = element("button", "Move out", "move-out");
+      moveOut.type = "button";
+      moveOut.setAttribute("aria-label", `Move case ${item.number ?? item.id} out of this aggregated case`);
+      moveOut.addEventListener("click", () => moveCaseOut(aggregated, item));
+      steer.append(moveOut);
+    }
     row.append(
       element("td", item.source),
       number,
@@ -298,11 +338,249 @@ function casesTable(aggregated) {
       element("td", item.status, `status status-${item.status}`),
       element("td", item.priority ?? ""),
       element("td", formatTime(item.updatedAt)),
+      steer,
     );
     body.append(row);
   }
   table.append(caption, head, body);
   return table;
+}
+
+// -- explanations -----------------------------------------------------------------
+
+function describeKey(key) {
+  const provider = key.providerKey === null ? "(no provider)" : `“${key.providerKey}”`;
+  const code = key.errorCodeKey === null ? "(no error code)" : `“${key.errorCodeKey}”`;
+  const extra = key.extra.map(([name, value]) => ` ${name}=${value}`).join("");
+  return `${provider} / ${code}${extra}`;
+}
+
+function describeOverride(override) {
+  if (override.kind === "alias") return `Alias: “${override.subject}” means “${override.target}”`;
+  const target = describeKey(override.target);
+  if (override.kind === "merge") return `Merge ${describeKey(override.subject)} into ${target}`;
+  return `Move case ${override.subject.source}/${override.subject.id} to ${target}`;
+}
+
+function decidedBy(override) {
+  return `by ${override.createdBy}, ${formatTime(override.createdAt)}: ${override.reason}`;
+}
+
+function explanationBlock(explanation) {
+  const block = element("section", null, "explanation");
+  block.setAttribute("aria-label", "Why these cases are together");
+  block.append(
+    element("h4", "Why these cases are together"),
+    element("p", `Key ${describeKey(explanation.key)}, made by the rules ${explanation.rules.join(" → ")} (rule set ${explanation.rulesVersion}).`),
+  );
+  const values = element("ul");
+  for (const value of explanation.values) {
+    const raw = `${value.provider === null ? "(no provider)" : `“${value.provider}”`} / ${value.errorCode === null ? "(no error code)" : `“${value.errorCode}”`}`;
+    const steps = value.steps.map((step) => `${step.rule}: ${describeKey(step.key)}`).join(" → ");
+    values.append(element("li", `${raw} in ${value.caseCount} case${value.caseCount === 1 ? "" : "s"} → ${steps}`));
+  }
+  block.append(values);
+  if (explanation.overrides.length) {
+    const overrides = element("ul", null, "explanation-overrides");
+    for (const override of explanation.overrides) {
+      overrides.append(element("li", `${describeOverride(override)} (${decidedBy(override)})`));
+    }
+    block.append(element("p", "Operators' overrides that shape it:"), overrides);
+  }
+  return block;
+}
+
+// -- steering -------------------------------------------------------------------
+
+let formCount = 0;
+
+function labelled(labelText, control) {
+  const wrapper = element("div");
+  control.id = `steer-${++formCount}`;
+  const label = element("label", labelText);
+  label.htmlFor = control.id;
+  wrapper.append(label, control);
+  return wrapper;
+}
+
+function operatorName() {
+  const name = $("operator-name").value.trim();
+  if (!name) {
+    steeringOutcome("Say who you are first: fill in “Your name”.", true);
+    $("operator-name").focus();
+  }
+  return name;
+}
+
+function steeringOutcome(text, isError = false) {
+  const outcome = $("steering-outcome");
+  outcome.textContent = text;
+  outcome.className = isError ? "error" : "";
+}
+
+function describeChange(change) {
+  const diff = change.diff;
+  const parts = [`${diff.movedCases} case${diff.movedCases === 1 ? "" : "s"} regrouped`];
+  if (diff.vanished.length) parts.push(`${diff.vanished.length} aggregated case(s) merged away`);
+  if (diff.appeared.length) parts.push(`${diff.appeared.length} new aggregated case(s)`);
+  return parts.join(", ");
+}
+
+// Sends one write; asks for the API token on 401 and tries again with it.
+async function write(path, method, body, done) {
+  const options = { method };
+  if (body !== undefined) {
+    options.body = JSON.stringify(body);
+    options.headers = { "Content-Type": "application/json" };
+  }
+  try {
+    const change = await api(path, options);
+    steeringOutcome(`${done}: ${describeChange(change)}.`);
+    await Promise.all([loadPage(true), loadOverrides()]);
+    if (!$("suggestions").hidden && $("suggestions").childElementCount) await loadSuggestions();
+  } catch (error) {
+    if (handledAuth(error, "Changing the grouping needs the API token.", () => write(path, method, body, done))) {
+      steeringOutcome("Waiting for the API token…");
+      return;
+    }
+    steeringOutcome(`Not changed: ${error.message}`, true);
+  }
+}
+
+function mergeForm(aggregated) {
+  const form = element("form", null, "steer");
+  form.setAttribute("aria-label", `Merge ${describeGroup(aggregated)} into another aggregated case`);
+  const target = element("select");
+  target.required = true;
+  target.append(element("option", "choose…"));
+  target.options[0].value = "";
+  for (const other of state.shown.values()) {
+    if (other.id === aggregated.id) continue;
+    const option = element("option", `${describeGroup(other)} (${other.caseCount} cases)`);
+    option.value = other.id;
+    target.append(option);
+  }
+  const reason = element("input");
+  reason.required = true;
+  reason.maxLength = 1000;
+  reason.autocomplete = "off";
+  reason.className = "reason";
+  const submit = element("button", "Merge");
+  submit.type = "submit";
+  form.append(
+    element("h4", "Steer"),
+    labelled("Merge into", target),
+    labelled("Why (for a merge or a move)", reason),
+    submit,
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const by = operatorName();
+    if (!by) return;
+    write(
+      "/overrides",
+      "POST",
+      { kind: "merge", from: aggregated.id, into: target.value, by, reason: reason.value.trim() },
+      "Merged",
+    );
+  });
+  return form;
+}
+
+function moveCaseOut(aggregated, item) {
+  const cell = $(`cases-${aggregated.id}`);
+  const reason = cell ? cell.querySelector("input.reason") : null;
+  if (!reason || !reason.value.trim()) {
+    steeringOutcome("Say why first, in the “Why” field of the expanded row.", true);
+    if (reason) reason.focus();
+    return;
+  }
+  const by = operatorName();
+  if (!by) return;
+  write(
+    "/overrides",
+    "POST",
+    { kind: "move", source: item.source, caseId: item.id, by, reason: reason.value.trim() },
+    "Moved out",
+  );
+}
+
+async function loadOverrides() {
+  let answer;
+  try {
+    answer = await api("/overrides");
+  } catch (error) {
+    if (handledAuth(error, "Reading the data needs the access token.", loadOverrides)) return;
+    steeringOutcome(error.message, true);
+    return;
+  }
+  const list = $("overrides");
+  list.replaceChildren();
+  for (const override of answer.overrides) {
+    const item = element("li", `${describeOverride(override)} — ${decidedBy(override)}`);
+    item.dataset.id = override.id;
+    const undo = element("button", "Undo", "small");
+    undo.type = "button";
+    undo.setAttribute("aria-label", `Undo: ${describeOverride(override)}`);
+    undo.addEventListener("click", () => {
+      const by = operatorName();
+      if (!by) return;
+      write(`/overrides/${override.id}?${new URLSearchParams({ by })}`, "DELETE", undefined, "Undone");
+    });
+    item.append(undo);
+    list.append(item);
+  }
+  $("overrides-empty").hidden = answer.overrides.length > 0;
+}
+
+function describeSuggestion(suggestion) {
+  if (suggestion.spelling !== undefined) {
+    return `“${suggestion.spelling}” is probably “${suggestion.provider}” (${suggestion.caseCount} cases, similarity ${suggestion.score})`;
+  }
+  const into = suggestion.intoId && state.shown.has(suggestion.intoId)
+    ? `into ${describeGroup(state.shown.get(suggestion.intoId))}`
+    : suggestion.intoId ? "into an existing aggregated case" : "into one of their own";
+  return `${suggestion.cases.length} cases without an error code like “${suggestion.subject}”, ${into}`;
+}
+
+async function loadSuggestions() {
+  const button = $("find-suggestions");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  let answer;
+  try {
+    answer = await api("/suggestions");
+  } catch (error) {
+    if (!handledAuth(error, "Reading the data needs the access token.", loadSuggestions)) {
+      steeringOutcome(error.message, true);
+    }
+    return;
+  } finally {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+  }
+  const list = $("suggestions");
+  list.replaceChildren();
+  for (const suggestion of [...answer.aliases, ...answer.groups]) {
+    const text = describeSuggestion(suggestion);
+    const item = element("li", text);
+    const accept = element("button", "Accept", "small");
+    accept.type = "button";
+    accept.setAttribute("aria-label", `Accept: ${text}`);
+    accept.addEventListener("click", () => {
+      const by = operatorName();
+      if (!by) return;
+      write(
+        `/suggestions/${encodeURIComponent(suggestion.id)}/accept`,
+        "POST",
+        { by, reason: `accepted the suggestion: ${text}`.slice(0, 1000) },
+        "Accepted",
+      );
+    });
+    item.append(accept);
+    list.append(item);
+  }
+  $("suggestions-empty").hidden = list.childElementCount > 0;
 }
 
 // -- the Refresh button ---------------------------------------------------------
@@ -439,9 +717,20 @@ function start() {
   $("load-more").addEventListener("click", () => loadPage(false));
   $("refresh-button").addEventListener("click", onRefresh);
   $("token-form").addEventListener("submit", onTokenSubmit);
+  $("filter-lifecycle").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      $("filters").requestSubmit();
+    }
+  });
+  const operator = $("operator-name");
+  operator.value = sessionStorage.getItem(OPERATOR_KEY) || "";
+  operator.addEventListener("change", () => sessionStorage.setItem(OPERATOR_KEY, operator.value.trim()));
+  $("find-suggestions").addEventListener("click", loadSuggestions);
 
   loadPage(true);
   loadHealth();
+  loadOverrides();
   setInterval(() => {
     showRefreshState();
     showAge();
