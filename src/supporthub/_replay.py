@@ -73,11 +73,14 @@ class RegroupPlan:
     """The grouping under new rules: the diff, the moves, the new rows.
 
     :ivar moves: ``(new agg id, source, source id)`` of every case that moves.
+    :ivar origins: for every aggregated case id after the regroup, the ids
+        its cases were in before.
     """
 
     diff: ReplayDiff
     moves: tuple[tuple[str, str, str], ...]
     totals: Mapping[str, _Totals]
+    origins: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
 
     def rows(
         self, current: Mapping[str, AggregateRow], rules_version: str, now: dt.datetime
@@ -85,13 +88,18 @@ class RegroupPlan:
         """The aggregated case rows after the regroup.
 
         An id that exists keeps its lifecycle (first seen, regressed while
-        still open); a new one is first seen ``now``.
+        still open). A regroup brings no new case, so an id it makes is as
+        old as the oldest aggregated case its cases come from: undoing a
+        merge brings the merged-away aggregated case back without a false
+        *new*. Only an id with no known origin is first seen ``now``.
         """
         rows = []
         for agg_id, totals in self.totals.items():
             assert totals.first is not None
             assert totals.last is not None
             old = current.get(agg_id)
+            seen = [current[o].first_seen_at for o in self.origins.get(agg_id, ()) if o in current]
+            first_seen = old.first_seen_at if old is not None else min(seen, default=now)
             rows.append(
                 AggregateRow(
                     id=agg_id,
@@ -104,7 +112,7 @@ class RegroupPlan:
                     first_created_at=totals.first,
                     last_updated_at=totals.last,
                     rules_version=rules_version,
-                    first_seen_at=now if old is None else old.first_seen_at,
+                    first_seen_at=first_seen,
                     regressed_at=old.regressed_at if old is not None and totals.open else None,
                 )
             )
@@ -138,4 +146,9 @@ def plan_regroup(
         appeared=tuple(sorted(set(totals) - before)),
         vanished=tuple(sorted(before - set(totals))),
     )
-    return RegroupPlan(diff=diff, moves=tuple(moves), totals=totals)
+    return RegroupPlan(
+        diff=diff,
+        moves=tuple(moves),
+        totals=totals,
+        origins={new: frozenset(old) for new, old in sources.items()},
+    )

@@ -122,8 +122,11 @@ def test_a_merge_survives_ten_refreshes_and_new_matching_cases(client, fake_crm)
     assert [o["id"] for o in listed] == [made["id"]]
 
 
-def test_undo_restores_the_exact_previous_grouping(client) -> None:
-    before = grouping(client)
+def test_undo_restores_the_exact_previous_grouping(client, fake_crm) -> None:
+    # A later refresh, so that the seeded aggregated cases are no longer "new".
+    fake_crm.put("11", provider="Initech", error_code="500")
+    assert client.post("/refresh").json()["ok"]
+    before, before_answer = grouping(client), client.get("/get-all").json()
     groups = ids(client)
     merged = client.post(
         "/overrides",
@@ -140,6 +143,9 @@ def test_undo_restores_the_exact_previous_grouping(client) -> None:
         assert answer.status_code == 200, answer.text
         assert answer.json()["removed"] == [override_id]
     assert grouping(client) == before
+    # Not only the members: every field, lifecycle included (no false "new").
+    assert client.get("/get-all").json() == before_answer
+    assert [a["new"] for a in before_answer["aggregatedCases"]].count(True) == 1
     assert client.get("/overrides").json() == {"overrides": []}
     history = client.get("/overrides", params={"all": "true"}).json()["overrides"]
     assert [o["removedBy"] for o in history] == ["bob", "bob"]
