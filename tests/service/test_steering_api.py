@@ -369,3 +369,42 @@ def test_without_a_token_writes_are_open(client) -> None:
     for method, path, kwargs in write_requests(client):
         answer = client.request(method, path, **kwargs)
         assert answer.status_code in (200, 404), (method, path, answer.text)
+
+
+def test_who_and_why_keep_every_character_up_to_their_limits(client) -> None:
+    groups = ids(client)
+    typo, acme = groups[("Acme Paymnts", "1042")], groups[("Acme Payments", "1042")]
+    who, why = "é" * 255, "typo 🙂 " * 100
+    answer = client.post("/overrides", json=merge_body(typo, acme, by=who, reason=why))
+    assert answer.status_code == 200, answer.text
+    (override,) = client.get("/overrides").json()["overrides"]
+    assert (override["createdBy"], override["reason"]) == (who, why.strip())
+    # Undoing with a name that is too long is refused, and the override stays.
+    before = state(client)
+    refused = client.delete(f"/overrides/{override['id']}", params={"by": "x" * 256})
+    assert refused.status_code == 400 and "255" in refused.json()["error"]
+    assert state(client) == before
+    undone = client.delete(f"/overrides/{override['id']}", params={"by": who})
+    assert undone.status_code == 200
+    assert (
+        client.get("/overrides", params={"all": "true"}).json()["overrides"][0]["removedBy"] == who
+    )
+
+
+def test_the_read_token_guards_the_steering_reads(make_hub, fake_crm) -> None:
+    seed(fake_crm)
+    hub = make_hub(SUPPORTHUB_READ_TOKEN="read-1", SUPPORTHUB_API_TOKEN=API)
+    hub.refresh(force=True)
+    with TestClient(create_app(hub, scheduler=False)) as client:
+        agg_id = hub.all().aggregated_cases[0].id
+        for path in (
+            "/overrides",
+            "/suggestions",
+            "/rules/preview",
+            f"/aggregated-cases/{agg_id}/explain",
+        ):
+            assert client.get(path).status_code == 401, path
+            assert client.get(path, headers=bearer("read-1")).status_code == 200, path
+            assert client.get(path, headers=bearer(API)).status_code == 200, path
+        # The read token does not change the grouping.
+        assert client.post("/rules/apply", headers=bearer("read-1")).status_code == 401

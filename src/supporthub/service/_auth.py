@@ -2,7 +2,10 @@
 
 - ``SUPPORTHUB_API_TOKEN``, when set, guards state-changing requests:
   ``/refresh`` (``GET`` too: it changes the data) and any other method than
-  ``GET``/``HEAD``/``OPTIONS``.
+  ``GET``/``HEAD``/``OPTIONS`` — so every steering write (``POST /overrides``,
+  ``DELETE /overrides/{id}``, ``POST /rules/apply``,
+  ``POST /suggestions/{id}/accept``) without having to be listed. The guard
+  answers before the endpoint runs, so a refused request changes nothing.
 - ``SUPPORTHUB_READ_TOKEN``, when set, guards every other request; the API
   token is accepted for reads too.
 - ``/health`` stays open for load balancers, and so do the web page's own
