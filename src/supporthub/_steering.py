@@ -17,7 +17,7 @@ import attrs
 from supporthub._consolidate import KeyPipeline
 from supporthub._errors import InvalidQuery, NotFound
 from supporthub._models import AggregationKey
-from supporthub._normalize import provider_key
+from supporthub._normalize import MAX_KEY_LENGTH, provider_key
 from supporthub._overrides import CaseRef, Override, OverrideKind
 from supporthub._query import Query
 from supporthub._replay import ReplayDiff, plan_regroup
@@ -148,6 +148,9 @@ class Steering:
             raise InvalidQuery("both the spelling and the provider need letters or digits")
         if subject == target:
             raise InvalidQuery(f"{spelling!r} and {provider!r} have the same provider key already")
+        if len(target) > MAX_KEY_LENGTH:
+            # NFKC can expand a short spelling far beyond what a key column holds.
+            raise InvalidQuery(f"the provider's key is longer than {MAX_KEY_LENGTH} characters")
         return self._new(OverrideKind.ALIAS, subject, target, by, reason)
 
     # -- previewing and applying -----------------------------------------------
