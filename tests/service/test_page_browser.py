@@ -217,7 +217,33 @@ def test_merge_see_it_in_the_overrides_undo_and_the_grouping_is_back(
         after = sorted(rows.evaluate_all("rows => rows.map(row => row.dataset.id)"))
         assert after == before
 
-        # The lifecycle filter: nothing regressed here.
+        # No suggestion: "Vendor 00" … "Vendor 19" differ only in their numbers.
+        page.get_by_role("button", name="Find suggestions").click()
+        expect(page.locator("#suggestions-empty")).to_be_visible()
+
+        # A typo arrives; the page suggests it as an alias, a click accepts it.
+        fake_crm.put("typo", provider="Acme Paymnts", error_code="1042")
+        hub.refresh(force=True)
+        # The lifecycle filter: its aggregated case is new in the last refresh.
+        page.get_by_label("Lifecycle").select_option("new")
+        page.get_by_label("Lifecycle").press("Enter")
+        expect(rows).to_have_count(1)
+        expect(rows.first.locator("td").nth(1)).to_have_text("Acme Paymnts")
+        expect(rows.first.locator("td.lifecycle")).to_have_text("new")
+        page.get_by_role("button", name="Find suggestions").click()
+        suggestion = page.locator("#suggestions li")
+        expect(suggestion).to_have_count(1)
+        expect(suggestion).to_contain_text("“acme paymnts” is probably “acme payments”")
+        suggestion.get_by_role("button", name=re.compile("^Accept")).press("Enter")
+        expect(page.locator("#steering-outcome")).to_have_text(
+            "Accepted: 1 case regrouped, 1 aggregated case(s) merged away."
+        )
+        expect(overrides).to_have_count(1)
+        expect(overrides.first).to_contain_text("Alias: “acme paymnts” means “acme payments”")
+        expect(page.locator("#suggestions-empty")).to_be_visible()
+
+        # Merged into Acme Payments, which is not new; and nothing regressed.
+        expect(page.locator("#summary")).to_have_text("No aggregated case matches.")
         page.get_by_label("Lifecycle").select_option("regressed")
         page.get_by_label("Lifecycle").press("Enter")
         expect(page.locator("#summary")).to_have_text("No aggregated case matches.")
