@@ -10,6 +10,7 @@ runs with ``--no-deps --no-build-isolation --no-index``.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -127,3 +128,13 @@ def test_an_existing_folder_is_not_overwritten(
     (tmp_path / "supporthub-acme").mkdir()
     assert main(["new-adapter", "acme", "--dir", str(tmp_path)]) == 2
     assert "exists already" in capsys.readouterr().err
+
+
+def test_generated_package_is_lint_clean_under_its_own_config(tmp_path: Path) -> None:
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed here (it runs in the lint environment)")
+    package = new_adapter("acme", tmp_path)
+    for command in (("check",), ("format", "--check")):
+        result = _run(ruff, *command, "--no-cache", ".", cwd=package)
+        assert result.returncode == 0, result.stdout + result.stderr
