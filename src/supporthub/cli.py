@@ -24,6 +24,7 @@ from supporthub._errors import (
 )
 from supporthub._logging import configure_logging
 from supporthub._models import RefreshReport
+from supporthub._new_adapter import new_adapter
 from supporthub._serialize import format_timestamp, to_json_dict
 from supporthub._settings import Settings
 
@@ -81,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
             )
 
     commands.add_parser("plugins", help="list the installed plug-ins, their versions and hooks")
+    new = commands.add_parser(
+        "new-adapter",
+        help="write a new adapter plug-in package, contract tests included",
+        description=(
+            "Write the package supporthub-NAME: an adapter, a simulator of its CRM and a "
+            "test module running the adapter contract suite, which passes as generated."
+        ),
+    )
+    new.add_argument("name", metavar="NAME", help="the source name, e.g. acme")
+    new.add_argument("--dir", default=".", help="folder to write the package into (default .)")
     add_steering_commands(commands)
     return parser
 
@@ -163,9 +174,22 @@ def _service(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _new_adapter(name: str, directory: str) -> int:
+    try:
+        target = new_adapter(name, directory)
+    except (ConfigurationError, OSError) as error:
+        print(f"supporthub: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {target}")
+    print(f"next: pip install -e '{target}[test]' && pytest {target}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "new-adapter":
+        return _new_adapter(args.name, args.dir)
     try:
         settings = Settings.from_env()
         configure_logging(settings.log_level, settings.log_format)

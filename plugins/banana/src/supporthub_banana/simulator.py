@@ -197,6 +197,20 @@ class BananaSimulator(Simulator):
             n=n, seed=seed, host=host, port=port, path_prefix=path_prefix, anchor=anchor
         )
 
+    # -- the contract suite's view (supporthub.testing.ContractSimulator) ------
+
+    def contract_settings(self) -> dict[str, str]:
+        """The adapter's settings that point it at this simulator."""
+        return {"url": self.url, "client_id": self.client_id, "client_secret": self.client_secret}
+
+    def personal_values(self) -> set[str]:
+        """Every contact e-mail the records carry: never to be logged."""
+        return {
+            email
+            for record in self.current_records()
+            if isinstance(email := record.get("ContactEmail"), str)
+        }
+
     # -- switches ----------------------------------------------------------
 
     def revoke_all_tokens(self) -> None:

@@ -174,6 +174,21 @@ class StrawberrySimulator(Simulator):
             n=n, seed=seed, host=host, port=port, path_prefix=path_prefix, anchor=anchor
         )
 
+    # -- the contract suite's view (supporthub.testing.ContractSimulator) ------
+
+    def contract_settings(self) -> dict[str, str]:
+        """The adapter's settings that point it at this simulator."""
+        return {"url": self.url, "api_key": self.api_key}
+
+    def personal_values(self) -> set[str]:
+        """Every requester's name and e-mail the tickets carry: never to be logged."""
+        values: set[str] = set()
+        for ticket in self.current_records():
+            requester = ticket.get("requester")
+            if isinstance(requester, dict):
+                values.update(v for v in requester.values() if isinstance(v, str))
+        return values
+
     # -- switches --------------------------------------------------------
 
     def drop_ticket_field(self, key: str) -> None:
