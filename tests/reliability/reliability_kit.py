@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 import httpx
+from starlette.routing import Mount, Route
 from supporthub_banana.simulator import BananaSimulator
 from supporthub_strawberry.simulator import StrawberrySimulator
 
@@ -185,3 +186,19 @@ def plugin_manager() -> Any:
     manager.register(supporthub_banana, name="banana")
     manager.register(supporthub_strawberry, name="strawberry")
     return manager
+
+
+def requests_for(app: Any, agg_id: str) -> list[tuple[str, str]]:
+    """(method, path) for every route of the app, with its methods and POST besides."""
+    out: list[tuple[str, str]] = []
+    for route in app.routes:
+        if isinstance(route, Mount):
+            out += [("GET", route.path + "/app.js"), ("POST", route.path + "/app.js")]
+            continue
+        assert isinstance(route, Route), f"a route of an unknown kind: {route!r}"
+        path = route.path
+        for name in route.param_convertors:
+            path = path.replace("{" + name + "}", agg_id if name == "id" else "x")
+        for method in sorted((route.methods or {"GET"}) | {"POST", "DELETE"}):
+            out.append((method, path))
+    return out

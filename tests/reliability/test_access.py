@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 import pytest
 import reliability_kit as kit
-from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 import supporthub
@@ -55,22 +54,6 @@ def guarded(make_hub, crms) -> Iterator[tuple[TestClient, supporthub.Hub, list[A
         yield client, hub, [banana, strawberry]
 
 
-def requests_for(app: Any, agg_id: str) -> list[tuple[str, str]]:
-    """(method, path) for every route of the app, with its methods and POST besides."""
-    out: list[tuple[str, str]] = []
-    for route in app.routes:
-        if isinstance(route, Mount):
-            out += [("GET", route.path + "/app.js"), ("POST", route.path + "/app.js")]
-            continue
-        assert isinstance(route, Route), f"a route of an unknown kind: {route!r}"
-        path = route.path
-        for name in route.param_convertors:
-            path = path.replace("{" + name + "}", agg_id if name == "id" else "x")
-        for method in sorted((route.methods or {"GET"}) | {"POST", "DELETE"}):
-            out.append((method, path))
-    return out
-
-
 def state_of(hub: supporthub.Hub, crms: list[Any]) -> bytes:
     with hub.store.reader() as reader:
         states = reader.states()
@@ -87,7 +70,7 @@ def test_every_route_refuses_a_missing_or_wrong_token_and_changes_nothing(guarde
     client, hub, crms = guarded
     agg_id = hub.all().aggregated_cases[0].id
     before = state_of(hub, crms)
-    routes = requests_for(client.app, agg_id)
+    routes = kit.requests_for(client.app, agg_id)
     assert {"/get-all", "/search", "/refresh", "/health", "/metrics"} <= {p for _, p in routes}
     guarded_count = 0
     for method, path in routes:
