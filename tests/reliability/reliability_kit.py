@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -101,6 +101,17 @@ def held(hub: supporthub.Hub, source: str) -> dict[str, Seen]:
         for case in aggregated.cases
         if case.source == source
     }
+
+
+def held_all(hub: supporthub.Hub, sources: Iterable[str]) -> dict[str, dict[str, Seen]]:
+    """Every case the hub serves, by source and id (one read for all sources)."""
+    out: dict[str, dict[str, Seen]] = {name: {} for name in sources}
+    for aggregated in hub.all().aggregated_cases:
+        for case in aggregated.cases:
+            out.setdefault(case.source, {})[case.source_id] = Seen(
+                case.updated_at, case.subject, case.status == supporthub.Status.OPEN
+            )
+    return out
 
 
 def stored_cursor(hub: supporthub.Hub, source: str) -> str | None:
