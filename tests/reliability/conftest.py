@@ -1,0 +1,106 @@
+"""Fixtures of the reliability tests: both CRMs simulated, a hub configured for both."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import reliability_kit as kit
+
+import supporthub
+
+
+@pytest.fixture
+def crms() -> Iterator[tuple[Any, Any]]:
+    """A running Banana tenant and Strawberry account, 200 cases each."""
+    banana, strawberry = kit.sims()
+    with banana, strawberry:
+        yield banana, strawberry
+
+
+@pytest.fixture
+def hooks() -> kit.PageHooks:
+    return kit.PageHooks()
+
+
+@pytest.fixture
+def make_hub(database_url: str, hooks: kit.PageHooks) -> Iterator[Any]:
+    """Build hubs on the test database, both shipped adapters registered, fast retries."""
+    hubs: list[supporthub.Hub] = []
+
+    def make(env: dict[str, str], **kwargs: Any) -> supporthub.Hub:
+        environ = {
+            "SUPPORTHUB_DATABASE_URL": database_url,
+            "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES": "0",
+            **kit.FAST_HTTP,
+            **env,
+        }
+        kwargs.setdefault("transport_factory", hooks.transport)
+        hub = supporthub.Hub.from_env(environ, plugins=kit.plugin_manager(), **kwargs)
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.close()
+
+
+# -- trials: what each reliability test tried and what came out ------------------
+
+
+class Trials:
+    """What a test tried and how it came out, for ``docs/reliability.md``.
+
+    With ``SUPPORTHUB_RELIABILITY_LOG`` set to a file, every recorded row is
+    appended to it as a JSON line at teardown (a failed test as ``FAILED``);
+    ``tests/reliability/write_report.py`` turns the lines into the table.
+    """
+
+    def __init__(self, node: pytest.Item) -> None:
+        self.node = node
+        self.rows: list[dict[str, Any]] = []
+
+    def record(self, fault: str, trials: int, outcome: str) -> None:
+        self.rows.append({"fault": fault, "trials": trials, "outcome": outcome})
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_REPORT] = report
+    return report
+
+
+_CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+
+
+@pytest.fixture
+def trial(request: pytest.FixtureRequest) -> Iterator[Trials]:
+    trials = Trials(request.node)
+    yield trials
+    log = os.environ.get("SUPPORTHUB_RELIABILITY_LOG")
+    if not log:
+        return
+    call = request.node.stash.get(_CALL_REPORT, None)
+    passed = call is not None and call.passed
+    params = getattr(request.node, "callspec", None)
+    database = params.params.get("database_url", "-") if params else "-"
+    rows = trials.rows or [{"fault": request.node.originalname, "trials": 1, "outcome": ""}]
+    with open(log, "a", encoding="utf-8") as out:
+        for recorded in rows:
+            row = recorded
+            if not passed:
+                row = {
+                    **row,
+                    "outcome": f"FAILED: {str(call.longrepr)[-300:] if call else 'setup'}",
+                }
+            out.write(json.dumps({**row, "database": database, "test": request.node.nodeid}) + "\n")
