@@ -4,7 +4,10 @@ The package is generated into tmp_path, installed (for real, not editable)
 into a throw-away virtual environment that sees this environment's packages
 (supporthub, pytest, hatchling) but not the new one, then found through its
 entry point and tested there in a separate pytest process. No network: pip
-runs with ``--no-deps --no-build-isolation --no-index``.
+runs with ``--no-deps --no-build-isolation --no-index``. The throw-away
+environment does not see the interpreter's system site-packages: whatever
+pytest plug-ins happen to be installed there (pytest-benchmark broke it once)
+must not leak into the generated package's test run.
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ from supporthub.cli import main
 
 
 def _run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTHUB_")}
+    # The outer pytest's settings (PYTEST_XDIST_WORKER, PYTEST_ADDOPTS, ...) are
+    # not the inner run's business, nor is this run's hub configuration.
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SUPPORTHUB_", "PYTEST_"))
+    }
     environment.pop("PYTHONPATH", None)
     return subprocess.run(
         [str(part) for part in command],
@@ -38,7 +45,7 @@ def _run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
 
 def _throwaway_venv(folder: Path) -> Path:
     """A venv whose own site-packages is empty and which also sees this environment's."""
-    result = _run(sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", folder)
+    result = _run(sys.executable, "-m", "venv", "--without-pip", folder)
     assert result.returncode == 0, result.stderr
     python = folder / "bin" / "python"
     site_packages = Path(
