@@ -10,11 +10,12 @@ service. The document itself is added to the site as ``openapi.json``.
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from mkdocs.structure.files import File, Files
+from typing import TYPE_CHECKING, Any
 
 from supporthub.service._openapi import openapi_document
+
+if TYPE_CHECKING:
+    from mkdocs.structure.files import Files
 
 MARKER = "<!-- openapi-endpoints -->"
 _METHODS = ("get", "post", "put", "patch", "delete")
@@ -92,6 +93,9 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 
 def on_files(files: Files, config: Any) -> Files:
     """Add the OpenAPI document to the site as ``openapi.json``."""
+    # Imported here: the test suite renders the page without MkDocs installed.
+    from mkdocs.structure.files import File  # noqa: PLC0415
+
     content = json.dumps(openapi_document(), indent=2) + "\n"
     files.append(File.generated(config, "openapi.json", content=content))
     return files
