@@ -8,14 +8,20 @@
   installed as a ``pytest11`` plug-in.
 """
 
-from supporthub.testing._contract import (
-    CONTRACT_RULES,
-    FAST_RETRIES,
-    AdapterContract,
-    ContractHarness,
-    ContractSimulator,
-    contract_failure,
-)
+from typing import TYPE_CHECKING, Any
+
+# The contract suite is built on pytest; the simulators below this package are
+# not, and run where pytest is not installed (``supporthub demo``). So the
+# suite is imported on first use, not when the package is.
+if TYPE_CHECKING:
+    from supporthub.testing._contract import (
+        CONTRACT_RULES,
+        FAST_RETRIES,
+        AdapterContract,
+        ContractHarness,
+        ContractSimulator,
+        contract_failure,
+    )
 
 __all__ = [
     "CONTRACT_RULES",
@@ -25,3 +31,11 @@ __all__ = [
     "ContractSimulator",
     "contract_failure",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from supporthub.testing import _contract  # noqa: PLC0415 - needs pytest
+
+        return getattr(_contract, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
