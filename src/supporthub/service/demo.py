@@ -81,11 +81,20 @@ def _demo_settings(crms: list[DemoCrm], folder: Path) -> Settings:
     return Settings.from_env(environ)
 
 
-def _first_refresh(hub: Hub) -> None:
-    report = hub.refresh(force=True)
-    for name, source in report.sources.items():
-        outcome = f"{source.fetched} records" if source.ok else f"FAILED: {source.error}"
-        print(f"  {name}: {outcome}", flush=True)
+#: Attempts of the first refresh: a loaded machine can time out a local
+#: simulator once, and the scheduler would only retry after its interval.
+FIRST_REFRESH_ATTEMPTS = 3
+
+
+def _first_refresh(hub: Hub, attempts: int = FIRST_REFRESH_ATTEMPTS) -> None:
+    for attempt in range(1, attempts + 1):
+        report = hub.refresh(force=True)
+        for name, source in report.sources.items():
+            outcome = f"{source.fetched} records" if source.ok else f"FAILED: {source.error}"
+            print(f"  {name}: {outcome}", flush=True)
+        if report.ok or attempt == attempts:
+            return
+        print("first refresh again, for the sources that failed…", flush=True)
 
 
 def run_demo(
