@@ -149,12 +149,20 @@ def test_two_refreshes_started_together_run_one_after_the_other(
 
 
 def test_a_waiting_refresh_returns_the_result_of_the_one_it_waited_for(
-    env: dict[str, str], fake_crm: Any
+    env: dict[str, str], fake_crm: Any, tmp_path: Path
 ) -> None:
     for i in range(30):
         fake_crm.put(str(i), provider=f"P{i % 3}")
     assert cli(env, "db", "upgrade").returncode == 0
-    slow = {**env, "SUPPORTHUB_FAKE_DELAY": "0.1", "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES": "15"}
+    started = tmp_path / "first-refresh-started"
+    # The first refresh fetches for 8 s once started: ample time for the second
+    # process to start up and find it running, even on a loaded machine.
+    slow = {
+        **env,
+        "SUPPORTHUB_FAKE_DELAY": "0.8",
+        "SUPPORTHUB_FAKE_STARTED": str(started),
+        "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES": "15",
+    }
     first = subprocess.Popen(
         [sys.executable, "-m", "supporthub.cli", "refresh", "--json"],
         env=slow,
@@ -162,11 +170,15 @@ def test_a_waiting_refresh_returns_the_result_of_the_one_it_waited_for(
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.6)  # the first one holds the lock by now
-    second = cli(slow, "refresh", "--json")
+    deadline = time.monotonic() + 60
+    while not started.exists():  # fetching, so holding the refresh lock
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr
+        time.sleep(0.05)
+    second = cli({**slow, "SUPPORTHUB_FAKE_STARTED": str(tmp_path / "second")}, "refresh", "--json")
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0 and second.returncode == 0, (err, second.stderr)
     assert json.loads(second.stdout)["startedAt"] == json.loads(out)["startedAt"]
+    assert not (tmp_path / "second").exists(), "the second process fetched by itself"
 
 
 def test_steering_from_the_command_line(env: dict[str, Any], fake_crm: Any) -> None:

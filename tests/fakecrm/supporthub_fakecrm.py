@@ -9,6 +9,8 @@ The cursor is the largest ``updated_at`` seen; a sync returns the records
 with ``updated_at >=`` the cursor (inclusive, like the real CRMs).
 ``SUPPORTHUB_FAKE_FAIL_AFTER`` makes the sync fail after that many records.
 ``SUPPORTHUB_FAKE_TOKEN`` is a secret setting, required.
+``SUPPORTHUB_FAKE_STARTED`` names a file the sync creates when it starts, so
+that a test knows a refresh is under way (and holds the refresh lock).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class FakeAdapter(Adapter):
         Setting("token", "a secret that must never be logged", secret=True),
         Setting("fail_after", "fail after this many records", required=False),
         Setting("delay", "seconds to sleep per batch", required=False),
+        Setting("started", "file to create when a sync starts", required=False),
     )
 
     #: Every cursor a fetch was called with, for tests to assert on.
@@ -49,6 +52,8 @@ class FakeAdapter(Adapter):
 
     def fetch(self, cursor: str | None) -> Iterator:
         type(self).cursors.append(cursor)
+        if self.config.get("started"):
+            Path(self.config["started"]).touch()
         records = json.loads(Path(self.config["url"]).read_text())
         records.sort(key=lambda r: (r.get("updated_at") or "", str(r.get("id"))))
         fail_after = int(self.config.get("fail_after") or -1)
