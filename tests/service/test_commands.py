@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -282,3 +283,31 @@ def test_the_demo_retries_a_source_that_failed_its_first_refresh(
     out = capsys.readouterr().out
     assert out.count("strawberry: FAILED: timed out") == min(failures, 3)
     assert ("strawberry: 7 records" in out) == (failures < 3)
+
+
+@pytest.mark.parametrize("command", ["demo", "serve"])
+def test_a_port_in_use_is_one_clear_line_before_anything_starts(
+    command: str, installed_fakedemo: dict[str, str], fake_crm: Any, tmp_path: Path
+) -> None:
+    env = {
+        **installed_fakedemo,
+        "SUPPORTHUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+        "SUPPORTHUB_FAKE_URL": str(fake_crm.path),
+        "SUPPORTHUB_FAKE_TOKEN": "fake-secret-token-123",
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "supporthub.cli", command, "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in result.stderr
+    assert "ready" not in result.stdout
+    assert not (tmp_path / "fakedemo.log").exists(), "no simulated CRM was started"

@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import uvicorn
 
+from supporthub._errors import ConfigurationError
 from supporthub._hub import Hub
 from supporthub._settings import Settings
 from supporthub.service._app import create_app
 
-__all__ = ["run", "serve"]
+__all__ = ["listen", "run", "serve"]
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The bound listening socket, or a :class:`ConfigurationError` that says why not.
+
+    Bound before anything else starts, so that a port in use is one clear
+    line and exit code 2, not a "ready" line followed by uvicorn's error.
+    """
+    try:
+        (family, kind, protocol, _, address), *_ = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        listener = socket.socket(family, kind, protocol)
+    except OSError as error:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {error}") from None
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+    except OSError as error:
+        listener.close()
+        reason = error.strerror or str(error)
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port}: {reason.lower()}; choose another --port"
+        ) from None
+    return listener
 
 
 def serve(
@@ -20,13 +47,18 @@ def serve(
     port: int,
     scheduler: bool | None = None,
     on_ready: Callable[[], None] | None = None,
+    listener: socket.socket | None = None,
 ) -> None:
     """Serve ``hub`` until SIGINT or SIGTERM, then shut down gracefully.
 
     Uvicorn's own log set-up and access log are off: the hub's handlers
     (text or JSON, always redacted) take uvicorn's records, and the
     service writes its own structured line per request.
+
+    :param listener: a socket from :func:`listen`; bound here when ``None``.
     """
+    if listener is None:
+        listener = listen(host, port)
     app = create_app(hub, scheduler=scheduler, on_ready=on_ready)
     config = uvicorn.Config(
         app,
@@ -37,10 +69,12 @@ def serve(
         server_header=False,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    with listener:
+        uvicorn.Server(config).run(sockets=[listener])
 
 
 def run(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> None:
     """``supporthub serve``: the service with the scheduled refresh, until stopped."""
+    listener = listen(host, port)
     with Hub(settings) as hub:
-        serve(hub, host=host, port=port)
+        serve(hub, host=host, port=port, listener=listener)

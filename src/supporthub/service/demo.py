@@ -23,7 +23,7 @@ from supporthub._hub import Hub
 from supporthub._plugins import load_plugins
 from supporthub._settings import Settings
 from supporthub.hookspecs import DemoCrm
-from supporthub.service._server import serve
+from supporthub.service._server import listen, serve
 
 __all__ = ["DEMO_SEED", "MISSING_SIMULATORS", "run_demo"]
 
@@ -104,6 +104,7 @@ def run_demo(
 
     :param cases: simulated cases per CRM.
     """
+    listener = listen(host, port)  # a port in use says so before anything starts
     plugins = load_plugins(Settings.from_env())
     crms: list[DemoCrm] = []
     with _sigterm_as_ctrl_c():
@@ -124,15 +125,16 @@ def run_demo(
                 with Hub(settings, plugins=plugins) as hub:
                     print("first refresh…", flush=True)
                     _first_refresh(hub)
-                    url = f"http://{host}:{port}/"
+                    url = f"http://{host}:{listener.getsockname()[1]}/"  # --port 0 too
 
                     def announce() -> None:
                         print(f"supporthub demo is ready at {url} (Ctrl-C stops it)", flush=True)
 
-                    serve(hub, host=host, port=port, on_ready=announce)
+                    serve(hub, host=host, port=port, on_ready=announce, listener=listener)
         except KeyboardInterrupt:
             pass
         finally:
+            listener.close()
             _stop_all(crms)
     print("supporthub demo stopped", flush=True)
     return EXIT_OK
