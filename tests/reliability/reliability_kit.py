@@ -6,9 +6,15 @@ test compares the hub with the CRMs and not with the hub's own parsing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -213,3 +219,56 @@ def requests_for(app: Any, agg_id: str) -> list[tuple[str, str]]:
         for method in sorted((route.methods or {"GET"}) | {"POST", "DELETE"}):
             out.append((method, path))
     return out
+
+
+# -- the command line, as cron and operators run it ---------------------------------
+
+#: ``supporthub`` in a fresh interpreter of this environment.
+CLI = [sys.executable, "-c", "import sys; from supporthub.cli import main; sys.exit(main())"]
+
+
+def refresh_cli(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``supporthub refresh --force`` to its end."""
+    return subprocess.run(
+        [*CLI, "refresh", "--force"], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def refreshed_cli(env: dict[str, str]) -> None:
+    """``supporthub refresh --force``, which must succeed."""
+    done = refresh_cli(env)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[str]:
+    """``supporthub serve`` in a subprocess until its ``/health`` says 200; its base URL.
+
+    Its log (stderr) goes to ``log``; it is stopped with SIGTERM afterwards.
+    """
+    port = free_port()
+    with log.open("w") as stderr:
+        server = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, log.read_text()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(base + "/health", timeout=5).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "supporthub serve did not come up"
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -140,21 +140,6 @@ def test_mariadb_restart_mid_write_fails_the_refresh_cleanly(
     )
 
 
-CLI = [sys.executable, "-c", "import sys; from supporthub.cli import main; sys.exit(main())"]
-
-
-def _refresh(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``supporthub refresh --force`` to its end."""
-    return subprocess.run(
-        [*CLI, "refresh", "--force"], env=env, capture_output=True, text=True, timeout=120
-    )
-
-
-def _refreshed(env: dict[str, str]) -> None:
-    done = _refresh(env)
-    assert done.returncode == 0, (done.stdout, done.stderr)
-
-
 @pytest.mark.mariadb
 def test_mariadb_restart_during_supporthub_refresh_exits_3(
     mariadb_url, proxy, make_hub_at, trial
@@ -170,7 +155,7 @@ def test_mariadb_restart_during_supporthub_refresh_exits_3(
             **kit.FAST_HTTP,
             **kit.env_for(banana, strawberry),
         }
-        _refreshed(env)
+        kit.refreshed_cli(env)
         # The proxy only counts what the refreshes send; the checks read directly.
         hub = make_hub_at(mariadb_url, kit.env_for(banana, strawberry))
         rng = random.Random(f"cli-{os.environ.get('SUPPORTHUB_CRASH_SEED', '')}")
@@ -179,7 +164,7 @@ def test_mariadb_restart_during_supporthub_refresh_exits_3(
         # within that, and its clean retry measures again.
         _mutate(sims, 100)
         mark = proxy.sent_to_server
-        _refreshed(env)
+        kit.refreshed_cli(env)
         size = proxy.sent_to_server - mark
         outcomes: dict[str, int] = {}
         for round_ in range(ROUNDS):
@@ -187,7 +172,7 @@ def test_mariadb_restart_during_supporthub_refresh_exits_3(
             after = _mutate(sims, 200 + round_)
 
             proxy.cut_after(rng.randint(1, max(1, size - 1)))
-            process = _refresh(env)
+            process = kit.refresh_cli(env)
             out, err = process.stdout, process.stderr
             cut = proxy.was_cut.is_set()
             proxy.restore()
@@ -210,7 +195,7 @@ def test_mariadb_restart_during_supporthub_refresh_exits_3(
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
             mark = proxy.sent_to_server
-            _refreshed(env)
+            kit.refreshed_cli(env)
             size = max(size, proxy.sent_to_server - mark)
             kit.check_consistent(hub)
             assert kit.held_all(hub, sims) == after, f"round {round_}: the next refresh is exact"
@@ -223,15 +208,6 @@ def test_mariadb_restart_during_supporthub_refresh_exits_3(
 
 
 # -- MariaDB: connections dropped under `supporthub serve` -----------------------------
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -247,29 +223,10 @@ def served(mariadb_url, proxy, crms, tmp_path) -> Iterator[tuple[str, Any, Any]]
         **kit.FAST_HTTP,
         **kit.env_for(banana, strawberry),
     }
-    _refreshed(env)
-    port = _free_port()
+    kit.refreshed_cli(env)
     log = tmp_path / "serve.log"
-    with log.open("w") as stderr:
-        server = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=stderr
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, log.read_text()
-            try:
-                if httpx.get(base + "/health", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "supporthub serve did not come up"
-            time.sleep(0.1)
+    with kit.serving(env, log) as base:
         yield base, crms, log
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _total(base: str) -> int:
