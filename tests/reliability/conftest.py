@@ -88,6 +88,14 @@ class Trials:
             {"fault": fault, "trials": trials, "outcome": outcome, "database": database}
         )
 
+    def tally(self, fault: str, outcome: str, trials: int = 1) -> None:
+        """Add ``trials`` to the row of ``fault`` (a hypothesis example calls it each run)."""
+        for row in self.rows:
+            if row["fault"] == fault:
+                row["trials"] += trials
+                return
+        self.record(fault, trials, outcome)
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
