@@ -234,12 +234,6 @@ def refresh_cli(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def refreshed_cli(env: dict[str, str]) -> None:
-    """``supporthub refresh --force``, which must succeed."""
-    done = refresh_cli(env)
-    assert done.returncode == 0, (done.stdout, done.stderr)
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
