@@ -1,10 +1,11 @@
 """Concurrency: several ``supporthub serve`` processes on one MariaDB database.
 
 Two service processes share one database, each with its scheduler on (an
-interval of a few seconds, so scheduled refreshes keep coming), while client
-threads hammer ``POST /refresh`` on both and reader threads poll
-``/get-all``. The CRMs answer slowly, so a refresh takes a while and any two
-that overlapped would meet at the CRM.
+interval of under two seconds, so scheduled refreshes keep coming; both
+services start with data older than that), while client threads hammer
+``POST /refresh`` on both, in bursts (every client at the same moment), and
+reader threads poll ``/get-all``. The CRMs answer slowly, so a refresh takes
+a while and any two that overlapped would meet at the CRM.
 
 The CRMs change in phases. Between phases the test holds the refresh lock
 itself while it changes them, so every change reaches the hub in one
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -47,7 +49,8 @@ SERVERS = 2
 REFRESHERS = 4
 READERS = 3
 CRM_DELAY = 0.1  # seconds per CRM answer: a refresh takes a while
-MIN_PHASE_SECONDS = 2.0
+MIN_PHASE_SECONDS = 3.0
+INTERVAL_SECONDS = 1.8  # the schedulers' interval
 
 pytestmark = [pytest.mark.slow, pytest.mark.mariadb]
 
@@ -103,7 +106,7 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
             **os.environ,
             "SUPPORTHUB_DATABASE_URL": url,
             "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES": "0",
-            "SUPPORTHUB_REFRESH_INTERVAL_HOURS": "0.0005",  # 1.8 s
+            "SUPPORTHUB_REFRESH_INTERVAL_HOURS": str(INTERVAL_SECONDS / 3600),
             "SUPPORTHUB_SCHEDULER": "on",
             "SUPPORTHUB_LOG_LEVEL": "WARNING",
             **kit.FAST_HTTP,
@@ -125,6 +128,9 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
         }
         for sim in sims.values():
             sim.faults.slow(CRM_DELAY)
+        # The data is older than the interval when the services start: both
+        # schedulers want to refresh at once, and only one may fetch.
+        time.sleep(INTERVAL_SECONDS)
         bases = [
             stack.enter_context(kit.serving(env, tmp_path / f"serve-{n}.log"))
             for n in range(SERVERS)
@@ -147,11 +153,20 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
                     )
                     reads.append((began, phase, answer.status_code, seen))
 
+        burst = threading.Barrier(REFRESHERS)
+
         def refresher(n: int) -> None:
+            # Bursts: every client clicks Refresh at the same moment, on both
+            # services; the pauses between bursts, often longer than the
+            # interval, let the schedulers in too.
+            rng = random.Random(n)
             with httpx.Client(base_url=bases[n % SERVERS], timeout=120) as client:
-                while not stop.is_set():
+                while not stop.wait(rng.uniform(0.0, 2.5)):
+                    try:
+                        burst.wait(timeout=60)
+                    except threading.BrokenBarrierError:
+                        return
                     refreshes.append(client.post("/refresh").status_code)
-                    time.sleep(0.05)
 
         threads = [threading.Thread(target=reader, args=(n,)) for n in range(READERS)]
         threads += [threading.Thread(target=refresher, args=(n,)) for n in range(REFRESHERS)]
@@ -183,6 +198,7 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
                     time.sleep(0.2)
         finally:
             stop.set()
+            burst.abort()
             for thread in threads:
                 thread.join(timeout=180)
         for sim in sims.values():
@@ -222,7 +238,7 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
 
     trial.record(
         f"{SERVERS} `supporthub serve` on one MariaDB, schedulers on, "
-        f"{REFRESHERS} clients hammering POST /refresh, {READERS} readers",
+        f"{REFRESHERS} clients hammering POST /refresh in bursts, {READERS} readers",
         PHASES,
         f"{len(refreshes)} POST /refresh ({refreshes.count(200)} × 200, "
         f"{refreshes.count(409)} × 409); {len(runs)} refreshes ran "

@@ -107,7 +107,7 @@ def test_mariadb_restart_mid_write_fails_the_refresh_cleanly(
         after = _mutate(sims, round_)
         if cut_point == "after-a-crm-page":
             victim = rng.choice(sorted(sims))
-            hooks.after(victim, rng.randint(1, 3), proxy.cut)
+            hooks.after(victim, rng.randint(1, 2), proxy.cut)
         else:
             proxy.cut_on(b"INSERT INTO `cases`")
 
