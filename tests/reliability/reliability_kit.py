@@ -19,12 +19,14 @@ from typing import Any
 
 import attrs
 import httpx
+import pytest
 from starlette.routing import Mount, Route
 from supporthub_banana.simulator import BananaSimulator
 from supporthub_strawberry.simulator import StrawberrySimulator
 
 import supporthub
 from supporthub._normalize import provider_key
+from supporthub.testing.pytest_plugin import DATABASES
 from supporthub.testing.sim import parse_offset_ms
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -40,6 +42,11 @@ FAST_HTTP = {
 }
 
 Sim = BananaSimulator | StrawberrySimulator
+
+#: For tests that need one database kind: they follow ``SUPPORTHUB_TEST_DATABASES``
+#: as the ``database_url`` tests do (both by default, and in CI).
+ON_MARIADB = pytest.mark.skipif("mariadb" not in DATABASES, reason="SUPPORTHUB_TEST_DATABASES")
+ON_SQLITE = pytest.mark.skipif("sqlite" not in DATABASES, reason="SUPPORTHUB_TEST_DATABASES")
 
 
 @attrs.frozen

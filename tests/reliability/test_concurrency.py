@@ -52,7 +52,7 @@ CRM_DELAY = 0.1  # seconds per CRM answer: a refresh takes a while
 MIN_PHASE_SECONDS = 3.0
 INTERVAL_SECONDS = 1.8  # the schedulers' interval
 
-pytestmark = [pytest.mark.slow, pytest.mark.mariadb]
+pytestmark = [pytest.mark.slow, pytest.mark.mariadb, kit.ON_MARIADB]
 
 
 class InFlight:

@@ -91,6 +91,7 @@ CUT_POINTS = ["after-a-crm-page", "on-the-cases-insert"]
 
 
 @pytest.mark.mariadb
+@kit.ON_MARIADB
 @pytest.mark.parametrize("cut_point", CUT_POINTS)
 def test_mariadb_restart_mid_write_fails_the_refresh_cleanly(
     mariadb_url, proxy, make_hub_at, crms, hooks, trial, cut_point
@@ -141,6 +142,7 @@ def test_mariadb_restart_mid_write_fails_the_refresh_cleanly(
 
 
 @pytest.mark.mariadb
+@kit.ON_MARIADB
 def test_mariadb_restart_during_supporthub_refresh_exits_3(
     mariadb_url, proxy, make_hub_at, trial
 ) -> None:
@@ -242,6 +244,7 @@ def _total(base: str) -> int:
 
 
 @pytest.mark.mariadb
+@kit.ON_MARIADB
 def test_serve_answers_503_while_mariadb_is_away_and_recovers_without_restart(
     served, proxy, trial
 ) -> None:
@@ -319,6 +322,7 @@ class FailingWrites:
         sa.event.remove(self.engine, "do_executemany", self._statement)
 
 
+@kit.ON_SQLITE
 def test_sqlite_write_failing_mid_refresh_leaves_the_previous_data(
     tmp_path, make_hub_at, crms, trial
 ) -> None:
@@ -359,6 +363,7 @@ def test_sqlite_write_failing_mid_refresh_leaves_the_previous_data(
     )
 
 
+@kit.ON_SQLITE
 def test_sqlite_locked_by_another_process_waits_and_readers_go_on(
     tmp_path, make_hub_at, crms, trial
 ) -> None:
