@@ -1,15 +1,16 @@
 """Concurrency: several ``supporthub serve`` processes on one MariaDB database.
 
 Two service processes share one database, each with its scheduler on (an
-interval of under two seconds, so scheduled refreshes keep coming; both
-services start with data older than that), while client threads hammer
-``POST /refresh`` on both, in bursts (every client at the same moment), and
-reader threads poll ``/get-all``. The CRMs answer slowly, so a refresh takes
-a while and any two that overlapped would meet at the CRM.
+interval of three seconds; both services start with data older than that,
+so both schedulers want the first refresh), client threads hammer
+``POST /refresh`` on both, and reader threads poll ``/get-all`` throughout.
+The CRMs answer slowly, so a refresh takes a while and any two that
+overlapped would meet at the CRM.
 
-The CRMs change in phases. Between phases the test holds the refresh lock
-itself while it changes them, so every change reaches the hub in one
-refresh. Then:
+The CRMs change in phases: in odd phases the clients click and land the
+change, in even phases they pause and a scheduler lands it. Between phases
+the test holds the refresh lock itself while it changes the CRMs, so every
+change reaches the hub in one refresh. Then:
 
 - one refresh at a time: at each CRM, never more than one request in
   flight, and the CRM saw exactly one token (Banana) and one listing per
@@ -46,11 +47,12 @@ from supporthub._store.schema import refresh_runs
 
 PHASES = int(os.environ.get("SUPPORTHUB_CONCURRENCY_PHASES", "2"))
 SERVERS = 2
-REFRESHERS = 4
+REFRESHERS = 6
 READERS = 3
 CRM_DELAY = 0.1  # seconds per CRM answer: a refresh takes a while
 MIN_PHASE_SECONDS = 3.0
-INTERVAL_SECONDS = 1.8  # the schedulers' interval
+INTERVAL_SECONDS = 3.0  # the schedulers' interval
+CLICK_PAUSE_SECONDS = 0.1  # at most, between two clicks of one client
 
 pytestmark = [pytest.mark.slow, pytest.mark.mariadb, kit.ON_MARIADB]
 
@@ -153,20 +155,16 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
                     )
                     reads.append((began, phase, answer.status_code, seen))
 
-        burst = threading.Barrier(REFRESHERS)
+        clicking = threading.Event()
 
         def refresher(n: int) -> None:
-            # Bursts: every client clicks Refresh at the same moment, on both
-            # services; the pauses between bursts, often longer than the
-            # interval, let the schedulers in too.
             rng = random.Random(n)
             with httpx.Client(base_url=bases[n % SERVERS], timeout=120) as client:
-                while not stop.wait(rng.uniform(0.0, 2.5)):
-                    try:
-                        burst.wait(timeout=60)
-                    except threading.BrokenBarrierError:
-                        return
+                while not stop.is_set():
+                    if not clicking.wait(0.1):
+                        continue
                     refreshes.append(client.post("/refresh").status_code)
+                    stop.wait(rng.uniform(0.0, CLICK_PAUSE_SECONDS))
 
         threads = [threading.Thread(target=reader, args=(n,)) for n in range(READERS)]
         threads += [threading.Thread(target=refresher, args=(n,)) for n in range(REFRESHERS)]
@@ -174,6 +172,13 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
             thread.start()
         try:
             for phase_ in range(1, PHASES + 1):
+                # Odd phases: the clients click and land the change. Even
+                # phases: quiet, the data ages past the interval and a
+                # scheduler lands it.
+                if phase_ % 2:
+                    clicking.set()
+                else:
+                    clicking.clear()
                 # No refresh fetches while the CRMs change: each change lands whole.
                 with hub.store.refresh_lock(timeout=120):
                     for n, sim in enumerate(sims.values()):
@@ -198,7 +203,6 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
                     time.sleep(0.2)
         finally:
             stop.set()
-            burst.abort()
             for thread in threads:
                 thread.join(timeout=180)
         for sim in sims.values():
@@ -228,8 +232,9 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
             assert listed == fetched[name], (name, listed, fetched[name])
         for earlier, later in itertools.pairwise(runs):
             assert earlier.finished_at <= later.started_at, "two recorded refreshes overlapped"
-        triggers = {run.trigger for run in runs}
-        assert {"scheduled", "on_demand"} <= triggers, triggers
+        triggers = [run.trigger for run in runs]
+        assert triggers.count("scheduled") >= 1, triggers
+        assert triggers.count("on_demand") >= 1, triggers
 
         kit.check_consistent(hub)
         assert kit.held_all(hub, sims) == {name: kit.truth(sim) for name, sim in sims.items()}
@@ -238,11 +243,12 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
 
     trial.record(
         f"{SERVERS} `supporthub serve` on one MariaDB, schedulers on, "
-        f"{REFRESHERS} clients hammering POST /refresh in bursts, {READERS} readers",
+        f"{REFRESHERS} clients hammering POST /refresh, {READERS} readers",
         PHASES,
         f"{len(refreshes)} POST /refresh ({refreshes.count(200)} × 200, "
         f"{refreshes.count(409)} × 409); {len(runs)} refreshes ran "
-        f"({sum(run.trigger == 'scheduled' for run in runs)} scheduled), at most 1 request "
+        f"({triggers.count('scheduled')} scheduled, {triggers.count('on_demand')} on demand), "
+        "at most 1 request "
         f"in flight per CRM, one token/listing per refresh; {len(reads)} reads, every total "
         "a before or after total",
         database="mariadb",
