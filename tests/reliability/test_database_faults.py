@@ -4,7 +4,7 @@ MariaDB is reached through a TCP proxy (``tcp_proxy.py``) that the test cuts:
 every connection closed and new ones refused, as when the server restarts,
 then listening again. The real server is never touched. On SQLite, whose
 "server" is a file, the faults are the file's: a write that fails half-way
-(disk I/O error) and a lock held by another process.
+("database or disk is full") and a write lock held by another process.
 
 For every fault: the refresh fails cleanly (a :class:`StorageError` in words,
 exit code 3 for the CLI, ``503`` over HTTP, never a traceback or a ``500``),
