@@ -6,19 +6,27 @@ test compares the hub with the CRMs and not with the hub's own parsing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
+import pytest
 from starlette.routing import Mount, Route
 from supporthub_banana.simulator import BananaSimulator
 from supporthub_strawberry.simulator import StrawberrySimulator
 
 import supporthub
 from supporthub._normalize import provider_key
+from supporthub.testing.pytest_plugin import DATABASES
 from supporthub.testing.sim import parse_offset_ms
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -34,6 +42,11 @@ FAST_HTTP = {
 }
 
 Sim = BananaSimulator | StrawberrySimulator
+
+#: For tests that need one database kind: they follow ``SUPPORTHUB_TEST_DATABASES``
+#: as the ``database_url`` tests do (both by default, and in CI).
+ON_MARIADB = pytest.mark.skipif("mariadb" not in DATABASES, reason="SUPPORTHUB_TEST_DATABASES")
+ON_SQLITE = pytest.mark.skipif("sqlite" not in DATABASES, reason="SUPPORTHUB_TEST_DATABASES")
 
 
 @attrs.frozen
@@ -213,3 +226,50 @@ def requests_for(app: Any, agg_id: str) -> list[tuple[str, str]]:
         for method in sorted((route.methods or {"GET"}) | {"POST", "DELETE"}):
             out.append((method, path))
     return out
+
+
+# -- the command line, as cron and operators run it ---------------------------------
+
+#: ``supporthub`` in a fresh interpreter of this environment.
+CLI = [sys.executable, "-c", "import sys; from supporthub.cli import main; sys.exit(main())"]
+
+
+def refresh_cli(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``supporthub refresh --force`` to its end."""
+    return subprocess.run(
+        [*CLI, "refresh", "--force"], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[str]:
+    """``supporthub serve`` in a subprocess until its ``/health`` says 200; its base URL.
+
+    Its log (stderr) goes to ``log``; it is stopped with SIGTERM afterwards.
+    """
+    port = free_port()
+    with log.open("w") as stderr:
+        server = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, log.read_text()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(base + "/health", timeout=5).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "supporthub serve did not come up"
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

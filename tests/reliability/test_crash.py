@@ -11,7 +11,7 @@ uninterrupted refresh of that size takes. Then:
 - the next ``supporthub refresh`` completes and the hub then holds exactly
   what the simulators hold: its cursor neither skipped nor lost a change.
 
-Rounds: ``SUPPORTHUB_CRASH_ROUNDS`` per database (5 by default, for CI;
+Rounds: ``SUPPORTHUB_CRASH_ROUNDS`` per database (3 by default, for CI;
 ``tox -e crashloop`` runs many more).
 """
 
@@ -27,7 +27,7 @@ import time
 import pytest
 import reliability_kit as kit
 
-ROUNDS = int(os.environ.get("SUPPORTHUB_CRASH_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("SUPPORTHUB_CRASH_ROUNDS", "3"))
 N = 800  # cases per CRM: an incremental refresh of a busy day takes a while to write
 
 pytestmark = pytest.mark.slow

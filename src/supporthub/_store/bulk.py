@@ -146,8 +146,36 @@ class _MariaDbBulkInsert(BulkInsert):
                     pieces, size = [], 0
             if pieces:
                 cursor.execute(self._head + ",".join(pieces) + self._tail)
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise _driver_error(connection, self._head, error) from None
         finally:
             cursor.close()
+
+
+def _driver_error(connection: sa.Connection, statement: str, error: Any) -> BaseException:
+    """The driver's error as SQLAlchemy raises it from its own calls.
+
+    The bare cursor bypasses SQLAlchemy's handling. Without it, a connection
+    lost mid-statement (a restarted server) surfaced as PyMySQL's own error,
+    and the rollback that followed on the dead connection replaced it with an
+    empty ``(0, '')``. So: a lost connection is invalidated (the rollback is
+    then a no-op and the pool never hands it out again), and the error is
+    wrapped, naming only the statement's head: the rows carry case data.
+    """
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, None)
+    if lost:
+        connection.invalidate(error)
+    wrapped: BaseException = sa.exc.DBAPIError.instance(
+        statement,
+        None,
+        error,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
+    return wrapped
 
 
 def bulk_insert(
