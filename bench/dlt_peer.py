@@ -23,26 +23,13 @@ from typing import Any
 
 import httpx
 import orjson
+from sim_throughput import banana_pages, strawberry_pages
 
 
 def banana(url: str, client_id: str, secret: str) -> Iterator[list[dict[str, Any]]]:
     """Every Banana case, page by page, flattened; tombstones dropped."""
     with httpx.Client(timeout=120) as client:
-        token = orjson.loads(
-            client.post(
-                url + "/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": client_id,
-                    "client_secret": secret,
-                },
-            ).content
-        )["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        response = client.get(url + "/api/v2/cases", params={"pageSize": 2000}, headers=headers)
-        while True:
-            response.raise_for_status()
-            page = orjson.loads(response.content)
+        for records in banana_pages(client, url, client_id, secret):
             yield [
                 {
                     "source": "banana",
@@ -56,28 +43,20 @@ def banana(url: str, client_id: str, secret: str) -> Iterator[list[dict[str, Any
                     "created_at": r["CreatedDate"],
                     "updated_at": r["LastModifiedDate"],
                 }
-                for r in page["records"]
+                for r in records
                 if not r.get("IsDeleted")
             ]
-            if page["done"]:
-                return
-            response = client.get(url + page["nextRecordsUrl"], headers=headers)
 
 
 def strawberry(url: str, key: str) -> Iterator[list[dict[str, Any]]]:
     """Every Strawberry ticket, page by page, flattened; deleted ones dropped."""
-    headers = {"X-Api-Key": key}
     with httpx.Client(timeout=120) as client:
-        fields = orjson.loads(client.get(url + "/v1/ticket_fields", headers=headers).content)
+        fields = client.get(url + "/v1/ticket_fields", headers={"X-Api-Key": key}).json()
         ids = {f["key"]: f["id"] for f in fields["ticket_fields"]}
         provider, error_code = ids.get("provider"), ids.get("error_code")
-        params: dict[str, Any] = {"limit": 1000, "updated_after": 0}
-        while True:
-            response = client.get(url + "/v1/tickets", params=params, headers=headers)
-            response.raise_for_status()
-            page = orjson.loads(response.content)
+        for tickets in strawberry_pages(client, url, key):
             rows = []
-            for t in page["tickets"]:
+            for t in tickets:
                 if t["status"] == "deleted":
                     continue
                 custom = {c.get("id"): c.get("value") for c in t.get("custom_fields") or ()}
@@ -96,9 +75,6 @@ def strawberry(url: str, key: str) -> Iterator[list[dict[str, Any]]]:
                     }
                 )
             yield rows
-            if not page["meta"]["has_more"]:
-                return
-            params = {"limit": 1000, "cursor": page["meta"]["after_cursor"]}
 
 
 def main() -> int:

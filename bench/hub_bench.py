@@ -327,7 +327,13 @@ def supporthub(args: list[str], env: dict[str, str]) -> Run:
 def hub_env(
     db: Database, sims: list[SimProcess], extra: dict[str, str] | None = None
 ) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SUPPORTHUB_")}
+    # Bytecode as an installed hub has it: a deployment does not recompile
+    # its modules at every start (tox sets PYTHONDONTWRITEBYTECODE).
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SUPPORTHUB_") and key != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update({"SUPPORTHUB_DATABASE_URL": db.url("hub"), "SUPPORTHUB_LOG_LEVEL": "WARNING"})
     for sim in sims:
         env.update(sim.env())
@@ -715,6 +721,18 @@ def step(text: str) -> None:
     print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] load {load()[0]:.2f}: {text}", flush=True)
 
 
+def database(kind: str, workdir: Path, args: argparse.Namespace) -> Database:
+    """The benchmark's database of ``kind``, with the MariaDB server from ``args``."""
+    return Database(
+        kind,
+        workdir,
+        host=args.mysql_host,
+        port=args.mysql_port,
+        user=args.mysql_user,
+        password=args.mysql_password,
+    )
+
+
 def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     result: dict[str, Any] = {
         "n": args.n,
@@ -723,17 +741,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "rounds": args.rounds,
         "databases": {},
     }
-    dbs = [
-        Database(
-            kind,
-            workdir,
-            host=args.mysql_host,
-            port=args.mysql_port,
-            user=args.mysql_user,
-            password=args.mysql_password,
-        )
-        for kind in args.databases
-    ]
+    dbs = [database(kind, workdir, args) for kind in args.databases]
     site = install_dlt(args.dlt_site) if "dlt" in args.only else None
     step(f"starting the simulators with {args.n:,} cases each")
     with simulators(args.n) as sims:
@@ -787,14 +795,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def run_scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Full refresh on MariaDB at each N: wall time, per-case cost, peak RSS."""
-    db = Database(
-        MARIADB,
-        workdir,
-        host=args.mysql_host,
-        port=args.mysql_port,
-        user=args.mysql_user,
-        password=args.mysql_password,
-    )
+    db = database(MARIADB, workdir, args)
     result: dict[str, Any] = {"machine": machine(), "scale": {}}
     for n in args.scale:
         step(f"scale: simulators with {n:,} cases each")
