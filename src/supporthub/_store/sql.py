@@ -91,15 +91,26 @@ def _preferred_ssl_context() -> ssl.SSLContext:
     return context
 
 
+class _PreferredTls:
+    """Stands in for PyMySQL's preferred-mode context until a server offers TLS.
+
+    PyMySQL only calls ``wrap_socket`` on it, and only when the server
+    offers TLS; a server without TLS then never costs the context at all.
+    """
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        return _preferred_ssl_context().wrap_socket(*args, **kwargs)
+
+
 def _pymysql_connection_class() -> type[Any]:
     import pymysql.connections  # noqa: PLC0415
 
     class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
-        """A PyMySQL connection sharing one preferred-mode TLS context."""
+        """A PyMySQL connection sharing one preferred-mode TLS context, made when needed."""
 
-        def _create_ssl_ctx(self, sslp: dict[str, Any]) -> ssl.SSLContext:
+        def _create_ssl_ctx(self, sslp: dict[str, Any]) -> ssl.SSLContext | _PreferredTls:
             if not sslp:
-                return _preferred_ssl_context()
+                return _PreferredTls()
             context: ssl.SSLContext = super()._create_ssl_ctx(sslp)
             return context
 
