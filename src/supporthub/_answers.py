@@ -22,9 +22,9 @@ from collections.abc import Hashable, Iterator
 __all__ = ["MAX_ANSWER_BYTES", "AnswerCache"]
 
 #: The largest answer kept; bigger ones stream through untouched.
-MAX_ANSWER_BYTES = 2 * 1024 * 1024
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
 #: What all kept answers may add up to.
-MAX_TOTAL_BYTES = 32 * 1024 * 1024
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
 #: How many answers are kept at most.
 MAX_ANSWERS = 512
 
