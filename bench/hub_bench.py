@@ -524,6 +524,7 @@ def wrk(
     script.write_text(_WRK_SCRIPT % ", ".join(f'"{p}"' for p in paths))
     done = subprocess.run(
         [binary, f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "--timeout", "10s",
          "-s", str(script), base],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
