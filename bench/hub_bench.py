@@ -214,6 +214,8 @@ class Database:
         if self.kind == MARIADB:
             with self.connect() as connection, connection.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS `{self.name(role)}`")
+                # dlt's merge stages its rows in a database of its own.
+                cursor.execute(f"DROP DATABASE IF EXISTS `{self.name(role)}_staging`")
         else:
             self.reset(role)
 
