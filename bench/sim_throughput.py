@@ -20,8 +20,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -63,39 +64,54 @@ def start(module: str, n: int) -> tuple[subprocess.Popen[str], str, float]:
     return process, url, elapsed
 
 
-def page_banana(client: httpx.Client, url: str) -> int:
+def banana_pages(
+    client: httpx.Client,
+    url: str,
+    client_id: str = "banana-demo-client",
+    client_secret: str = "banana-demo-secret",
+) -> Iterator[list[dict[str, Any]]]:
+    """Every page of Banana records (largest pages, tombstones not asked for)."""
     token = client.post(
         url + "/oauth/token",
         data={
             "grant_type": "client_credentials",
-            "client_id": "banana-demo-client",
-            "client_secret": "banana-demo-secret",
+            "client_id": client_id,
+            "client_secret": client_secret,
         },
     ).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     response = client.get(url + "/api/v2/cases", params={"pageSize": 2000}, headers=headers)
-    count = 0
     while True:
         response.raise_for_status()
         page = orjson.loads(response.content)
-        count += len(page["records"])
+        yield page["records"]
         if page["done"]:
-            return count
+            return
         response = client.get(url + page["nextRecordsUrl"], headers=headers)
 
 
-def page_strawberry(client: httpx.Client, url: str) -> int:
-    headers = {"X-Api-Key": "strawberry-demo-key"}
+def strawberry_pages(
+    client: httpx.Client, url: str, api_key: str = "strawberry-demo-key"
+) -> Iterator[list[dict[str, Any]]]:
+    """Every page of Strawberry tickets, by the incremental export from the start."""
+    headers = {"X-Api-Key": api_key}
     params: dict[str, str | int] = {"limit": 1000, "updated_after": 0}
-    count = 0
     while True:
         response = client.get(url + "/v1/tickets", params=params, headers=headers)
         response.raise_for_status()
         page = orjson.loads(response.content)
-        count += len(page["tickets"])
+        yield page["tickets"]
         if not page["meta"]["has_more"]:
-            return count
+            return
         params = {"limit": 1000, "cursor": page["meta"]["after_cursor"]}
+
+
+def page_banana(client: httpx.Client, url: str) -> int:
+    return sum(len(records) for records in banana_pages(client, url))
+
+
+def page_strawberry(client: httpx.Client, url: str) -> int:
+    return sum(len(tickets) for tickets in strawberry_pages(client, url))
 
 
 SIMULATORS: dict[str, tuple[str, Callable[[httpx.Client, str], int]]] = {

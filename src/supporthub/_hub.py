@@ -14,6 +14,7 @@ import attrs
 import pluggy
 
 from supporthub import _due
+from supporthub._answers import AnswerCache
 from supporthub._consolidate import AggregateRow, KeyPipeline, KeyRule
 from supporthub._errors import NotFound, StorageError
 from supporthub._explain import Explanation, explain
@@ -116,6 +117,8 @@ class Hub:
             clock=clock,
         )
         self._schema_ready = False
+        #: Bounded answers by data version: a repeated list view costs one query.
+        self._answers = AnswerCache()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **kwargs: Any) -> Hub:
@@ -154,6 +157,7 @@ class Hub:
         """Create the schema, or migrate it to this version (``supporthub db upgrade``)."""
         self.store.upgrade()
         self._schema_ready = True
+        self._answers.clear()
 
     def _ready(self) -> None:
         # An empty database gets the schema (zero set-up with SQLite); an
@@ -316,10 +320,18 @@ class Hub:
         """
         self._ready()
         with self.store.reader() as reader:
+            # A page with a casesLimit is bounded: kept for its data version.
+            bounded = query.limit is not None and query.cases_limit is not None
+            version = reader.data_version() if bounded else None
+            key = ("listing", version, query)
+            if version is not None and (answer := self._answers.get(key)) is not None:
+                yield answer
+                return
             items, total, next_cursor = self._listing(reader, query)
-            yield from iter_listing_json(
+            chunks = iter_listing_json(
                 items, total=total, next_cursor=next_cursor, refreshed_at=reader.refreshed_at()
             )
+            yield from chunks if version is None else self._answers.through(key, chunks)
 
     def get(self, agg_id: str, *, cases_limit: int | None = None) -> AggregatedCase:
         """One aggregated case with its cases (most recently updated first).
@@ -343,9 +355,15 @@ class Hub:
         """
         self._ready()
         with self.store.reader() as reader:
+            version = reader.data_version()
+            key = ("aggregated", version, agg_id)
+            if version is not None and (answer := self._answers.get(key)) is not None:
+                yield answer
+                return
             row = _existing(reader, agg_id)
             aggregated = row.to_aggregated_case(last_refresh_at=reader.last_refresh_at())
-            yield from iter_aggregated_json(aggregated, reader.iter_cases(agg_id))
+            chunks = iter_aggregated_json(aggregated, reader.iter_cases(agg_id))
+            yield from chunks if version is None else self._answers.through(key, chunks)
 
     def counts(self) -> Counts:
         """How many cases each source holds and how many aggregated cases are open/closed.

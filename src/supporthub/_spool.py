@@ -3,8 +3,10 @@
 Sources are fetched concurrently but written one after another (each inside
 its own savepoint, so a failing source can be undone alone). While the
 writer works on one source, the others keep fetching: their batches wait
-here, a few in memory and the rest pickled to a temporary file, so memory
-stays flat however many cases a source sends.
+here, up to about 25,000 rows in memory and the rest pickled to a temporary
+file, so memory stays flat however many cases a source sends. (Pickling is
+the costliest thing a fetch thread does after decoding JSON, and it holds
+the GIL the writer needs: spill only when the writer really falls behind.)
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from supporthub._prepare import PreparedBatch
 
 __all__ = ["FetchFailed", "Spool", "SpoolCancelled", "SpoolSet"]
 
-_IN_MEMORY = 4
+#: Rows a spool keeps in memory before it spills batches to disk.
+_IN_MEMORY_ROWS = 25_000
 
 
 class FetchFailed(Exception):
@@ -42,6 +45,7 @@ class Spool:
         self.name = name
         self._ready = ready
         self._memory: collections.deque[PreparedBatch] = collections.deque()
+        self._memory_rows = 0
         self._file: IO[bytes] | None = None
         self._spilled = 0
         self._read_offset = 0
@@ -60,8 +64,11 @@ class Spool:
         with self._ready:
             if self._cancelled:
                 raise SpoolCancelled(self.name)
-            if self._spilled == 0 and len(self._memory) < _IN_MEMORY:
+            if self._spilled == 0 and (
+                not self._memory or self._memory_rows + len(batch.rows) <= _IN_MEMORY_ROWS
+            ):
                 self._memory.append(batch)
+                self._memory_rows += len(batch.rows)
             else:
                 self._spill(batch)
             self._ready.notify_all()
@@ -96,7 +103,9 @@ class Spool:
 
     def _take(self) -> PreparedBatch | None:
         if self._memory:
-            return self._memory.popleft()
+            first = self._memory.popleft()
+            self._memory_rows -= len(first.rows)
+            return first
         if self._spilled:
             assert self._file is not None
             self._file.seek(self._read_offset)
@@ -125,6 +134,7 @@ class Spool:
         with self._ready:
             self._cancelled = True
             self._memory.clear()
+            self._memory_rows = 0
             self._spilled = 0
             self._ready.notify_all()
             self._close_file()

@@ -159,12 +159,20 @@ class SqlReader:
     def __init__(self, connection: sa.Connection, store: SqlStore) -> None:
         self.connection = connection
         self.store = store
+        self._meta: dict[str, str] | None = None
 
     # -- small state ----------------------------------------------------------
 
     def meta(self, key: str) -> str | None:
-        """A value of the ``meta`` table."""
-        return self.connection.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+        """A value of the ``meta`` table.
+
+        The table is small and one snapshot never sees it change, so it is
+        read once per reader (a listing asks for it up to four times).
+        """
+        if self._meta is None:
+            rows = self.connection.execute(sa.select(meta.c.key, meta.c.value))
+            self._meta = {row[0]: row[1] for row in rows}
+        return self._meta.get(key)
 
     def refreshed_at(self) -> dt.datetime | None:
         """End of the last refresh in which at least one source succeeded."""
@@ -175,6 +183,13 @@ class SqlReader:
         """Start of the last refresh that ran (what was first seen then is new)."""
         value = self.meta("last_refresh_at")
         return None if value is None else dt.datetime.fromisoformat(value)
+
+    def data_version(self) -> str | None:
+        """A token every write transaction replaces: equal tokens, equal data.
+
+        ``None`` in a database no refresh or other write has touched yet.
+        """
+        return self.meta("data_version")
 
     def rules_version(self) -> str | None:
         """The rule-set version the stored aggregated cases were built with."""

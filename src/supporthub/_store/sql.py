@@ -8,8 +8,10 @@ refresh transaction.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import secrets
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,46 @@ def _sqlite_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
     return engine, FileLock(path.with_name(path.name + ".refresh-lock"))
 
 
+@functools.cache
+def _preferred_ssl_context() -> ssl.SSLContext:
+    """PyMySQL's context for its default "TLS if the server offers it" mode, made once.
+
+    PyMySQL builds it (loading the CA bundle, tens of milliseconds) for every
+    connection; the hub opens several per refresh and per request burst.
+    """
+    import pymysql.connections  # noqa: PLC0415 - only MariaDB needs the driver
+
+    probe = pymysql.connections.Connection.__new__(pymysql.connections.Connection)
+    context: ssl.SSLContext = probe._create_ssl_ctx({})
+    return context
+
+
+class _PreferredTls:
+    """Stands in for PyMySQL's preferred-mode context until a server offers TLS.
+
+    PyMySQL only calls ``wrap_socket`` on it, and only when the server
+    offers TLS; a server without TLS then never costs the context at all.
+    """
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        return _preferred_ssl_context().wrap_socket(*args, **kwargs)
+
+
+def _pymysql_connection_class() -> type[Any]:
+    import pymysql.connections  # noqa: PLC0415
+
+    class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
+        """A PyMySQL connection sharing one preferred-mode TLS context, made when needed."""
+
+        def _create_ssl_ctx(self, sslp: dict[str, Any]) -> ssl.SSLContext | _PreferredTls:
+            if not sslp:
+                return _PreferredTls()
+            context: ssl.SSLContext = super()._create_ssl_ctx(sslp)
+            return context
+
+    return _Connection
+
+
 def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
     if not url.database:
         raise ConfigurationError(
@@ -86,10 +128,23 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
         url,
         pool_pre_ping=True,  # a restarted server costs one failed ping, not a failed request
         pool_recycle=1800,
-        pool_size=10,
+        # The service serves requests from a pool of worker threads: with
+        # fewer pooled connections than concurrent requests, the overflow
+        # ones are opened and closed again per request (a login each).
+        pool_size=20,
         max_overflow=20,
+        # Every connection ends its transaction before it goes back (readers
+        # commit, writers commit or roll back, the lock commits): the pool's
+        # own ROLLBACK on return would be one more round trip per request.
+        pool_reset_on_return=None,
         connect_args={"connect_timeout": 10},
     )
+    connection_class = _pymysql_connection_class()
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return connection_class(*cargs, **cparams)
+
     return engine, MariaDbLock(engine, str(url.database))
 
 
@@ -198,7 +253,11 @@ class SqlStore(Store):
                     # that could fail half-way.
                     connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
                 with connection.begin():
-                    yield SqlWriter(connection, self)
+                    writer = SqlWriter(connection, self)
+                    yield writer
+                    # In the same transaction as the data: readers that see
+                    # this token see this data (answers are kept by it).
+                    writer.set_meta("data_version", secrets.token_hex(8))
         except sa.exc.SQLAlchemyError as error:
             raise storage_error(error) from None
 

@@ -119,6 +119,8 @@ class SqlWriter(SqlReader):
         ).rowcount
         if not updated:
             self.connection.execute(sa.insert(meta).values(key=key, value=value))
+        if self._meta is not None:
+            self._meta[key] = value
 
     def save_state(self, state: SourceState) -> None:
         """Store one source's sync state."""
