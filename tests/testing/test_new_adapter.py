@@ -139,8 +139,7 @@ def test_an_existing_folder_is_not_overwritten(
 
 def test_generated_package_is_lint_clean_under_its_own_config(tmp_path: Path) -> None:
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
-    if ruff is None:
-        pytest.skip("ruff is not installed here (it runs in the lint environment)")
+    assert ruff is not None, "ruff is in the test dependency group; install it"
     package = new_adapter("acme", tmp_path)
     for command in (("check",), ("format", "--check")):
         result = _run(ruff, *command, "--no-cache", ".", cwd=package)
