@@ -43,7 +43,7 @@ class FakeAdapter(Adapter):
         Setting("url", "path of the JSON file with the records"),
         Setting("token", "a secret that must never be logged", secret=True),
         Setting("fail_after", "fail after this many records", required=False),
-        Setting("delay", "seconds to sleep per batch", required=False),
+        Setting("delay", "seconds to sleep before each batch", required=False),
         Setting("started", "file to create when a sync starts", required=False),
     )
 
@@ -92,9 +92,9 @@ class FakeAdapter(Adapter):
             except (MalformedRecord, ValueError) as error:
                 builder.skip(str(error), record.get("id"))
             if (count + 1) % 3 == 0:
-                if delay:
-                    time.sleep(delay)
+                time.sleep(delay)
                 yield builder.build(newest)
+        time.sleep(delay)  # the last batch too: every sync with a delay takes at least that long
         yield builder.build(newest)
 
 

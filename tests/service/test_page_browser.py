@@ -65,8 +65,9 @@ def test_browse_filter_expand_and_refresh(page, make_hub, fake_crm) -> None:
     # 40 more small aggregated cases than SEED: more than one page of 50.
     seed(fake_crm, SEED + [(f"Extra {n:02d}", "X", False) for n in range(40)])
     make_hub(SUPPORTHUB_MIN_REFRESH_AGE_MINUTES="0.1").refresh(force=True)
-    # The service's hub reads slowly, so that the refresh's progress can be seen.
-    hub = make_hub(SUPPORTHUB_MIN_REFRESH_AGE_MINUTES="0.1", SUPPORTHUB_FAKE_DELAY="0.1")
+    # The service's hub reads slowly (each sync takes at least 0.5 s), so that
+    # the refresh's progress can be seen: a fast machine finished it unseen.
+    hub = make_hub(SUPPORTHUB_MIN_REFRESH_AGE_MINUTES="0.1", SUPPORTHUB_FAKE_DELAY="0.5")
     with live_server(create_app(hub, scheduler=False)) as url:
         page.goto(url + "/")
         rows = page.locator("tr.aggregated")
