@@ -66,6 +66,11 @@ def sims(n: int = 200, seed: int = 3) -> tuple[BananaSimulator, StrawberrySimula
     )
 
 
+def by_source(banana: BananaSimulator, strawberry: StrawberrySimulator) -> dict[str, Sim]:
+    """The simulators by the name of the source the hub reads them as."""
+    return {"banana": banana, "strawberry": strawberry}
+
+
 def env_for(
     banana: BananaSimulator | None, strawberry: StrawberrySimulator | None
 ) -> dict[str, str]:

@@ -102,7 +102,7 @@ def test_serve_processes_refresh_one_at_a_time_and_readers_see_whole_refreshes(
     url = mariadb_databases.create()
     banana, strawberry = kit.sims(n=300, seed=31)
     with banana, strawberry, contextlib.ExitStack() as stack:
-        sims = {"banana": banana, "strawberry": strawberry}
+        sims = kit.by_source(banana, strawberry)
         in_flight = {name: InFlight(sim) for name, sim in sims.items()}
         env = {
             **os.environ,

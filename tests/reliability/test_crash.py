@@ -65,7 +65,7 @@ def test_kill_9_mid_refresh_loses_nothing(database_url, make_hub, trial) -> None
         }
         duration = refresh_to_the_end(env)
         hub = make_hub(kit.env_for(banana, strawberry))
-        sims = {"banana": banana, "strawberry": strawberry}
+        sims = kit.by_source(banana, strawberry)
         outcomes: dict[str, int] = {}
         for round_ in range(ROUNDS):
             before = kit.held_all(hub, sims)

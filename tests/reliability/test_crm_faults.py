@@ -148,7 +148,7 @@ def test_a_crm_fault_hits_one_source_only(
     make_hub, crms, hooks, trial, fault: Fault, victim: str
 ) -> None:
     banana, strawberry = crms
-    sims = {"banana": banana, "strawberry": strawberry}
+    sims = kit.by_source(banana, strawberry)
     other = "strawberry" if victim == "banana" else "banana"
     hub = make_hub(kit.env_for(banana, strawberry) | fault.env)
     first = hub.refresh(force=True)

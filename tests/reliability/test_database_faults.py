@@ -98,7 +98,7 @@ def test_mariadb_restart_mid_write_fails_the_refresh_cleanly(
 ) -> None:
     """The library: the cut lands while the refresh transaction is open and written to."""
     banana, strawberry = crms
-    sims = {"banana": banana, "strawberry": strawberry}
+    sims = kit.by_source(banana, strawberry)
     hub = make_hub_at(proxy.url(mariadb_url), kit.env_for(banana, strawberry))
     assert hub.refresh(force=True).ok
     rng = random.Random(f"mid-write-{os.environ.get('SUPPORTHUB_CRASH_SEED', '')}")
@@ -149,7 +149,7 @@ def test_mariadb_restart_during_supporthub_refresh_exits_3(
     """The CLI, cut after a random number of bytes: anywhere from the lock to the commit."""
     banana, strawberry = kit.sims(n=300, seed=21)
     with banana, strawberry:
-        sims = {"banana": banana, "strawberry": strawberry}
+        sims = kit.by_source(banana, strawberry)
         env = {
             **os.environ,
             "SUPPORTHUB_DATABASE_URL": proxy.url(mariadb_url),
@@ -249,7 +249,7 @@ def test_serve_answers_503_while_mariadb_is_away_and_recovers_without_restart(
     served, proxy, trial
 ) -> None:
     base, (banana, strawberry), log = served
-    sims = {"banana": banana, "strawberry": strawberry}
+    sims = kit.by_source(banana, strawberry)
     total = _total(base)
     assert total == sum(len(kit.truth(sim)) for sim in sims.values())
     for round_ in range(ROUNDS):
@@ -327,7 +327,7 @@ def test_sqlite_write_failing_mid_refresh_leaves_the_previous_data(
     tmp_path, make_hub_at, crms, trial
 ) -> None:
     banana, strawberry = crms
-    sims = {"banana": banana, "strawberry": strawberry}
+    sims = kit.by_source(banana, strawberry)
     hub = make_hub_at(f"sqlite:///{tmp_path / 'hub.db'}", kit.env_for(banana, strawberry))
     assert hub.refresh(force=True).ok
     writes = FailingWrites(hub.store.engine)
@@ -369,7 +369,7 @@ def test_sqlite_locked_by_another_process_waits_and_readers_go_on(
 ) -> None:
     """A backup or a person's ``sqlite3`` session holds the write lock during a refresh."""
     banana, strawberry = crms
-    sims = {"banana": banana, "strawberry": strawberry}
+    sims = kit.by_source(banana, strawberry)
     path = tmp_path / "hub.db"
     hub = make_hub_at(f"sqlite:///{path}", kit.env_for(banana, strawberry))
     assert hub.refresh(force=True).ok
