@@ -15,7 +15,15 @@ Adapter authors need :class:`Adapter`, :class:`Batch`, :class:`Setting`,
 :func:`hookimpl` and the field readers (``read_*``); see ``docs/``.
 """
 
-from supporthub._adapter import Adapter, Batch, BatchBuilder, Setting, SourceConfig
+from supporthub._adapter import (
+    Adapter,
+    Batch,
+    BatchBuilder,
+    CaseWrite,
+    CaseWriteResult,
+    Setting,
+    SourceConfig,
+)
 from supporthub._consolidate import DefaultKey, KeyPipeline, KeyRule, ProviderAliases, consolidate
 from supporthub._errors import (
     ConfigurationError,
@@ -80,6 +88,8 @@ __all__ = [
     "BatchBuilder",
     "Case",
     "CaseRef",
+    "CaseWrite",
+    "CaseWriteResult",
     "ConfigurationError",
     "Counts",
     "DefaultKey",

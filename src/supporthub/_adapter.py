@@ -36,6 +36,13 @@ The contract:
    keeps its previous cases.
 5. **Secrets and personal data.** Never put a secret setting's value, a
    contact e-mail or a requester into a case, an error or a log line.
+6. **Writing (optional).** An adapter that can write back to its CRM
+   overrides :meth:`Adapter.write_case`: post one comment (and set a status
+   when asked) on one case, using :attr:`CaseWrite.idempotency_key` with the
+   CRM's idempotency feature so that repeating the call, also after an answer
+   was lost, never makes a second comment. Raise :class:`SourceRejected` for
+   a final refusal (deleted case, closed ticket, missing write right) and
+   :class:`SourceUnavailable` for what may work later.
 """
 
 from __future__ import annotations
@@ -44,15 +51,23 @@ import abc
 import logging
 import re
 from collections.abc import Iterator, Mapping
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import attrs
 
-from supporthub._errors import ConfigurationError
+from supporthub._errors import ConfigurationError, SourceRejected
 from supporthub._http import HttpClient
 from supporthub._models import Case, Tombstone
 
-__all__ = ["Adapter", "Batch", "BatchBuilder", "Setting", "SourceConfig"]
+__all__ = [
+    "Adapter",
+    "Batch",
+    "BatchBuilder",
+    "CaseWrite",
+    "CaseWriteResult",
+    "Setting",
+    "SourceConfig",
+]
 
 log = logging.getLogger("supporthub.adapter")
 
@@ -121,6 +136,43 @@ class Batch:
     fetched: int = 0
     skipped: int = 0
     cursor: str | None = None
+
+
+#: A status a reply may set, in the hub's words; each adapter maps it to its CRM's.
+ReplyStatus = Literal["pending", "solved"]
+
+
+@attrs.frozen
+class CaseWrite:
+    """One write to one CRM case: a comment, and optionally a status.
+
+    :ivar case_id: the case's id in its CRM (:attr:`Case.id`).
+    :ivar message: the comment's text.
+    :ivar public: visible to the customer (``True``) or an internal note.
+    :ivar set_status: ``"pending"`` (waiting on the customer), ``"solved"``,
+        or ``None`` to leave the status alone.
+    :ivar idempotency_key: chosen by the hub, the same on every attempt of
+        this write; at most 64 characters of ``[A-Za-z0-9._:-]``.
+    """
+
+    case_id: str
+    message: str
+    public: bool
+    idempotency_key: str
+    set_status: ReplyStatus | None = None
+
+
+@attrs.frozen
+class CaseWriteResult:
+    """What the CRM answered to a :class:`CaseWrite`.
+
+    :ivar comment_id: the CRM's id of the comment, when it says one.
+    :ivar replayed: the CRM had applied this write before (an earlier attempt
+        whose answer was lost); nothing new was created.
+    """
+
+    comment_id: str | None = None
+    replayed: bool = False
 
 
 class BatchBuilder:
@@ -203,6 +255,23 @@ class Adapter(abc.ABC):
             carried, or ``None`` for a full read.
         :raises SourceError: this source fails; the hub keeps its previous cases.
         """
+
+    def write_case(self, write: CaseWrite) -> CaseWriteResult:
+        """Post a comment on one case (and set its status when asked).
+
+        The default refuses: this adapter cannot write to its CRM.
+
+        :param write: what to write, with the hub's idempotency key.
+        :raises SourceRejected: the CRM refuses for good; do not retry.
+        :raises SourceUnavailable: a transient failure; retry later with
+            the same :attr:`CaseWrite.idempotency_key`.
+        """
+        raise SourceRejected(f"the {self.title} adapter cannot write to its CRM")
+
+    @classmethod
+    def can_write(cls) -> bool:
+        """Whether this adapter overrides :meth:`write_case`."""
+        return cls.write_case is not Adapter.write_case
 
     @classmethod
     def check_class(cls) -> None:
