@@ -16,7 +16,9 @@ __all__ = [
     "LEGAL_SUFFIXES",
     "MAX_KEY_LENGTH",
     "error_code_key",
+    "error_code_key_v1",
     "provider_key",
+    "provider_key_v1",
 ]
 
 #: Trailing words dropped from a provider name while more than one word remains.
@@ -113,3 +115,9 @@ def error_code_key(raw: str | None) -> str | None:
             break
         value = settled
     return value or None
+
+
+# Rule set default@1, kept by name: a database grouped by it is regrouped
+# from these (and compared against them) when it is upgraded.
+provider_key_v1 = provider_key
+error_code_key_v1 = error_code_key
