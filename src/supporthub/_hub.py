@@ -16,11 +16,12 @@ import pluggy
 from supporthub import _due
 from supporthub._answers import AnswerCache
 from supporthub._consolidate import AggregateRow, KeyPipeline, KeyRule
-from supporthub._errors import NotFound, StorageError
+from supporthub._errors import InvalidQuery, NotFound, StorageError
 from supporthub._explain import Explanation, explain
 from supporthub._models import (
     AggregatedCase,
     AggregationKey,
+    CasesPage,
     Counts,
     Health,
     Page,
@@ -37,7 +38,7 @@ from supporthub._plugins import (
     load_plugins,
     source_config,
 )
-from supporthub._query import CursorCodec, Query, parse_params
+from supporthub._query import MAX_LIMIT, CasePosition, CursorCodec, Query, parse_params
 from supporthub._redact import register_secrets
 from supporthub._refresh import Clock, Refresher, Source, TransportFactory, utcnow
 from supporthub._replay import ReplayDiff
@@ -344,25 +345,90 @@ class Hub:
             members = tuple(reader.iter_cases(agg_id, limit=cases_limit))
             return row.to_aggregated_case(members, last_refresh_at=reader.last_refresh_at())
 
-    def iter_aggregated_case_json(self, agg_id: str) -> Generator[bytes, None, None]:
-        """One aggregated case with all its cases as the contract's JSON, in chunks.
+    def cases_page(
+        self, agg_id: str, *, cases_limit: int, cases_cursor: str | None = None
+    ) -> CasesPage:
+        """One aggregated case with one page of its cases (most recently updated first).
 
-        The cases are read and encoded as they go, so even an aggregated case
-        with a great many cases never sits in memory whole.
+        So a person can open an aggregated case of 100,000 cases a page at a time.
+
+        :param cases_limit: cases per page, 1 to 1000.
+        :param cases_cursor: the previous page's ``next_cases_cursor``.
+        :raises NotFound: no aggregated case has this id.
+        :raises InvalidQuery: ``cases_limit`` is out of range, or the cursor was
+            not issued by this hub for this aggregated case.
+        """
+        if isinstance(cases_limit, bool) or not isinstance(cases_limit, int):
+            raise InvalidQuery(f"cases_limit must be an int, got {type(cases_limit).__name__}")
+        if not 1 <= cases_limit <= MAX_LIMIT:
+            raise InvalidQuery(f"cases_limit must be between 1 and {MAX_LIMIT}, got {cases_limit}")
+        self._ready()
+        codec = self._codec()
+        after = None if cases_cursor is None else codec.decode_cases(cases_cursor, agg_id)
+        with self.store.reader() as reader:
+            row = _existing(reader, agg_id)
+            return self._cases_page(reader, row, codec, cases_limit, after)
+
+    def _cases_page(
+        self,
+        reader: SqlReader,
+        row: AggregateRow,
+        codec: CursorCodec,
+        limit: int,
+        after: CasePosition | None,
+    ) -> CasesPage:
+        start = None if after is None else (after.updated_at, after.source, after.source_id)
+        # One case more than asked tells whether another page follows.
+        members = list(reader.iter_cases(row.id, limit=limit + 1, after=start))
+        next_cursor = None
+        if len(members) > limit:
+            del members[limit:]
+            last = members[-1]
+            next_cursor = codec.encode_cases(
+                CasePosition(row.id, last.updated_at, last.source, last.source_id)
+            )
+        aggregated = row.to_aggregated_case(
+            tuple(members), last_refresh_at=reader.last_refresh_at()
+        )
+        return CasesPage(aggregated, next_cursor)
+
+    def iter_aggregated_case_json(
+        self, agg_id: str, *, cases_limit: int | None = None, cases_cursor: str | None = None
+    ) -> Generator[bytes, None, None]:
+        """One aggregated case with its cases as the contract's JSON, in chunks.
+
+        Without paging the cases are read and encoded as they go, so even an
+        aggregated case with a great many cases never sits in memory whole.
+        With ``cases_limit`` the answer is one page and carries
+        ``nextCasesCursor``; a ``cases_cursor`` alone streams the rest.
 
         :raises NotFound: no aggregated case has this id (raised by the first
             ``next()``, before any chunk).
+        :raises InvalidQuery: the cursor is not one this hub issued for it.
         """
         self._ready()
+        codec = self._codec()
+        after = None if cases_cursor is None else codec.decode_cases(cases_cursor, agg_id)
         with self.store.reader() as reader:
             version = reader.data_version()
-            key = ("aggregated", version, agg_id)
+            key = ("aggregated", version, agg_id, cases_limit, cases_cursor)
             if version is not None and (answer := self._answers.get(key)) is not None:
                 yield answer
                 return
             row = _existing(reader, agg_id)
-            aggregated = row.to_aggregated_case(last_refresh_at=reader.last_refresh_at())
-            chunks = iter_aggregated_json(aggregated, reader.iter_cases(agg_id))
+            if cases_limit is not None:
+                page = self._cases_page(reader, row, codec, cases_limit, after)
+                chunks = iter_aggregated_json(
+                    page.aggregated_case,
+                    page.aggregated_case.cases,
+                    extra={"nextCasesCursor": page.next_cases_cursor},
+                )
+            else:
+                aggregated = row.to_aggregated_case(last_refresh_at=reader.last_refresh_at())
+                start = None if after is None else (after.updated_at, after.source, after.source_id)
+                members = reader.iter_cases(agg_id, after=start)
+                extra = None if after is None else {"nextCasesCursor": None}
+                chunks = iter_aggregated_json(aggregated, members, extra=extra)
             yield from chunks if version is None else self._answers.through(key, chunks)
 
     def counts(self) -> Counts:

@@ -19,6 +19,7 @@ __all__ = [
     "AggregatedCase",
     "AggregationKey",
     "Case",
+    "CasesPage",
     "Counts",
     "Health",
     "Page",
@@ -143,6 +144,19 @@ class AggregatedCase:
     regressed_at: dt.datetime | None = None
     new: bool = False
     regressed: bool = False
+
+
+@attrs.frozen
+class CasesPage:
+    """One aggregated case with one page of its cases.
+
+    :ivar aggregated_case: the aggregated case; its ``cases`` are this page,
+        most recently updated first.
+    :ivar next_cases_cursor: pass it back for the next page; ``None`` on the last.
+    """
+
+    aggregated_case: AggregatedCase
+    next_cases_cursor: str | None
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import difflib
 import hashlib
 import hmac
@@ -27,9 +28,11 @@ __all__ = [
     "LIFECYCLES",
     "MAX_LIMIT",
     "MAX_VALUE_LENGTH",
+    "CasePosition",
     "CursorCodec",
     "Position",
     "Query",
+    "parse_case_paging",
     "parse_params",
 ]
 
@@ -54,6 +57,20 @@ class Position:
     is_open: bool
     case_count: int
     id: str
+
+
+@attrs.frozen
+class CasePosition:
+    """A place among one aggregated case's cases: most recently updated first.
+
+    :ivar agg_id: the aggregated case the position belongs to; a cursor of one
+        aggregated case is refused by another.
+    """
+
+    agg_id: str
+    updated_at: dt.datetime
+    source: str
+    source_id: str
 
 
 @attrs.frozen
@@ -88,6 +105,9 @@ class CursorCodec:
     """Encodes positions as opaque, signed cursor strings."""
 
     _VERSION = 1
+    # Cursors into the cases of one aggregated case carry their own tag, so
+    # one kind is never taken for the other.
+    _CASES_VERSION = 2
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
@@ -100,12 +120,45 @@ class CursorCodec:
         payload = orjson.dumps([self._VERSION, position.is_open, position.case_count, position.id])
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
-    def decode(self, cursor: str) -> Position:
-        """The position ``cursor`` stands for.
+    def encode_cases(self, position: CasePosition) -> str:
+        """The cases cursor for ``position``."""
+        payload = orjson.dumps(
+            [
+                self._CASES_VERSION,
+                position.agg_id,
+                position.updated_at.astimezone(dt.UTC).isoformat(),
+                position.source,
+                position.source_id,
+            ]
+        )
+        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
-        :raises InvalidQuery: the hub did not issue this cursor.
+    def decode_cases(self, cursor: str, agg_id: str) -> CasePosition:
+        """The case position ``cursor`` stands for, within aggregated case ``agg_id``.
+
+        :raises InvalidQuery: the hub did not issue this cursor for ``agg_id``.
         """
-        invalid = InvalidQuery("cursor is not one this hub issued; start again without it")
+        invalid = InvalidQuery(
+            "casesCursor is not one this hub issued for this aggregated case; "
+            "start again without it"
+        )
+        payload = self._verified(cursor, invalid)
+        try:
+            version, cursor_agg_id, updated_at, source, source_id = orjson.loads(payload)
+            position = CasePosition(
+                str(cursor_agg_id),
+                dt.datetime.fromisoformat(updated_at),
+                str(source),
+                str(source_id),
+            )
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            raise invalid from None
+        if version != self._CASES_VERSION or position.agg_id != agg_id:
+            raise invalid
+        return position
+
+    def _verified(self, cursor: str, invalid: InvalidQuery) -> bytes:
+        """The payload of a cursor this hub signed, else ``invalid`` is raised."""
         body, dot, _ = cursor.partition(".")
         if not dot:
             raise invalid
@@ -119,6 +172,15 @@ class CursorCodec:
         issued = f"{_b64(payload)}.{_b64(self._sign(payload))}"
         if not hmac.compare_digest(issued.encode(), cursor.encode()):
             raise invalid
+        return payload
+
+    def decode(self, cursor: str) -> Position:
+        """The position ``cursor`` stands for.
+
+        :raises InvalidQuery: the hub did not issue this cursor.
+        """
+        invalid = InvalidQuery("cursor is not one this hub issued; start again without it")
+        payload = self._verified(cursor, invalid)
         try:
             version, is_open, count, agg_id = orjson.loads(payload)
         except (orjson.JSONDecodeError, ValueError, TypeError):
@@ -187,23 +249,7 @@ def parse_params(
     :param codec: gives the cursor codec, only when a cursor is present.
     :raises InvalidQuery: what is wrong, in words.
     """
-    allowed = _PAGING + _FILTERS if filters else _PAGING
-    values: dict[str, list[str]] = {}
-    for name, value in params:
-        if name not in allowed:
-            hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.5)
-            hint = hint or [n for n in allowed if n.lower() == name.lower()]
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            known = ", ".join(allowed)
-            raise InvalidQuery(
-                f"unknown parameter {name[:MAX_VALUE_LENGTH]!r}{suggestion}; known: {known}"
-            )
-        if len(value) > MAX_VALUE_LENGTH:
-            raise InvalidQuery(
-                f"{name} is longer than {MAX_VALUE_LENGTH} characters ({len(value)})"
-            )
-        values.setdefault(name, []).append(value)
-
+    values = _collect(params, _PAGING + _FILTERS if filters else _PAGING)
     for name in _PAGING:
         if len(values.get(name, ())) > 1:
             raise InvalidQuery(f"{name} may be given only once")
@@ -229,3 +275,42 @@ def parse_params(
         after=after,
         cases_limit=cases_limit,
     )
+
+
+def parse_case_paging(params: Iterable[tuple[str, str]]) -> tuple[int | None, str | None]:
+    """Validate the parameters of one aggregated case's answer: ``casesLimit``, ``casesCursor``.
+
+    :returns: the cases limit (1 to :data:`MAX_LIMIT`) and the cursor, each
+        ``None`` when absent.
+    :raises InvalidQuery: what is wrong, in words.
+    """
+    # A cases cursor carries a CRM's case id (up to 255 characters): no 200 cap.
+    values = _collect(params, ("casesLimit", "casesCursor"), uncapped=("casesCursor",))
+    for name, found in values.items():
+        if len(found) > 1:
+            raise InvalidQuery(f"{name} may be given only once")
+    limit_text = values.get("casesLimit", [None])[0]
+    limit = None if limit_text is None else _integer("casesLimit", limit_text, 1, MAX_LIMIT)
+    return limit, values.get("casesCursor", [None])[0]
+
+
+def _collect(
+    params: Iterable[tuple[str, str]], allowed: tuple[str, ...], uncapped: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
+    """Group parameter values by name; refuse unknown names and overlong values."""
+    values: dict[str, list[str]] = {}
+    for name, value in params:
+        if name not in allowed:
+            hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.5)
+            hint = hint or [n for n in allowed if n.lower() == name.lower()]
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            known = ", ".join(allowed)
+            raise InvalidQuery(
+                f"unknown parameter {name[:MAX_VALUE_LENGTH]!r}{suggestion}; known: {known}"
+            )
+        if len(value) > MAX_VALUE_LENGTH and name not in uncapped:
+            raise InvalidQuery(
+                f"{name} is longer than {MAX_VALUE_LENGTH} characters ({len(value)})"
+            )
+        values.setdefault(name, []).append(value)
+    return values

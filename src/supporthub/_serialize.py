@@ -7,7 +7,7 @@ case's ``source_id`` is published as ``id`` (always a string).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -174,10 +174,21 @@ def _encode_aggregated(
     buffer += b"]}"
 
 
-def iter_aggregated_json(aggregated: AggregatedCase, members: Iterable[Case]) -> Iterator[bytes]:
-    """One aggregated case with ``members`` as its cases, as JSON in chunks of about 64 kB."""
+def iter_aggregated_json(
+    aggregated: AggregatedCase,
+    members: Iterable[Case],
+    *,
+    extra: Mapping[str, object] | None = None,
+) -> Iterator[bytes]:
+    """One aggregated case with ``members`` as its cases, as JSON in chunks of about 64 kB.
+
+    :param extra: more top-level fields, after the cases (``nextCasesCursor``).
+    """
     buffer = bytearray()
     yield from _encode_aggregated(buffer, aggregated, members)
+    if extra:
+        buffer[-1:] = b","
+        buffer += orjson.dumps(dict(extra))[1:]
     yield bytes(buffer)
 
 

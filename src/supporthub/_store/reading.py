@@ -352,10 +352,19 @@ class SqlReader:
             grouped.setdefault(row[2], []).append(case_from_row(row))
         return grouped
 
-    def iter_cases(self, agg_id: str, *, limit: int | None = None) -> Iterator[Case]:
-        """The cases of one aggregated case, most recently updated first, in chunks."""
+    def iter_cases(
+        self,
+        agg_id: str,
+        *,
+        limit: int | None = None,
+        after: tuple[dt.datetime, str, str] | None = None,
+    ) -> Iterator[Case]:
+        """The cases of one aggregated case, most recently updated first, in chunks.
+
+        :param after: start after this ``(updated_at, source, source_id)``.
+        """
         remaining = limit
-        last: Case | None = None
+        last = after
         while remaining is None or remaining > 0:
             size = _CASE_CHUNK if remaining is None else min(_CASE_CHUNK, remaining)
             statement = (
@@ -365,17 +374,15 @@ class SqlReader:
                 .limit(size)
             )
             if last is not None:
+                updated_at, source, source_id = last
                 statement = statement.where(
                     sa.or_(
-                        cases.c.updated_at < last.updated_at,
+                        cases.c.updated_at < updated_at,
                         sa.and_(
-                            cases.c.updated_at == last.updated_at,
+                            cases.c.updated_at == updated_at,
                             sa.or_(
-                                cases.c.source < last.source,
-                                sa.and_(
-                                    cases.c.source == last.source,
-                                    cases.c.source_id < last.source_id,
-                                ),
+                                cases.c.source < source,
+                                sa.and_(cases.c.source == source, cases.c.source_id < source_id),
                             ),
                         ),
                     )
@@ -384,7 +391,7 @@ class SqlReader:
             yield from batch
             if len(batch) < size:
                 return
-            last = batch[-1]
+            last = (batch[-1].updated_at, batch[-1].source, batch[-1].source_id)
             if remaining is not None:
                 remaining -= len(batch)
 

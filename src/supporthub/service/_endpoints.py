@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 
 from supporthub._errors import InvalidQuery
 from supporthub._hub import Hub
+from supporthub._query import parse_case_paging
 from supporthub._serialize import to_json_dict
 from supporthub.service._bodies import (
     accept_call,
@@ -124,9 +125,16 @@ class Endpoints:
         return await self._listing(request, filters=True)
 
     async def aggregated_case(self, request: Request) -> Response:
-        """``GET /aggregated-cases/{id}``: one aggregated case with all its cases."""
-        _no_parameters(request)
-        return await _stream_json(self.hub.iter_aggregated_case_json(request.path_params["id"]))
+        """``GET /aggregated-cases/{id}[?casesLimit=&casesCursor=]``: one aggregated case.
+
+        With all its cases, or one page of them.
+        """
+        cases_limit, cases_cursor = parse_case_paging(request.query_params.multi_items())
+        return await _stream_json(
+            self.hub.iter_aggregated_case_json(
+                request.path_params["id"], cases_limit=cases_limit, cases_cursor=cases_cursor
+            )
+        )
 
     # -- steering the grouping: each handler is one library call ------------------
 

@@ -763,7 +763,10 @@ def openapi_document() -> dict[str, Any]:
             },
             "/aggregated-cases/{id}": {
                 "get": {
-                    "summary": "One aggregated case with all its cases",
+                    "summary": "One aggregated case with all its cases, or a page of them",
+                    "description": "Without `casesLimit` every case is embedded, streamed. "
+                    "With it the cases come a page at a time (most recently updated first) "
+                    "and the answer carries `nextCasesCursor`, null on the last page.",
                     "operationId": "getAggregatedCase",
                     "security": _READ_SECURITY,
                     "parameters": [
@@ -772,12 +775,44 @@ def openapi_document() -> dict[str, Any]:
                             "in": "path",
                             "required": True,
                             "schema": {"type": "string"},
-                        }
+                        },
+                        {
+                            "name": "casesLimit",
+                            "in": "query",
+                            "description": "Cases per page.",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                        },
+                        {
+                            "name": "casesCursor",
+                            "in": "query",
+                            "description": "The previous answer's `nextCasesCursor` for this "
+                            "aggregated case; any other value is a `400`.",
+                            "schema": {"type": "string"},
+                        },
                     ],
                     "responses": {
                         "200": {
                             "description": "The aggregated case.",
-                            "content": {_JSON: {"schema": _ref("AggregatedCase")}},
+                            "content": {
+                                _JSON: {
+                                    "schema": {
+                                        "allOf": [
+                                            _ref("AggregatedCase"),
+                                            {
+                                                "type": "object",
+                                                "properties": {
+                                                    "nextCasesCursor": {
+                                                        "type": ["string", "null"],
+                                                        "description": "With `casesLimit`: "
+                                                        "the next page's `casesCursor`, null "
+                                                        "on the last page.",
+                                                    }
+                                                },
+                                            },
+                                        ]
+                                    }
+                                }
+                            },
                         },
                         "400": _BAD_REQUEST,
                         "401": _UNAUTHORIZED,
