@@ -23,8 +23,10 @@ from supporthub._store.schema import (
     meta,
     overrides,
     refresh_runs,
+    rule_sets,
     sources,
 )
+from supporthub._store.succession import successor
 
 if TYPE_CHECKING:
     from supporthub._store.sql import SqlStore
@@ -194,6 +196,31 @@ class SqlReader:
     def rules_version(self) -> str | None:
         """The rule-set version the stored aggregated cases were built with."""
         return self.meta("rules_version")
+
+    def default_rules(self) -> str | None:
+        """The default rule set (``default@1`` …) the stored cases are grouped by.
+
+        ``None`` in a database that has not recorded one: it holds no case
+        from before rule sets were recorded (the migration marks those
+        ``default@1``), so it takes the current default.
+        """
+        return self.meta("default_rules")
+
+    def rule_set_label(self, version: str) -> str | None:
+        """The rules in words (``default@2, overrides@1 #1a2b3c4d``) of a ``rules_version``."""
+        found = self.connection.execute(
+            sa.select(rule_sets.c.label).where(rule_sets.c.version == version)
+        ).scalar()
+        return None if found is None else str(found)
+
+    def successor(self, old_id: str) -> str | None:
+        """The aggregated case that took over ``old_id`` after a regroup, if any.
+
+        See :mod:`supporthub._store.succession`: the one that holds most of
+        its former cases now (ties: the smallest id); ``None`` when
+        ``old_id`` exists, was never retired, or none of its cases remain.
+        """
+        return successor(self.connection, old_id)
 
     def states(self) -> dict[str, SourceState]:
         """Every source's sync state, by name."""
