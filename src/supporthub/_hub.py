@@ -316,7 +316,13 @@ class Hub:
             filters=filters,
             provider_key=self._search_provider_key,
             codec=self._codec,
+            text_keys=self._text_keys,
         )
+
+    def _text_keys(self, raw: str) -> tuple[str | None, str | None]:
+        # Free text is keyed by the rule set the database is grouped by.
+        keys = self.pipeline.rule_set
+        return keys.provider_key(raw), keys.error_code_key(raw)
 
     def _search_provider_key(self, raw: str) -> str | None:
         # Only a query with a provider pays for reading the overrides.
@@ -348,6 +354,7 @@ class Hub:
         error_code: _ParamValue = None,
         status: _ParamValue = None,
         lifecycle: _ParamValue = None,
+        q: _ParamValue = None,
         limit: int | None = None,
         cursor: str | None = None,
         cases_limit: int | None = None,
@@ -357,6 +364,9 @@ class Hub:
         ``provider`` and ``error_code`` compare by key, so ``"ACME PAYMENTS INC"``
         finds ``Acme Payments`` and ``"E-1042"`` finds ``1042``. ``lifecycle``
         is ``"new"`` (first seen in the last refresh) or ``"regressed"``.
+        ``q`` is what people type in a search box: ``"naka trad"`` finds
+        ``Nakatomi Trading`` (whole-word prefixes of the provider key, in a
+        run), and ``"104"`` finds error code ``1042`` (part of the error code key).
 
         :raises InvalidQuery: a value is empty, too long, or not a status.
         """
@@ -366,6 +376,7 @@ class Hub:
             ("errorCode", error_code),
             ("status", status),
             ("lifecycle", lifecycle),
+            ("q", q),
             ("limit", limit),
             ("cursor", cursor),
             ("casesLimit", cases_limit),

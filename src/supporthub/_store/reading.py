@@ -7,6 +7,7 @@ every query it runs sees the same committed state.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +108,22 @@ def row_from_db(row: Any) -> AggregateRow:
     )
 
 
+def _text_match(provider: str, code: str | None) -> sa.ColumnElement[bool]:
+    """Provider key holds ``provider`` as a run of whole-word prefixes, or code key holds ``code``.
+
+    Keys are words joined by single spaces. The LIKE is a cheap prefilter
+    (the first word occurs somewhere); the regular expression is exact
+    (SQLAlchemy registers ``regexp`` on SQLite; MariaDB has it).
+    """
+    words = provider.split(" ")
+    pattern = "(^| )" + "[^ ]* ".join(re.escape(word) for word in words)
+    column = aggregated_cases.c.provider_key
+    matches = sa.and_(column.contains(words[0], autoescape=True), column.regexp_match(pattern))
+    if code is None:
+        return matches
+    return sa.or_(matches, aggregated_cases.c.error_code_key.contains(code, autoescape=True))
+
+
 def _filters(query: Query, last_refresh_at: dt.datetime | None) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = []
     lifecycle: list[sa.ColumnElement[bool]] = []
@@ -122,6 +139,8 @@ def _filters(query: Query, last_refresh_at: dt.datetime | None) -> list[sa.Colum
         where.append(aggregated_cases.c.provider_key.in_(query.provider_keys))
     if query.error_code_keys:
         where.append(aggregated_cases.c.error_code_key.in_(query.error_code_keys))
+    if query.texts:
+        where.append(sa.or_(*(_text_match(provider, code) for provider, code in query.texts)))
     if query.statuses:
         where.append(
             aggregated_cases.c.is_open.in_([status is Status.OPEN for status in query.statuses])
