@@ -36,7 +36,7 @@ def hub(make_hub: Any, fake_crm: Any) -> supporthub.Hub:
 def found(hub: supporthub.Hub, **params: Any) -> list[tuple[str | None, str | None]]:
     page = hub.search(cases_limit=0, **params)
     assert page.total == len(page.aggregated_cases)
-    return sorted(((a.provider, a.error_code) for a in page.aggregated_cases), key=lambda p: str(p))
+    return sorted(((a.provider, a.error_code) for a in page.aggregated_cases), key=str)
 
 
 def test_q_matches_runs_of_whole_word_prefixes(hub) -> None:
