@@ -116,3 +116,19 @@ def test_q_uses_the_rule_set_the_database_is_grouped_by(make_hub, fake_crm, monk
     assert found(hub, q="lodz") == [("Łódź Płatności", "9")]
     assert found(hub, q="ŁÓDŹ PŁAT") == [("Łódź Płatności", "9")]
     assert found(hub, q="platn") == [("Łódź Płatności", "9")]
+
+
+def test_q_pages_with_a_cursor_like_any_search(hub, fake_crm) -> None:
+    for n in range(5):
+        fake_crm.put(f"p{n}", provider=f"Nakamura {n}", error_code=f"X{n}")
+    hub.refresh(force=True)
+    seen, cursor = [], None
+    while True:
+        page = hub.search(q="naka", limit=2, cursor=cursor, cases_limit=0)
+        assert page.total == 9
+        seen += [a.id for a in page.aggregated_cases]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 9
+    assert seen == [a.id for a in hub.search(q="naka", cases_limit=0).aggregated_cases]
