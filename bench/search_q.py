@@ -99,7 +99,8 @@ def main() -> None:
                     times.append(time.perf_counter() - start)
                     assert answer.status_code == 200, answer.text
                     total = answer.json()["total"]
-                print(f"q={q!r:12} total={total:6d}  median {statistics.median(times) * 1000:7.1f} ms")
+                median = statistics.median(times) * 1000
+                print(f"q={q!r:12} total={total:6d}  median {median:7.1f} ms")
         hub.close()
 
 
