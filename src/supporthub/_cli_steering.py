@@ -13,11 +13,19 @@ from typing import Any
 import orjson
 
 from supporthub._hub import Hub
+from supporthub._replay import ReplayDiff
 from supporthub._serialize import to_json_dict
 from supporthub._settings import Settings
 from supporthub._steering import RuleChange
+from supporthub._upgrade import RulesUpgrade
 
-__all__ = ["STEERING_COMMANDS", "add_steering_commands", "run_steering"]
+__all__ = [
+    "STEERING_COMMANDS",
+    "add_steering_commands",
+    "print_diff",
+    "print_upgrade",
+    "run_steering",
+]
 
 STEERING_COMMANDS = frozenset(
     {"explain", "overrides", "merge", "move", "alias", "undo", "rules", "suggestions"}
@@ -80,6 +88,32 @@ def _print_change(change: RuleChange) -> None:
         print(f"  override {override.id or '-'}: {override.kind} by {override.created_by}")
     for removed in change.removed:
         print(f"  override {removed} undone")
+    print_diff(diff)
+
+
+def print_upgrade(upgrade: RulesUpgrade) -> None:
+    """A default rule set upgrade for people: the rule sets, the regroup, the overrides."""
+    if upgrade.from_rules == upgrade.to_rules:
+        print(f"grouping rules: {upgrade.to_rules}, nothing to upgrade")
+        return
+    verb = "regrouped" if upgrade.applied else "would regroup (preview)"
+    print(
+        f"grouping rules: {upgrade.from_rules} -> {upgrade.to_rules}: {verb}, "
+        f"{upgrade.diff.moved_cases} case(s) move"
+    )
+    for carried in upgrade.overrides:
+        if not carried.changed:
+            continue
+        original = carried.original
+        if carried.becomes:
+            print(f"  override {original.id} ({original.kind}) carried over to the new keys")
+        else:
+            print(f"  override {original.id} ({original.kind}) retired: {carried.reason}")
+    print_diff(upgrade.diff)
+
+
+def print_diff(diff: ReplayDiff) -> None:
+    """Which aggregated cases appear, vanish, split and merge."""
     for title, ids in (("appear", diff.appeared), ("vanish", diff.vanished)):
         for agg_id in ids:
             print(f"  {title}: {agg_id}")
@@ -95,8 +129,14 @@ def _run(hub: Hub, args: argparse.Namespace) -> Any:
         return hub.explain(args.id)
     if command == "overrides":
         return hub.overrides(include_removed=args.all)
+    if command == "rules" and args.action == "preview":
+        upgrade = hub.preview_upgrade()
+        if not args.json and upgrade.pending:
+            print_upgrade(upgrade)
+            print("(applied by `supporthub db upgrade`; the configured rules under it:)")
+        return hub.preview_rules()
     if command == "rules":
-        return hub.preview_rules() if args.action == "preview" else hub.apply_rules()
+        return hub.apply_rules()
     if command == "suggestions" and not args.accept:
         return hub.suggestions()
     common = {"by": args.by, "dry_run": args.dry_run}

@@ -23,7 +23,7 @@ import orjson
 
 from supporthub._errors import ConfigurationError
 from supporthub._models import AggregatedCase, AggregationKey, Case, Status
-from supporthub._normalize import error_code_key, provider_key
+from supporthub._rulesets import RuleSet, rule_set
 
 __all__ = [
     "AggregateChanges",
@@ -43,13 +43,14 @@ class KeyRule(abc.ABC):
     """A step that builds or changes the aggregation key of a case.
 
     :cvar name: names the rule in explanations and in the rule-set version.
-    :cvar version: bump it when the rule's output changes; stored cases are
+    :ivar version: bump it when the rule's output changes; stored cases are
         then regrouped at the next refresh.
     :cvar order: rules run in ascending order; the default key is 0.
     """
 
     name: ClassVar[str]
-    version: ClassVar[str] = "1"
+    # Per instance: the default key's version is the rule set it runs.
+    version: str = "1"
     order: ClassVar[int] = 100
 
     @abc.abstractmethod
@@ -64,15 +65,31 @@ class KeyRule(abc.ABC):
         """Map a searched provider key the way :meth:`apply` maps a case's."""
         return key
 
+    def for_rule_set(self, rules: RuleSet) -> KeyRule:
+        """This rule as it runs under the default rule set ``rules`` (most rules: itself)."""
+        return self
+
 
 class DefaultKey(KeyRule):
-    """The contract's default key: (provider key, error code key) of the raw values."""
+    """The contract's default key: (provider key, error code key) of the raw values.
+
+    :param rules: the default rule set it runs (default: the current one).
+    """
 
     name = "default"
     order = 0
 
+    def __init__(self, rules: RuleSet | None = None) -> None:
+        self.rules = rules or rule_set(None)
+        self.version = self.rules.version
+
     def apply(self, case: Case, key: AggregationKey) -> AggregationKey:
-        return AggregationKey(provider_key(case.provider), error_code_key(case.error_code))
+        return AggregationKey(
+            self.rules.provider_key(case.provider), self.rules.error_code_key(case.error_code)
+        )
+
+    def for_rule_set(self, rules: RuleSet) -> KeyRule:
+        return self if rules == self.rules else DefaultKey(rules)
 
 
 class ProviderAliases(KeyRule):
@@ -85,10 +102,13 @@ class ProviderAliases(KeyRule):
     name = "provider-aliases"
     order = 10
 
-    def __init__(self, aliases: Mapping[str, str]) -> None:
+    def __init__(self, aliases: Mapping[str, str], rules: RuleSet | None = None) -> None:
+        self.raw = dict(aliases)
+        self.rules = rules or rule_set(None)
         mapping: dict[str, str] = {}
         for raw_from, raw_to in aliases.items():
-            key_from, key_to = provider_key(raw_from), provider_key(raw_to)
+            key_from = self.rules.provider_key(raw_from)
+            key_to = self.rules.provider_key(raw_to)
             if key_from is None or key_to is None:
                 raise ConfigurationError(
                     f"provider alias {raw_from!r} -> {raw_to!r}: both sides need a provider key"
@@ -119,6 +139,10 @@ class ProviderAliases(KeyRule):
     def search_provider_key(self, key: str) -> str:
         return self.aliases.get(key, key)
 
+    def for_rule_set(self, rules: RuleSet) -> KeyRule:
+        # Both sides are keyed by the default rules, so they follow them.
+        return self if rules == self.rules else ProviderAliases(self.raw, rules)
+
 
 class KeyPipeline:
     """Runs the key rules in order; knows the rule-set version they make."""
@@ -129,7 +153,24 @@ class KeyPipeline:
             raise ConfigurationError("no key rule is registered; the default plug-in is missing")
         described = [[r.name, r.version, r.order, r.fingerprint()] for r in self.rules]
         self.version = hashlib.sha256(orjson.dumps(described)).hexdigest()[:16]
+        #: The rules in words: ``default@2`` then each further rule, with a
+        #: short digest of what configures it (aliases, overrides).
+        self.label = ", ".join(
+            f"{r.name}@{r.version}"
+            + (f" #{hashlib.sha256(f.encode()).hexdigest()[:8]}" if (f := r.fingerprint()) else "")
+            for r in self.rules
+        )
+        defaults = [r.rules for r in self.rules if isinstance(r, DefaultKey)]
+        #: The default rule set that builds the key (the current one when a
+        #: plug-in replaced the default rule).
+        self.rule_set = defaults[0] if defaults else rule_set(None)
         self._ids: dict[AggregationKey, str] = {}
+
+    def under(self, rules: RuleSet) -> KeyPipeline:
+        """These rules with the default rule set ``rules`` instead of this one's."""
+        if rules == self.rule_set:
+            return self
+        return KeyPipeline(rule.for_rule_set(rules) for rule in self.rules)
 
     def key_for(self, case: Case) -> AggregationKey:
         """The aggregation key of ``case``."""
@@ -149,7 +190,7 @@ class KeyPipeline:
 
     def search_provider_key(self, raw: str) -> str | None:
         """The provider key an aggregated case must have to match ``raw``."""
-        key = provider_key(raw)
+        key = self.rule_set.provider_key(raw)
         if key is None:
             return None
         for rule in self.rules:

@@ -14,6 +14,7 @@ can act on it::
     ├── MalformedPage         a whole CRM answer is unusable; the source fails
     ├── InvalidQuery          a caller's parameter is wrong (HTTP 400)
     ├── NotFound              no aggregated case with that id (HTTP 404)
+    │   └── Moved                 a regroup retired the id; ``new_id`` took over (HTTP 308)
     ├── RefreshNotDue         no source may be fetched yet (HTTP 429)
     └── RefreshInProgress     another refresh holds the lock (HTTP 409)
 
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidQuery",
     "MalformedPage",
     "MalformedRecord",
+    "Moved",
     "NotFound",
     "PluginError",
     "RefreshInProgress",
@@ -93,6 +95,19 @@ class InvalidQuery(SupportHubError):
 
 class NotFound(SupportHubError):
     """No aggregated case has that id."""
+
+
+class Moved(NotFound):
+    """The aggregated case id was retired by a regroup; ``new_id`` took over its cases.
+
+    :ivar old_id: the id asked for.
+    :ivar new_id: the aggregated case that holds most of its former cases now.
+    """
+
+    def __init__(self, old_id: str, new_id: str) -> None:
+        super().__init__(f"aggregated case {old_id[:100]!r} is now {new_id!r}")
+        self.old_id = old_id
+        self.new_id = new_id
 
 
 class RefreshNotDue(SupportHubError):

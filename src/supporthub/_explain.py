@@ -52,6 +52,11 @@ class Explanation:
     :ivar rules: the rule set, as ``name@version`` in the order they run.
     :ivar values: the members' raw values, most common first.
     :ivar overrides: the operators' decisions that shape this aggregated case.
+    :ivar default_rules: the default rule set the database is grouped by
+        (``default@2``), whose legal forms are ``legal_forms``.
+    :ivar made_by: the rules that made this aggregated case, in words: the
+        default rule set, then each further rule with a digest of what
+        configures it (``default@2, overrides@1 #1a2b3c4d``).
     """
 
     id: str
@@ -60,6 +65,9 @@ class Explanation:
     rules: tuple[str, ...]
     values: tuple[ExplainedValues, ...]
     overrides: tuple[Override, ...]
+    default_rules: str = ""
+    legal_forms: tuple[str, ...] = ()
+    made_by: str = ""
 
 
 def _steps(
@@ -127,4 +135,7 @@ def explain(reader: SqlReader, pipeline: KeyPipeline, agg_id: str) -> Explanatio
         rules=tuple(f"{rule.name}@{rule.version}" for rule in pipeline.rules),
         values=values,
         overrides=tuple(shaping),
+        default_rules=pipeline.rule_set.name,
+        legal_forms=pipeline.rule_set.legal_forms,
+        made_by=reader.rule_set_label(row.rules_version) or f"unrecorded ({row.rules_version})",
     )

@@ -16,7 +16,7 @@ import pluggy
 from supporthub import _due
 from supporthub._answers import AnswerCache
 from supporthub._consolidate import AggregateRow, KeyPipeline, KeyRule
-from supporthub._errors import InvalidQuery, NotFound, StorageError
+from supporthub._errors import InvalidQuery, Moved, NotFound, StorageError
 from supporthub._explain import Explanation, explain
 from supporthub._models import (
     AggregatedCase,
@@ -42,12 +42,14 @@ from supporthub._query import MAX_LIMIT, CasePosition, CursorCodec, Query, parse
 from supporthub._redact import register_secrets
 from supporthub._refresh import Clock, Refresher, Source, TransportFactory, utcnow
 from supporthub._replay import ReplayDiff
+from supporthub._rulesets import UNRECORDED_DEFAULT, rule_set
 from supporthub._serialize import iter_aggregated_json, iter_listing_json
 from supporthub._settings import Settings
 from supporthub._steering import RuleChange, Steering
 from supporthub._store.reading import SqlReader, position_of
-from supporthub._store.sql import SqlStore
+from supporthub._store.sql import SCHEMA_REVISION, SqlStore
 from supporthub._suggest import AliasSuggestion, Suggestions, suggest
+from supporthub._upgrade import RulesUpgrade, plan_upgrade, replacements
 
 __all__ = ["Hub"]
 
@@ -55,8 +57,16 @@ _ParamValue = str | int | Status | Sequence[str | Status] | None
 
 
 def _existing(reader: SqlReader, agg_id: str) -> AggregateRow:
+    """The stored row of ``agg_id``.
+
+    :raises Moved: a regroup retired the id; another aggregated case took over.
+    :raises NotFound: no aggregated case has (or had) this id, or none of its cases remain.
+    """
     row = reader.get(agg_id)
     if row is None:
+        new_id = reader.successor(agg_id)
+        if new_id is not None:
+            raise Moved(agg_id, new_id)
         raise NotFound(f"no aggregated case has the id {agg_id[:100]!r}")
     return row
 
@@ -111,7 +121,7 @@ class Hub:
         self._refresher = Refresher(
             store=self.store,
             sources=self.sources,
-            pipeline=lambda reader: self._pipeline_with(reader.overrides()),
+            pipeline=lambda reader: self._pipeline_with(reader.overrides(), reader.default_rules()),
             settings=self.settings,
             plugins=self.plugins,
             transport_factory=transport_factory,
@@ -141,24 +151,104 @@ class Hub:
 
     # -- rules ----------------------------------------------------------------------
 
-    def _pipeline_with(self, overrides: Sequence[Override]) -> KeyPipeline:
+    def _pipeline_with(
+        self, overrides: Sequence[Override], default_rules: str | None = None
+    ) -> KeyPipeline:
+        """The configured rules under the named default rule set, then ``overrides``.
+
+        :param default_rules: what the database is grouped by (``None``: current).
+        """
+        under = rule_set(default_rules)
+        rules = [rule.for_rule_set(under) for rule in self.rules]
         active = [o for o in overrides if o.active]
-        return KeyPipeline([*self.rules, OverrideRule(active)] if active else self.rules)
+        return KeyPipeline([*rules, OverrideRule(active)] if active else rules)
+
+    def _pipeline_of(self, reader: SqlReader) -> KeyPipeline:
+        return self._pipeline_with(reader.overrides(), reader.default_rules())
 
     @property
     def pipeline(self) -> KeyPipeline:
         """The key rules in force now: configuration, plug-ins, then overrides."""
         self._ready()
         with self.store.reader() as reader:
-            return self._pipeline_with(reader.overrides())
+            return self._pipeline_of(reader)
 
     # -- the database -------------------------------------------------------------
 
-    def upgrade_db(self) -> None:
-        """Create the schema, or migrate it to this version (``supporthub db upgrade``)."""
+    def upgrade_db(self) -> RulesUpgrade:
+        """Create the schema, or migrate it to this version (``supporthub db upgrade``).
+
+        A database grouped by an older default rule set is then regrouped
+        under the current one, in one transaction: every stored case stays,
+        the overrides are carried over to the new keys, and the ids that
+        vanish answer with their successor (:class:`Moved`). See
+        :meth:`preview_upgrade` for what it will do.
+        """
         self.store.upgrade()
         self._schema_ready = True
         self._answers.clear()
+        with self.store.refresh_lock(None), self.store.writer() as writer:
+            upgrade, pipeline = self._plan_upgrade(writer)
+            if not upgrade.pending:
+                return upgrade
+            now = self.clock()
+            for carried in upgrade.overrides:
+                if carried.changed and carried.original.id is not None:
+                    writer.remove_override(
+                        carried.original.id,
+                        by=f"supporthub db upgrade to {upgrade.to_rules}",
+                        at=now,
+                    )
+            for override in replacements(upgrade.overrides):
+                writer.add_override(override)
+            writer.regroup(pipeline, now)
+            writer.record_rules(pipeline)
+        self._answers.clear()
+        return attrs.evolve(upgrade, applied=True)
+
+    def preview_upgrade(self) -> RulesUpgrade:
+        """What ``supporthub db upgrade`` would do to the grouping: nothing pending, or the diff.
+
+        Works on a database whose schema is older too (it changes nothing).
+        """
+        revision = self.store.revision()
+        if revision is None:
+            target = rule_set(None).name
+            return RulesUpgrade(target, target, ReplayDiff())
+        if revision == SCHEMA_REVISION:
+            self._ready()
+        with self.store.reader() as reader:
+            return self._plan_upgrade(reader, older_schema=revision != SCHEMA_REVISION)[0]
+
+    def _plan_upgrade(
+        self, reader: SqlReader, *, older_schema: bool = False
+    ) -> tuple[RulesUpgrade, KeyPipeline]:
+        target = rule_set(None)
+        stored = reader.default_rules()
+        if stored is None and older_schema and reader.source_case_counts():
+            stored = UNRECORDED_DEFAULT  # what the migration will record
+        stored = stored or target.name
+        if stored == target.name:
+            return RulesUpgrade(stored, target.name, ReplayDiff()), self._pipeline_of(reader)
+        existing = [row.id for row in reader.iter_rows(Query())]
+        return plan_upgrade(
+            reader.iter_all_cases,
+            existing,
+            self._pipeline_with((), stored),
+            reader.overrides(),
+            target,
+        )
+
+    def successor(self, agg_id: str) -> str | None:
+        """The aggregated case that took over ``agg_id`` when a regroup retired it.
+
+        ``None`` when ``agg_id`` exists (it was not retired), was never an
+        id, or none of its former cases remain. Work recorded on an old id
+        follows it here.
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            return reader.successor(agg_id)
 
     def _ready(self) -> None:
         # An empty database gets the schema (zero set-up with SQLite); an
@@ -227,7 +317,13 @@ class Hub:
             filters=filters,
             provider_key=self._search_provider_key,
             codec=self._codec,
+            text_keys=self._text_keys,
         )
+
+    def _text_keys(self, raw: str) -> tuple[str | None, str | None]:
+        # Free text is keyed by the rule set the database is grouped by.
+        keys = self.pipeline.rule_set
+        return keys.provider_key(raw), keys.error_code_key(raw)
 
     def _search_provider_key(self, raw: str) -> str | None:
         # Only a query with a provider pays for reading the overrides.
@@ -259,6 +355,7 @@ class Hub:
         error_code: _ParamValue = None,
         status: _ParamValue = None,
         lifecycle: _ParamValue = None,
+        q: _ParamValue = None,
         limit: int | None = None,
         cursor: str | None = None,
         cases_limit: int | None = None,
@@ -268,6 +365,9 @@ class Hub:
         ``provider`` and ``error_code`` compare by key, so ``"ACME PAYMENTS INC"``
         finds ``Acme Payments`` and ``"E-1042"`` finds ``1042``. ``lifecycle``
         is ``"new"`` (first seen in the last refresh) or ``"regressed"``.
+        ``q`` is what people type in a search box: ``"naka trad"`` finds
+        ``Nakatomi Trading`` (whole-word prefixes of the provider key, in a
+        run), and ``"104"`` finds error code ``1042`` (part of the error code key).
 
         :raises InvalidQuery: a value is empty, too long, or not a status.
         """
@@ -277,6 +377,7 @@ class Hub:
             ("errorCode", error_code),
             ("status", status),
             ("lifecycle", lifecycle),
+            ("q", q),
             ("limit", limit),
             ("cursor", cursor),
             ("casesLimit", cases_limit),
@@ -334,14 +435,26 @@ class Hub:
             )
             yield from chunks if version is None else self._answers.through(key, chunks)
 
-    def get(self, agg_id: str, *, cases_limit: int | None = None) -> AggregatedCase:
+    def get(
+        self, agg_id: str, *, cases_limit: int | None = None, follow: bool = True
+    ) -> AggregatedCase:
         """One aggregated case with its cases (most recently updated first).
 
-        :raises NotFound: no aggregated case has this id.
+        An id a regroup retired leads to its successor: the answer's ``id``
+        then differs from ``agg_id`` (that is how a caller tells it moved).
+
+        :param follow: ``False`` raises :class:`Moved` instead of following.
+        :raises NotFound: no aggregated case has this id (or took it over).
         """
         self._ready()
         with self.store.reader() as reader:
-            row = _existing(reader, agg_id)
+            try:
+                row = _existing(reader, agg_id)
+            except Moved as moved:
+                if not follow:
+                    raise
+                row = _existing(reader, moved.new_id)
+            agg_id = row.id
             members = tuple(reader.iter_cases(agg_id, limit=cases_limit))
             return row.to_aggregated_case(members, last_refresh_at=reader.last_refresh_at())
 
@@ -402,6 +515,7 @@ class Hub:
         With ``cases_limit`` the answer is one page and carries
         ``nextCasesCursor``; a ``cases_cursor`` alone streams the rest.
 
+        :raises Moved: a regroup retired this id (by the first ``next()``).
         :raises NotFound: no aggregated case has this id (raised by the first
             ``next()``, before any chunk).
         :raises InvalidQuery: the cursor is not one this hub issued for it.
@@ -497,7 +611,8 @@ class Hub:
         """
         self._ready()
         with self.store.reader() as reader:
-            return explain(reader, self._pipeline_with(reader.overrides()), agg_id)
+            _existing(reader, agg_id)
+            return explain(reader, self._pipeline_of(reader), agg_id)
 
     def overrides(self, *, include_removed: bool = False) -> list[Override]:
         """The operators' overrides, oldest first (undone ones too, if asked)."""
@@ -568,7 +683,11 @@ class Hub:
     ) -> RuleChange:
         """Make a provider spelling mean another provider, for all cases, old and new."""
         return self._change(
-            lambda reader: [self._steering.alias(spelling, provider, by, reason)],
+            lambda reader: [
+                self._steering.alias(
+                    spelling, provider, by, reason, rule_set(reader.default_rules()).provider_key
+                )
+            ],
             by=by,
             dry_run=dry_run,
         )

@@ -22,7 +22,7 @@ import orjson
 
 from supporthub._errors import InvalidQuery
 from supporthub._models import Status
-from supporthub._normalize import error_code_key
+from supporthub._normalize import error_code_key, provider_key
 
 __all__ = [
     "LIFECYCLES",
@@ -44,7 +44,7 @@ MAX_LIMIT = 1000
 _MAX_CASES_LIMIT = 1_000_000_000
 
 _PAGING = ("limit", "cursor", "casesLimit")
-_FILTERS = ("provider", "errorCode", "status", "lifecycle")
+_FILTERS = ("provider", "errorCode", "status", "lifecycle", "q")
 #: Lifecycle filters: first seen in the last refresh; closed, then open again.
 LIFECYCLES = ("new", "regressed")
 _INTEGER = re.compile(r"^[0-9]+$")
@@ -78,6 +78,10 @@ class Query:
     """What to list: filters (AND between kinds, OR within one), paging, embedding.
 
     :ivar provider_keys: aggregated cases whose provider key is one of these.
+    :ivar texts: free text typed by people, as ``(provider key, error code
+        key)`` of each value: an aggregated case matches when its provider
+        key holds the first as a run of whole-word prefixes, or its error
+        code key contains the second.
     :ivar lifecycle: ``new`` and/or ``regressed`` (see :data:`LIFECYCLES`).
     :ivar after: start after this position (from a cursor).
     :ivar cases_limit: embed at most this many cases per aggregated case
@@ -88,6 +92,7 @@ class Query:
     error_code_keys: tuple[str, ...] = ()
     statuses: tuple[Status, ...] = ()
     lifecycle: tuple[str, ...] = ()
+    texts: tuple[tuple[str, str | None], ...] = ()
     limit: int | None = None
     after: Position | None = None
     cases_limit: int | None = None
@@ -233,12 +238,29 @@ def _filters(
     return provider_keys, error_keys, statuses, lifecycle
 
 
+def _texts(
+    raws: Iterable[str], text_keys: Callable[[str], tuple[str | None, str | None]]
+) -> list[tuple[str, str | None]]:
+    texts: list[tuple[str, str | None]] = []
+    for raw in raws:
+        provider, code = text_keys(raw)
+        if provider is None:
+            raise InvalidQuery(f"q {raw!r} has no letters or digits; type a provider or error code")
+        texts.append((provider, code))
+    return texts
+
+
+def _default_text_keys(raw: str) -> tuple[str | None, str | None]:
+    return provider_key(raw), error_code_key(raw)
+
+
 def parse_params(
     params: Iterable[tuple[str, str]],
     *,
     filters: bool,
     provider_key: Callable[[str], str | None],
     codec: Callable[[], CursorCodec],
+    text_keys: Callable[[str], tuple[str | None, str | None]] = _default_text_keys,
 ) -> Query:
     """Validate query parameters into a :class:`Query`.
 
@@ -247,6 +269,8 @@ def parse_params(
     :param provider_key: the provider key a searched spelling must match
         (aliases applied).
     :param codec: gives the cursor codec, only when a cursor is present.
+    :param text_keys: the provider key and error code key of a ``q`` value
+        (the rule set the database is grouped by).
     :raises InvalidQuery: what is wrong, in words.
     """
     values = _collect(params, _PAGING + _FILTERS if filters else _PAGING)
@@ -271,6 +295,7 @@ def parse_params(
         error_code_keys=tuple(dict.fromkeys(error_keys)),
         statuses=tuple(dict.fromkeys(statuses)),
         lifecycle=tuple(dict.fromkeys(lifecycle)),
+        texts=tuple(dict.fromkeys(_texts(values.get("q", ()), text_keys))),
         limit=limit,
         after=after,
         cases_limit=cases_limit,

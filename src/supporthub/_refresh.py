@@ -339,7 +339,7 @@ class Refresher:
                 with self.store.writer() as writer:
                     if writer.rules_version() != pipeline.version:
                         diff = writer.regroup(pipeline, started_at)
-                        writer.set_meta("rules_version", pipeline.version)
+                        writer.record_rules(pipeline)
                         log.log(
                             logging.INFO if diff.moved_cases else logging.DEBUG,
                             "rules changed: regrouped, %d cases moved",

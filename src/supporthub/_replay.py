@@ -75,12 +75,15 @@ class RegroupPlan:
     :ivar moves: ``(new agg id, source, source id)`` of every case that moves.
     :ivar origins: for every aggregated case id after the regroup, the ids
         its cases were in before.
+    :ivar departed: for every id that vanishes, the ``(source, source id)``
+        of the cases it held (they say later where its successor is).
     """
 
     diff: ReplayDiff
     moves: tuple[tuple[str, str, str], ...]
     totals: Mapping[str, _Totals]
     origins: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
+    departed: Mapping[str, tuple[tuple[str, str], ...]] = attrs.field(factory=dict)
 
     def rows(
         self, current: Mapping[str, AggregateRow], rules_version: str, now: dt.datetime
@@ -130,6 +133,7 @@ def plan_regroup(
     moves: list[tuple[str, str, str]] = []
     targets: dict[str, set[str]] = collections.defaultdict(set)
     sources: dict[str, set[str]] = collections.defaultdict(set)
+    left: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
     for old_id, case in stored:
         key = pipeline.key_for(case)
         new_id = pipeline.id_for(key)
@@ -138,6 +142,7 @@ def plan_regroup(
         sources[new_id].add(old_id)
         if new_id != old_id:
             moves.append((new_id, case.source, case.source_id))
+            left[old_id].append((case.source, case.source_id))
     before = set(existing)
     diff = ReplayDiff(
         moved_cases=len(moves),
@@ -151,4 +156,5 @@ def plan_regroup(
         moves=tuple(moves),
         totals=totals,
         origins={new: frozenset(old) for new, old in sources.items()},
+        departed={old: tuple(left[old]) for old in diff.vanished if old in left},
     )

@@ -33,6 +33,7 @@ from supporthub._overrides import CaseRef, Override, OverrideKind
 from supporthub._replay import ReplayDiff
 from supporthub._steering import RuleChange
 from supporthub._suggest import AliasSuggestion, GroupSuggestion, Suggestions
+from supporthub._upgrade import CarriedOverride, RulesUpgrade
 
 __all__ = [
     "converter",
@@ -112,6 +113,21 @@ _register_camel(Explanation)
 _register_camel(AliasSuggestion)
 _register_camel(GroupSuggestion)
 _register_camel(Suggestions)
+_register_camel(CarriedOverride)
+
+
+def _unstructure_upgrade(upgrade: RulesUpgrade) -> dict[str, Any]:
+    return {
+        "fromRules": upgrade.from_rules,
+        "toRules": upgrade.to_rules,
+        "pending": upgrade.pending,
+        "applied": upgrade.applied,
+        "diff": converter.unstructure(upgrade.diff),
+        "overrides": [converter.unstructure(c) for c in upgrade.overrides if c.changed],
+    }
+
+
+converter.register_unstructure_hook(RulesUpgrade, _unstructure_upgrade)
 
 
 def _unstructure_page(page: Page) -> dict[str, Any]:

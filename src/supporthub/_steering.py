@@ -61,7 +61,7 @@ class Steering:
     def __init__(
         self,
         store: SqlStore,
-        pipeline_with: Callable[[Sequence[Override]], KeyPipeline],
+        pipeline_with: Callable[[Sequence[Override], str | None], KeyPipeline],
         clock: Callable[[], dt.datetime],
     ) -> None:
         self.store = store
@@ -141,9 +141,19 @@ class Steering:
         shared = providers.pop() if len(providers) == 1 else None
         return AggregationKey(shared, None, (("group", label),))
 
-    def alias(self, spelling: str, provider: str, by: str, reason: str) -> Override:
-        """An override that makes a provider spelling mean another provider."""
-        subject, target = provider_key(spelling), provider_key(provider)
+    def alias(
+        self,
+        spelling: str,
+        provider: str,
+        by: str,
+        reason: str,
+        key: Callable[[str | None], str | None] = provider_key,
+    ) -> Override:
+        """An override that makes a provider spelling mean another provider.
+
+        :param key: the provider key of the rule set the database is grouped by.
+        """
+        subject, target = key(spelling), key(provider)
         if subject is None or target is None:
             raise InvalidQuery("both the spelling and the provider need letters or digits")
         if subject == target:
@@ -170,7 +180,7 @@ class Steering:
     ) -> ReplayDiff:
         """What regrouping all stored cases under the changed rules would do."""
         candidate = self._candidate(reader.overrides(), add, remove)
-        pipeline = self.pipeline_with(candidate)
+        pipeline = self.pipeline_with(candidate, reader.default_rules())
         existing = [row.id for row in reader.iter_rows(Query())]
         return plan_regroup(reader.iter_all_cases(), existing, pipeline).diff
 
@@ -189,12 +199,13 @@ class Steering:
         now = self.clock()
         with self.store.refresh_lock(timeout), self.store.writer() as writer:
             candidate = self._candidate(writer.overrides(), add, remove)
-            pipeline = self.pipeline_with(candidate)  # refuses cycles, in words
+            # Refuses cycles, in words.
+            pipeline = self.pipeline_with(candidate, writer.default_rules())
             removed = []
             for override_id in remove:
                 writer.remove_override(override_id, by=_words("who", by, MAX_WHO), at=now)
                 removed.append(override_id)
             made = [attrs.evolve(o, id=writer.add_override(o)) for o in add]
             diff = writer.regroup(pipeline, now)
-            writer.set_meta("rules_version", pipeline.version)
+            writer.record_rules(pipeline)
         return RuleChange(diff=diff, applied=True, overrides=tuple(made), removed=tuple(removed))

@@ -65,7 +65,19 @@ def _parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
-    db_commands.add_parser("upgrade", help="create or migrate the database schema")
+    upgrade = db_commands.add_parser(
+        "upgrade",
+        help="create or migrate the database schema, and regroup under new default rules",
+        description=(
+            "Create or migrate the schema. A database grouped by an older default rule set "
+            "is regrouped under the current one: the same cases, overrides carried over, "
+            "old aggregated case ids answering with their successor."
+        ),
+    )
+    upgrade.add_argument(
+        "--preview", action="store_true", help="only show what the regroup would do; change nothing"
+    )
+    upgrade.add_argument("--json", action="store_true", help="print the upgrade as JSON")
 
     for name, text in (
         ("serve", "the HTTP service with the scheduled refresh"),
@@ -136,15 +148,18 @@ def _refresh(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_SOURCE_FAILED
 
 
-def _db_upgrade(settings: Settings) -> int:
-    from supporthub._store.sql import SqlStore  # noqa: PLC0415
+def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from supporthub._cli_steering import print_upgrade  # noqa: PLC0415
+    from supporthub._hub import Hub  # noqa: PLC0415
 
-    store = SqlStore(settings.database_url)
-    try:
-        store.upgrade()
-    finally:
-        store.close()
-    print(f"database schema is current ({store.display_url})")
+    with Hub(settings) as hub:
+        upgrade = hub.preview_upgrade() if args.preview else hub.upgrade_db()
+        if not args.preview:
+            print(f"database schema is current ({hub.store.display_url})")
+    if args.json:
+        print(orjson.dumps(to_json_dict(upgrade)).decode())
+    else:
+        print_upgrade(upgrade)
     return EXIT_OK
 
 
@@ -196,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "refresh":
             return _refresh(settings, args)
         if args.command == "db":
-            return _db_upgrade(settings)
+            return _db_upgrade(settings, args)
         if args.command == "plugins":
             return _plugins(settings)
         if args.command in STEERING_COMMANDS:

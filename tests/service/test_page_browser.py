@@ -91,8 +91,8 @@ def test_browse_filter_expand_and_refresh(page, make_hub, fake_crm) -> None:
         expect(page.get_by_role("button", name="Load more")).to_be_hidden()
 
         # Filters: labelled fields, submitted with Enter.
-        page.get_by_label("Provider", exact=True).fill("ACME PAYMENTS INC")
-        page.get_by_label("Provider", exact=True).press("Enter")
+        page.get_by_label("Search", exact=True).fill("ACME PAYMENTS INC")
+        page.get_by_label("Search", exact=True).press("Enter")
         expect(rows).to_have_count(1)
         expect(page.locator("#summary")).to_have_text("Showing 1 of 1 aggregated cases.")
 
@@ -111,7 +111,7 @@ def test_browse_filter_expand_and_refresh(page, make_hub, fake_crm) -> None:
         expect(toggle).to_have_attribute("aria-expanded", "false")
         expect(cases.first).to_be_hidden()
 
-        page.get_by_label("Provider", exact=True).fill("")
+        page.get_by_label("Search", exact=True).fill("")
         page.get_by_label("Status", exact=True).select_option("closed")
         page.get_by_label("Status", exact=True).press("Enter")
         expect(page.locator("#summary")).to_have_text("Showing 50 of 50 aggregated cases.")
@@ -132,6 +132,40 @@ def test_browse_filter_expand_and_refresh(page, make_hub, fake_crm) -> None:
         expect(page.locator("#refresh-outcome")).to_have_text("Refresh finished.")
         expect(button).to_be_disabled()
         expect(page.locator("#refresh-status")).to_contain_text("Refresh possible in")
+
+
+def test_the_search_box_finds_word_prefixes_and_hints_when_nothing_matches(
+    page, make_hub, fake_crm
+) -> None:
+    from playwright.sync_api import expect
+
+    seed(fake_crm, [*SEED, ("Nakatomi Trading", "E-9", True), ("Trading Nakatomi", "9", True)])
+    hub = make_hub()
+    hub.refresh(force=True)
+    with live_server(create_app(hub, scheduler=False)) as url:
+        page.goto(url + "/")
+        rows = page.locator("tr.aggregated")
+        expect(rows).to_have_count(29)
+        search = page.get_by_label("Search", exact=True)
+        hint = page.locator("#filter-q-hint")
+        expect(hint).to_be_hidden()
+        search.fill("naka trad")
+        search.press("Enter")
+        expect(rows).to_have_count(1)
+        expect(rows.first.locator("td").nth(1)).to_have_text("Nakatomi Trading")
+        expect(hint).to_be_hidden()
+        search.fill("naka trd")
+        search.press("Enter")
+        expect(rows).to_have_count(0)
+        expect(page.locator("#summary")).to_have_text("No aggregated case matches.")
+        expect(hint).to_be_visible()
+        expect(hint).to_contain_text("Nothing matches “naka trd”")
+        expect(hint).to_contain_text("naka trad")
+        search.fill("auth")
+        search.press("Enter")
+        expect(rows).to_have_count(1)
+        expect(rows.first.locator("td").nth(2)).to_have_text("AUTH_FAILED")
+        expect(hint).to_be_hidden()
 
 
 def test_the_page_asks_for_the_read_token_and_keeps_it_for_the_tab(
@@ -180,7 +214,7 @@ def test_merge_see_it_in_the_overrides_undo_and_the_grouping_is_back(
         hooli = rows.filter(has_text="Hooli")
         hooli.get_by_role("button", name=re.compile("Show the cases")).press("Enter")
         explanation = page.get_by_role("region", name="Why these cases are together")
-        expect(explanation).to_contain_text("default@1")
+        expect(explanation).to_contain_text("made by the rules default@2 (in force now: default@2)")
         expect(explanation).to_contain_text("“Hooli” / “E-7” in 1 case")
         page.get_by_label("Merge into").select_option(label="Umbrella / (no error code) (1 cases)")
         page.get_by_label("Why (for a merge or a move)").fill("same outage")

@@ -7,6 +7,7 @@ every query it runs sees the same committed state.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +24,10 @@ from supporthub._store.schema import (
     meta,
     overrides,
     refresh_runs,
+    rule_sets,
     sources,
 )
+from supporthub._store.succession import successor
 
 if TYPE_CHECKING:
     from supporthub._store.sql import SqlStore
@@ -105,7 +108,40 @@ def row_from_db(row: Any) -> AggregateRow:
     )
 
 
-def _filters(query: Query, last_refresh_at: dt.datetime | None) -> list[sa.ColumnElement[bool]]:
+def _text_match(table: Any, provider: str, code: str | None) -> sa.ColumnElement[bool]:
+    """Provider key holds ``provider`` as a run of whole-word prefixes, or code key holds ``code``.
+
+    Keys are words joined by single spaces. The LIKE is a cheap prefilter
+    (the first word occurs somewhere); the regular expression is exact
+    (SQLAlchemy registers ``regexp`` on SQLite; MariaDB has it).
+    """
+    words = provider.split(" ")
+    pattern = "(^| )" + "[^ ]* ".join(re.escape(word) for word in words)
+    column = table.c.provider_key
+    matches = sa.and_(column.contains(words[0], autoescape=True), column.regexp_match(pattern))
+    if code is None:
+        return matches
+    return sa.or_(matches, table.c.error_code_key.contains(code, autoescape=True))
+
+
+def _texts_match(texts: Sequence[tuple[str, str | None]], dialect: str) -> sa.ColumnElement[bool]:
+    if dialect != "sqlite":
+        # MariaDB runs it inline; the listing skips the order index (`rows`).
+        return sa.or_(*(_text_match(aggregated_cases, p, c) for p, c in texts))
+    # SQLite: a subquery, so the text test runs once per row in one table
+    # scan, then the listing walks its order index checking ids only (inline,
+    # SQLite read every row through the order index to test it: 4 x slower;
+    # MariaDB turns the subquery into the same slow walk).
+    matched = aggregated_cases.alias("matched")
+    found = sa.select(matched.c.id).where(
+        sa.or_(*(_text_match(matched, provider, code) for provider, code in texts))
+    )
+    return aggregated_cases.c.id.in_(found)
+
+
+def _filters(
+    query: Query, last_refresh_at: dt.datetime | None, dialect: str
+) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = []
     lifecycle: list[sa.ColumnElement[bool]] = []
     if "new" in query.lifecycle:
@@ -120,6 +156,8 @@ def _filters(query: Query, last_refresh_at: dt.datetime | None) -> list[sa.Colum
         where.append(aggregated_cases.c.provider_key.in_(query.provider_keys))
     if query.error_code_keys:
         where.append(aggregated_cases.c.error_code_key.in_(query.error_code_keys))
+    if query.texts:
+        where.append(_texts_match(query.texts, dialect))
     if query.statuses:
         where.append(
             aggregated_cases.c.is_open.in_([status is Status.OPEN for status in query.statuses])
@@ -194,6 +232,31 @@ class SqlReader:
     def rules_version(self) -> str | None:
         """The rule-set version the stored aggregated cases were built with."""
         return self.meta("rules_version")
+
+    def default_rules(self) -> str | None:
+        """The default rule set (``default@1`` …) the stored cases are grouped by.
+
+        ``None`` in a database that has not recorded one: it holds no case
+        from before rule sets were recorded (the migration marks those
+        ``default@1``), so it takes the current default.
+        """
+        return self.meta("default_rules")
+
+    def rule_set_label(self, version: str) -> str | None:
+        """The rules in words (``default@2, overrides@1 #1a2b3c4d``) of a ``rules_version``."""
+        found = self.connection.execute(
+            sa.select(rule_sets.c.label).where(rule_sets.c.version == version)
+        ).scalar()
+        return None if found is None else str(found)
+
+    def successor(self, old_id: str) -> str | None:
+        """The aggregated case that took over ``old_id`` after a regroup, if any.
+
+        See :mod:`supporthub._store.succession`: the one that holds most of
+        its former cases now (ties: the smallest id); ``None`` when
+        ``old_id`` exists, was never retired, or none of its cases remain.
+        """
+        return successor(self.connection, old_id)
 
     def states(self) -> dict[str, SourceState]:
         """Every source's sync state, by name."""
@@ -274,15 +337,22 @@ class SqlReader:
     def count(self, query: Query) -> int:
         """How many aggregated cases match ``query``'s filters, over all pages."""
         statement = sa.select(sa.func.count()).select_from(aggregated_cases)
-        for condition in _filters(query, self.last_refresh_at()):
+        for condition in _filters(query, self.last_refresh_at(), self.store.dialect_name):
             statement = statement.where(condition)
         return int(self.connection.execute(statement).scalar_one())
 
     def rows(self, query: Query, *, after: Position | None, limit: int) -> list[AggregateRow]:
         """Up to ``limit`` matching aggregated cases after ``after``, in listing order."""
         statement = sa.select(aggregated_cases).order_by(*_AGG_ORDER).limit(limit)
-        for condition in _filters(query, self.last_refresh_at()):
+        dialect = self.store.dialect_name
+        for condition in _filters(query, self.last_refresh_at(), dialect):
             statement = statement.where(condition)
+        if query.texts and dialect != "sqlite":
+            # Few rows match free text: scanning the table and sorting them
+            # beats walking the order index to read each row (10 x on MariaDB).
+            statement = statement.with_hint(
+                aggregated_cases, "IGNORE INDEX (ix_aggregated_order)", dialect_name=dialect
+            )
         if after is not None:
             statement = statement.where(_after(after))
         return [row_from_db(row) for row in self.connection.execute(statement)]

@@ -22,6 +22,8 @@ __all__ = [
     "overrides",
     "provider_spellings",
     "refresh_runs",
+    "retired_ids",
+    "rule_sets",
     "sources",
 ]
 
@@ -167,5 +169,29 @@ overrides = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("removed_at", UTCDateTime),
     sa.Column("removed_by", sa.String(255)),
+    **_BINARY,
+)
+
+# An aggregated case id that a regroup (a new default rule set, changed
+# aliases, an override) emptied, with the cases it held then: the cases
+# table says where they are now, so the old id leads to the aggregated case
+# that holds most of them, through any chain of later regroups.
+retired_ids = sa.Table(
+    "retired_ids",
+    metadata,
+    sa.Column("old_id", sa.String(32), primary_key=True),
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("source_id", sa.String(255), primary_key=True),
+    **_BINARY,
+)
+
+# Every rule-set version (the ``rules_version`` hash an aggregated case
+# records) in words: the default rule set and the further rules.
+rule_sets = sa.Table(
+    "rule_sets",
+    metadata,
+    sa.Column("version", sa.String(32), primary_key=True),
+    sa.Column("default_rules", sa.String(64), nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
     **_BINARY,
 )

@@ -45,8 +45,10 @@ from supporthub._store.schema import (
     overrides,
     provider_spellings,
     refresh_runs,
+    rule_sets,
     sources,
 )
+from supporthub._store.succession import retire
 
 if TYPE_CHECKING:
     from supporthub._store.sql import SqlStore
@@ -121,6 +123,19 @@ class SqlWriter(SqlReader):
             self.connection.execute(sa.insert(meta).values(key=key, value=value))
         if self._meta is not None:
             self._meta[key] = value
+
+    def record_rules(self, pipeline: KeyPipeline) -> None:
+        """Record that the stored cases are now grouped by ``pipeline``, in words too."""
+        self.set_meta("rules_version", pipeline.version)
+        self.set_meta("default_rules", pipeline.rule_set.name)
+        if self.rule_set_label(pipeline.version) is None:
+            self.connection.execute(
+                sa.insert(rule_sets).values(
+                    version=pipeline.version,
+                    default_rules=pipeline.rule_set.name,
+                    label=pipeline.label,
+                )
+            )
 
     def save_state(self, state: SourceState) -> None:
         """Store one source's sync state."""
@@ -428,6 +443,7 @@ class SqlWriter(SqlReader):
                 for agg_id in changed
             },
         )
+        retire(self.connection, plan.departed)
         return plan.diff
 
 

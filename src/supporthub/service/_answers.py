@@ -11,6 +11,7 @@ import logging
 import math
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from supporthub._errors import (
     InvalidQuery,
+    Moved,
     NotFound,
     RefreshInProgress,
     RefreshNotDue,
@@ -45,6 +47,22 @@ async def _invalid_query(_: Request, error: Exception) -> Response:
 
 async def _not_found(_: Request, error: Exception) -> Response:
     return error_answer(404, str(error))
+
+
+async def _moved(request: Request, error: Exception) -> Response:
+    """A retired aggregated case id: the same request, at the id that took over."""
+    assert isinstance(error, Moved)
+    prefix = "/aggregated-cases/"
+    path = request.url.path
+    old = prefix + error.old_id
+    at = path.find(old)
+    if at < 0:  # not asked by path: say so in words
+        return error_answer(404, str(error), movedTo=error.new_id)
+    rest = path[at + len(old) :]
+    location = quote(path[:at]) + prefix + quote(error.new_id, safe="") + quote(rest)
+    if request.url.query:
+        location += "?" + request.url.query
+    return error_answer(308, str(error), headers={"Location": location}, movedTo=error.new_id)
 
 
 async def _not_due(_: Request, error: Exception) -> Response:
@@ -88,6 +106,7 @@ async def _unexpected(request: Request, error: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     InvalidQuery: _invalid_query,
     NotFound: _not_found,
+    Moved: _moved,
     RefreshNotDue: _not_due,
     RefreshInProgress: _in_progress,
     StorageError: _storage,

@@ -161,10 +161,17 @@ class Endpoints:
         return _json(await run_in_threadpool(call, self.hub))
 
     async def preview_rules(self, request: Request) -> Response:
-        """``GET /rules/preview``: what regrouping under the configured rules would do."""
+        """``GET /rules/preview``: what regrouping under the configured rules would do.
+
+        ``upgrade`` shows the pending move to a new default rule set, which
+        ``supporthub db upgrade`` applies.
+        """
         _no_parameters(request)
         diff = await run_in_threadpool(self.hub.preview_rules)
-        return JSONResponse({"diff": to_json_dict(diff), "applied": False})
+        upgrade = await run_in_threadpool(self.hub.preview_upgrade)
+        return JSONResponse(
+            {"diff": to_json_dict(diff), "applied": False, "upgrade": to_json_dict(upgrade)}
+        )
 
     async def apply_rules(self, request: Request) -> Response:
         """``POST /rules/apply``: regroup every stored case under the configured rules."""

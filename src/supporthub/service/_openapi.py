@@ -48,6 +48,19 @@ _UNAUTHORIZED = _error(
     },
 )
 _UNAVAILABLE = _error("The database does not answer.")
+_MOVED = _error(
+    "A regroup (a new default rule set, changed aliases, an override) retired this "
+    "aggregated case id: `Location` is the same request at the aggregated case that holds "
+    "most of its former cases now (ties: the smallest id), also through chains of regroups. "
+    "`404` only once none of them remain.",
+    headers={
+        "Location": {
+            "description": "The same path (and query) with the new id.",
+            "schema": {"type": "string"},
+            "required": True,
+        }
+    },
+)
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -315,6 +328,43 @@ _STEERING_SCHEMAS: dict[str, Any] = {
             "removed": {"type": "array", "items": {"type": "integer"}},
         },
     },
+    "CarriedOverride": {
+        "type": "object",
+        "description": "An override made under the old rules, and what replaces it.",
+        "required": ["original", "becomes", "reason"],
+        "properties": {
+            "original": _ref("Override"),
+            "becomes": {
+                "type": "array",
+                "items": _ref("Override"),
+                "description": "The same decision on the new keys; empty: retired, see `reason`.",
+            },
+            "reason": {"type": "string"},
+        },
+    },
+    "RulesUpgrade": {
+        "type": "object",
+        "description": "The move to a new default rule set that `supporthub db upgrade` "
+        "makes: every stored case regrouped, overrides carried over to the new keys.",
+        "required": ["fromRules", "toRules", "pending", "applied", "diff", "overrides"],
+        "properties": {
+            "fromRules": {"type": "string", "description": "What the database is grouped by."},
+            "toRules": {"type": "string", "description": "What this version of the hub brings."},
+            "pending": {"type": "boolean"},
+            "applied": {"type": "boolean"},
+            "diff": _ref("ReplayDiff"),
+            "overrides": {"type": "array", "items": _ref("CarriedOverride")},
+        },
+    },
+    "RulesPreview": {
+        "type": "object",
+        "required": ["diff", "applied", "upgrade"],
+        "properties": {
+            "diff": _ref("ReplayDiff"),
+            "applied": {"type": "boolean", "const": False},
+            "upgrade": _ref("RulesUpgrade"),
+        },
+    },
     "ExplainStep": {
         "type": "object",
         "required": ["rule", "key"],
@@ -337,11 +387,36 @@ _STEERING_SCHEMAS: dict[str, Any] = {
     "Explanation": {
         "type": "object",
         "description": "Why an aggregated case holds its cases.",
-        "required": ["id", "key", "rulesVersion", "rules", "values", "overrides"],
+        "required": [
+            "id",
+            "key",
+            "rulesVersion",
+            "rules",
+            "values",
+            "overrides",
+            "defaultRules",
+            "legalForms",
+            "madeBy",
+        ],
         "properties": {
             "id": {"type": "string"},
             "key": _ref("AggregationKey"),
             "rulesVersion": {"type": "string"},
+            "defaultRules": {
+                "type": "string",
+                "description": "The default rule set the database is grouped by (`default@2`).",
+            },
+            "legalForms": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The legal forms that rule set drops from provider names.",
+            },
+            "madeBy": {
+                "type": "string",
+                "description": "The rules that made this aggregated case, in words: the default "
+                "rule set, then each further rule with a digest of what configures it "
+                "(`default@2, overrides@1 #1a2b3c4d`).",
+            },
             "rules": {
                 "type": "array",
                 "items": {"type": "string"},
@@ -484,6 +559,18 @@ _PARAMETERS: dict[str, Any] = {
         "style": "form",
         "explode": True,
     },
+    "q": {
+        "name": "q",
+        "in": "query",
+        "description": "Free text for a search box: aggregated cases whose provider key holds "
+        "this value's provider key as a run of whole-word prefixes (`nakatomi` and "
+        "`naka trad` find `Nakatomi Trading`), or whose error code key contains this value's "
+        "error code key (`104` finds `1042`). Must hold a letter or a digit. Repeat it to "
+        "match any of several.",
+        "schema": {"type": "array", "items": _TEXT},
+        "style": "form",
+        "explode": True,
+    },
     "lifecycle": {
         "name": "lifecycle",
         "in": "query",
@@ -517,7 +604,7 @@ def _listing_operation(summary: str, description: str, filters: bool) -> dict[st
     if filters:
         parameters += [
             {"$ref": f"#/components/parameters/{name}"}
-            for name in ("provider", "errorCode", "status", "lifecycle")
+            for name in ("provider", "errorCode", "status", "lifecycle", "q")
         ]
     return {
         "summary": summary,
@@ -639,7 +726,7 @@ def _steering_paths() -> dict[str, Any]:
                     "overrides that shape it.",
                 ),
                 parameters=[_path_id("The aggregated case id.")],
-                responses={"404": _error("No aggregated case has this id.")},
+                responses={"308": _MOVED, "404": _error("No aggregated case has this id.")},
             )
         },
         "/overrides": {
@@ -692,8 +779,10 @@ def _steering_paths() -> dict[str, Any]:
                 "previewRules",
                 "What regrouping under the configured rules would do",
                 _answer(
-                    "RuleChange",
-                    "The diff (`applied` is false); `POST /rules/apply` does exactly this.",
+                    "RulesPreview",
+                    "The diff (`applied` is false); `POST /rules/apply` does exactly this. "
+                    "`upgrade` is the pending move to a new default rule set, which "
+                    "`supporthub db upgrade` applies (`pending` false: none).",
                 ),
             )
         },
@@ -815,6 +904,7 @@ def openapi_document() -> dict[str, Any]:
                             },
                         },
                         "400": _BAD_REQUEST,
+                        "308": _MOVED,
                         "401": _UNAUTHORIZED,
                         "404": _error("No aggregated case has this id."),
                         "503": _UNAVAILABLE,

@@ -146,13 +146,21 @@ function showAge() {
 
 // -- the table ----------------------------------------------------------------
 
+// A search that finds nothing says how the search box matches.
+function showSearchHint(q, total) {
+  const hint = $("filter-q-hint");
+  hint.hidden = !q || total !== 0;
+  hint.textContent = hint.hidden ? "" : `Nothing matches “${q}”. Type the start of each word ` +
+    "of a provider, in order (“naka trad” finds Nakatomi Trading), or part of an error code.";
+}
+
 function readFilters() {
   const params = new URLSearchParams();
-  const provider = $("filter-provider").value.trim();
+  const q = $("filter-q").value.trim();
   const errorCode = $("filter-error-code").value.trim();
   const status = $("filter-status").value;
   const lifecycle = $("filter-lifecycle").value;
-  if (provider) params.append("provider", provider);
+  if (q) params.append("q", q);
   if (errorCode) params.append("errorCode", errorCode);
   if (status) params.append("status", status);
   if (lifecycle) params.append("lifecycle", lifecycle);
@@ -188,6 +196,7 @@ async function loadPage(reset) {
     $("summary").textContent = page.total === 0
       ? "No aggregated case matches."
       : `Showing ${shown} of ${page.total} aggregated cases.`;
+    showSearchHint(params.get("q"), page.total);
     state.refreshedAt = page.refreshedAt;
     showAge();
   } catch (error) {
@@ -371,7 +380,7 @@ function explanationBlock(explanation) {
   block.setAttribute("aria-label", "Why these cases are together");
   block.append(
     element("h4", "Why these cases are together"),
-    element("p", `Key ${describeKey(explanation.key)}, made by the rules ${explanation.rules.join(" → ")} (rule set ${explanation.rulesVersion}).`),
+    element("p", `Key ${describeKey(explanation.key)}, made by the rules ${explanation.madeBy} (in force now: ${explanation.rules.join(" → ")}).`),
   );
   const values = element("ul");
   for (const value of explanation.values) {
