@@ -179,3 +179,83 @@ def test_each_broken_rule_is_named_in_the_failure(tmp_path: Path) -> None:
         assert f"contract rule {rule!r} broken: " in output, (rule, output)
     assert "a secret setting's value appears in the logs" in output
     assert "instead of SourceRejected" in output
+
+
+WRITE_BREAKAGES = textwrap.dedent(
+    """
+    from typing import Any
+
+    import pytest
+    from supporthub_banana.adapter import BananaAdapter
+    from supporthub_banana.simulator import BananaSimulator
+
+    from supporthub import Adapter, CaseWrite
+    from supporthub.testing import AdapterContract
+
+
+    class KeylessBanana(BananaAdapter):
+        page_size = 200
+
+        def _comment_body(self, write: CaseWrite) -> dict[str, Any]:
+            body = super()._comment_body(write)
+            del body["ExternalId"]  # the bug under test: no idempotency key
+            return body
+
+
+    class ReadOnlyBanana(BananaAdapter):
+        page_size = 200
+        write_case = Adapter.write_case  # no write hook: the default refusal
+
+
+    class Simulated(AdapterContract):
+        @pytest.fixture
+        def simulator(self):
+            with BananaSimulator(n=450, seed=11) as running:
+                yield running
+
+
+    class TestKeyless(Simulated):
+        adapter = KeylessBanana
+
+
+    class TestReadOnly(Simulated):
+        adapter = ReadOnlyBanana
+    """
+)
+
+
+def test_a_write_without_the_idempotency_key_fails_the_contract(tmp_path: Path) -> None:
+    """Posting without ExternalId breaks both exactly-once rules; no write hook is a pass."""
+    (tmp_path / "test_write_breakages.py").write_text(WRITE_BREAKAGES)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rfs",
+            "-p",
+            "no:xdist",
+            "test_write_breakages.py::TestKeyless::test_a_repeated_write_makes_one_comment",
+            "test_write_breakages.py::TestKeyless::"
+            "test_a_write_whose_answer_was_lost_makes_one_comment",
+            "test_write_breakages.py::TestKeyless::test_final_write_refusals_are_rejected",
+            "test_write_breakages.py::TestReadOnly::test_an_adapter_that_cannot_write_says_so",
+            "test_write_breakages.py::TestReadOnly::test_a_repeated_write_makes_one_comment",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "2 failed, 2 passed, 1 skipped" in output, output
+    assert (
+        "contract rule 'a repeated write makes one comment' broken: "
+        "two calls with one idempotency key made 2 comments" in output
+    ), output
+    assert "contract rule 'a write whose answer was lost makes one comment' broken: " in output
+    assert "the Banana adapter does not write" in output, output

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["WINDOW_SECONDS", "WriteLimiter", "limiter_for"]
+__all__ = ["WINDOW_SECONDS", "WriteLimiter", "forget_limiters", "limiter_for"]
 
 #: A minute, plus a second of margin for delays on the way.
 WINDOW_SECONDS: Final = 61.0
@@ -98,3 +98,9 @@ def limiter_for(base_url: str, account: str, limit: int) -> WriteLimiter:
         if limiter is None or limiter.limit != limit:
             limiter = _limiters[key] = WriteLimiter(limit)
         return limiter
+
+
+def forget_limiters() -> None:
+    """Drop every account's limiter (for tests: a new simulator may reuse a port)."""
+    with _registry_lock:
+        _limiters.clear()
