@@ -652,9 +652,11 @@ def _update_problem(body: Any) -> str | None:
     status = update.get("status", "open")
     if status not in OPEN_STATUSES + CLOSED_STATUSES:
         return "status must be a ticket status other than deleted"
-    comment = update.get("comment")
     if "comment" in update:
-        text = comment.get("body") if isinstance(comment, dict) else None
+        comment = update["comment"]
+        if not isinstance(comment, dict):
+            return "comment must be an object"
+        text = comment.get("body")
         if not isinstance(text, str) or not 1 <= len(text) <= MAX_COMMENT_LENGTH:
             return f"comment.body must be 1 to {MAX_COMMENT_LENGTH} characters"
         if not isinstance(comment.get("public", True), bool):

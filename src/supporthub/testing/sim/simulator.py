@@ -433,6 +433,7 @@ class Simulator(abc.ABC):
                 records=response.records,
                 peer_port=request.peer_port,
                 duration=time.perf_counter() - started,
+                lost=None if response.lost is None else response.lost.how,
             )
         )
         return response
