@@ -67,13 +67,14 @@ OTHER_BREAKAGES = textwrap.dedent(
     """
     import logging
     from collections.abc import Iterator
+    from typing import Any
 
     import attrs
     import pytest
     from supporthub_banana.adapter import BananaAdapter
     from supporthub_banana.simulator import BananaSimulator
 
-    from supporthub import Batch, SourceUnavailable
+    from supporthub import Adapter, Batch, CaseWrite, SourceUnavailable
     from supporthub.testing import AdapterContract
 
 
@@ -133,8 +134,43 @@ OTHER_BREAKAGES = textwrap.dedent(
 
     class TestAuthRetrying(Simulated):
         adapter = AuthRetryingBanana
+
+
+    class KeylessBanana(SmallPages):
+        def _comment_body(self, write: CaseWrite) -> dict[str, Any]:
+            body = super()._comment_body(write)
+            del body["ExternalId"]  # the bug under test: no idempotency key
+            return body
+
+
+    class ReadOnlyBanana(SmallPages):
+        write_case = Adapter.write_case  # no write hook: the default refusal
+
+
+    class TestKeyless(Simulated):
+        adapter = KeylessBanana
+
+
+    class TestReadOnly(Simulated):
+        adapter = ReadOnlyBanana
     """
 )
+
+
+def _run_breakages(
+    tmp_path: Path, tests: list[str], *options: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the selected tests of :data:`OTHER_BREAKAGES` in a separate pytest process."""
+    (tmp_path / "test_other_breakages.py").write_text(OTHER_BREAKAGES)
+    selected = [f"test_other_breakages.py::{test}" for test in tests]
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "no:xdist"]
+    return subprocess.run(
+        [*command, *options, *selected],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 BREAKAGES = [
@@ -153,25 +189,7 @@ BREAKAGES = [
 
 def test_each_broken_rule_is_named_in_the_failure(tmp_path: Path) -> None:
     """Four other breakages, each run against the rule it breaks: each failure names it."""
-    (tmp_path / "test_other_breakages.py").write_text(OTHER_BREAKAGES)
-    selected = [f"test_other_breakages.py::{test}" for test, _ in BREAKAGES]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-p",
-            "no:xdist",
-            *selected,
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_breakages(tmp_path, [test for test, _ in BREAKAGES])
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert f"{len(BREAKAGES)} failed" in output, output
@@ -181,74 +199,18 @@ def test_each_broken_rule_is_named_in_the_failure(tmp_path: Path) -> None:
     assert "instead of SourceRejected" in output
 
 
-WRITE_BREAKAGES = textwrap.dedent(
-    """
-    from typing import Any
-
-    import pytest
-    from supporthub_banana.adapter import BananaAdapter
-    from supporthub_banana.simulator import BananaSimulator
-
-    from supporthub import Adapter, CaseWrite
-    from supporthub.testing import AdapterContract
-
-
-    class KeylessBanana(BananaAdapter):
-        page_size = 200
-
-        def _comment_body(self, write: CaseWrite) -> dict[str, Any]:
-            body = super()._comment_body(write)
-            del body["ExternalId"]  # the bug under test: no idempotency key
-            return body
-
-
-    class ReadOnlyBanana(BananaAdapter):
-        page_size = 200
-        write_case = Adapter.write_case  # no write hook: the default refusal
-
-
-    class Simulated(AdapterContract):
-        @pytest.fixture
-        def simulator(self):
-            with BananaSimulator(n=450, seed=11) as running:
-                yield running
-
-
-    class TestKeyless(Simulated):
-        adapter = KeylessBanana
-
-
-    class TestReadOnly(Simulated):
-        adapter = ReadOnlyBanana
-    """
-)
-
-
 def test_a_write_without_the_idempotency_key_fails_the_contract(tmp_path: Path) -> None:
     """Posting without ExternalId breaks both exactly-once rules; no write hook is a pass."""
-    (tmp_path / "test_write_breakages.py").write_text(WRITE_BREAKAGES)
-    result = subprocess.run(
+    result = _run_breakages(
+        tmp_path,
         [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-rfs",
-            "-p",
-            "no:xdist",
-            "test_write_breakages.py::TestKeyless::test_a_repeated_write_makes_one_comment",
-            "test_write_breakages.py::TestKeyless::"
-            "test_a_write_whose_answer_was_lost_makes_one_comment",
-            "test_write_breakages.py::TestKeyless::test_final_write_refusals_are_rejected",
-            "test_write_breakages.py::TestReadOnly::test_an_adapter_that_cannot_write_says_so",
-            "test_write_breakages.py::TestReadOnly::test_a_repeated_write_makes_one_comment",
+            "TestKeyless::test_a_repeated_write_makes_one_comment",
+            "TestKeyless::test_a_write_whose_answer_was_lost_makes_one_comment",
+            "TestKeyless::test_final_write_refusals_are_rejected",
+            "TestReadOnly::test_an_adapter_that_cannot_write_says_so",
+            "TestReadOnly::test_a_repeated_write_makes_one_comment",
         ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        "-rs",
     )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output

@@ -26,6 +26,7 @@ from supporthub import (
     SourceUnavailable,
 )
 from supporthub._plugins import source_config
+from supporthub.testing.sim import WRITE_FAULTS
 
 #: A half-second timeout, so that an answer held back is lost at once.
 QUICK = RetryPolicy(timeout=0.5, attempts=4, wait_initial=0.01, wait_jitter=0.0, max_wait=0.1)
@@ -83,16 +84,7 @@ def deliver(adapter: StrawberryAdapter, case_write: CaseWrite, tries: int = 5) -
 
 
 FAULTS: dict[str, Callable[[StrawberrySimulator], None]] = {
-    "answer lost to a reset": lambda s: s.faults.lose_write_answers(1, "reset"),
-    "answer lost to a timeout": lambda s: s.faults.lose_write_answers(1, "timeout", hold=0.8),
-    "every answer lost, then the deliverer repeats": lambda s: s.faults.lose_write_answers(
-        6, "reset"
-    ),
-    "503 before applying": lambda s: s.faults.error_burst(2, 503, writes_only=True),
-    "502s outlasting the retries": lambda s: s.faults.error_burst(6, 502, writes_only=True),
-    "429 with Retry-After": lambda s: s.faults.rate_limit_burst(
-        2, retry_after=0.05, writes_only=True
-    ),
+    **{name: lambda s, switch=switch: switch(s.faults) for name, switch in WRITE_FAULTS.items()},
 }
 
 

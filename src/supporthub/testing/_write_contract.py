@@ -137,14 +137,7 @@ class WriteContract:
         # Every answer lost: the adapter gives up, the hub repeats later with the same key.
         write = _write(ids[2])
         sim.faults.lose_write_answers(10_000, "reset")
-        try:
-            adapter.write_case(write)
-        except SourceUnavailable:
-            pass
-        except Exception as error:
-            check(False, rule, f"every answer lost: raised {error!r}, not SourceUnavailable")
-        else:
-            check(False, rule, "every answer was lost, yet write_case reported success")
+        _unavailable(adapter, write, rule, "every answer lost")
         sim.faults.reset()
         _attempt(adapter, write, rule, "when repeated after the answers were lost")
         count = _count(contract, write)
@@ -184,14 +177,7 @@ class WriteContract:
         check(count == 1, rule, f"a 503 and a 429, then success: {count} comments")
         sim.faults.error_burst(10_000, 503, writes_only=True)
         write = _write(ids[1])
-        try:
-            adapter.write_case(write)
-        except SourceUnavailable:
-            pass
-        except Exception as error:
-            check(False, rule, f"a CRM answering only 503 raised {error!r}, not SourceUnavailable")
-        else:
-            check(False, rule, "a CRM answering only 503 did not fail the write")
+        _unavailable(adapter, write, rule, "a CRM answering only 503")
         sim.faults.reset()
         check(_count(contract, write) == 0, rule, "a write answered only 503 left a comment")
 
@@ -267,6 +253,16 @@ def _attempt(adapter: Adapter, write: CaseWrite, rule: str, when: str = "") -> C
         suffix = f" {when}" if when else ""
         check(False, rule, f"the write failed{suffix}: {error!r}")
         raise  # not reached: check fails the test
+
+
+def _unavailable(adapter: Adapter, write: CaseWrite, rule: str, what: str) -> None:
+    try:
+        adapter.write_case(write)
+    except SourceUnavailable:
+        return
+    except Exception as error:
+        check(False, rule, f"{what}: raised {error!r}, not SourceUnavailable")
+    check(False, rule, f"{what}, yet write_case reported success")
 
 
 def _refused(

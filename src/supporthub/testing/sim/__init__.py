@@ -32,6 +32,7 @@ from supporthub.testing.sim.datagen import (
 )
 from supporthub.testing.sim.faults import (
     MALFORMED_KINDS,
+    WRITE_FAULTS,
     WRITE_METHODS,
     Faults,
     Interception,
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_ANCHOR",
     "MALFORMED_KINDS",
     "MIN_N_FOR_ALL_MISSPELLINGS",
+    "WRITE_FAULTS",
     "WRITE_METHODS",
     "CaseGenerator",
     "CaseSpec",

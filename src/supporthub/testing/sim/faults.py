@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Literal, Protocol
 
 import attrs
 
 __all__ = [
     "MALFORMED_KINDS",
+    "WRITE_FAULTS",
     "WRITE_METHODS",
     "Faults",
     "Interception",
@@ -336,6 +337,20 @@ class Faults:
         if share and zlib.crc32(key.encode()) < share * 2**32:
             return _pick_kind(key, kinds)
         return None
+
+
+#: Every fault a write can meet, by name; each switches it on for the next
+#: write(s) of a simulator. ``answer lost to a timeout`` holds the answer back
+#: 0.8 s: give the client a shorter timeout. The bursts of 6 outlast a client
+#: that tries up to 5 times, so the caller has to repeat the write itself.
+WRITE_FAULTS: Final[Mapping[str, Callable[[Faults], None]]] = {
+    "answer lost to a reset": lambda f: f.lose_write_answers(1, "reset"),
+    "answer lost to a timeout": lambda f: f.lose_write_answers(1, "timeout", hold=0.8),
+    "every answer lost, then the caller repeats": lambda f: f.lose_write_answers(6, "reset"),
+    "503 before applying": lambda f: f.error_burst(2, 503, writes_only=True),
+    "500s outlasting the retries": lambda f: f.error_burst(6, 500, writes_only=True),
+    "429 with Retry-After": lambda f: f.rate_limit_burst(2, retry_after=0.05, writes_only=True),
+}
 
 
 def format_retry_after(seconds: float) -> str:
