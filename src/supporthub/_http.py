@@ -20,7 +20,7 @@ import functools
 import logging
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -169,6 +169,7 @@ class HttpClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         json: Any = None,
+        before_attempt: Callable[[], object] | None = None,
     ) -> httpx.Response:
         """Send a request, retrying transient failures; return a 2xx/3xx answer.
 
@@ -178,6 +179,8 @@ class HttpClient:
         nature (setting a status).
 
         :param json: a body to send as JSON, encoded once for every attempt.
+        :param before_attempt: called before every attempt, retries included
+            (a client-side rate limiter waits there).
 
         :raises SourceUnavailable: transient failures outlasted the attempts.
         :raises SourceRejected: the CRM answered a final 4xx.
@@ -201,6 +204,8 @@ class HttpClient:
             ):
                 with attempt:
                     attempts += 1
+                    if before_attempt is not None:
+                        before_attempt()
                     response = self._send(method, url, params, data, headers, content=content)
                     if response.status_code in TRANSIENT_STATUSES:
                         last_status = response.status_code

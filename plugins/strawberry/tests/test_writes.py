@@ -216,6 +216,16 @@ def test_the_client_side_limit_keeps_strawberry_from_answering_429(
     assert 1 <= int(answer.headers["Retry-After"]) <= 60
 
 
+def test_retries_count_against_the_write_limit(sim: StrawberrySimulator) -> None:
+    adapter = adapter_for(sim, writes_per_minute="2")
+    sim.faults.lose_write_answers(1, "reset")
+    ticket = open_ids(sim, 1)[0]
+    assert adapter.write_case(write(ticket)).replayed is True
+    assert sim.requests.count(method="PUT") == 2
+    assert adapter.write_wait() > 55  # both PUTs were counted: the limit of 2 is used up
+    assert sim.comment_count(ticket) == 1
+
+
 def test_writes_per_minute_must_be_a_positive_whole_number(sim: StrawberrySimulator) -> None:
     for bad in ("0", "ten", "-5", "1.5"):
         with pytest.raises(ConfigurationError, match="WRITES_PER_MINUTE"):

@@ -94,7 +94,8 @@ class StrawberryAdapter(Adapter):
     def write_case(self, write: CaseWrite) -> CaseWriteResult:
         """One ``PUT`` with the comment (and status), keyed by ``Idempotency-Key``.
 
-        Waits for the client-side write limit first.
+        Every attempt, the core's retries included, waits for the client-side
+        write limit first.
 
         :raises SourceRejected: the ticket is unknown or deleted (404), closed
             (422 TicketClosed), the key may only read (403), the body was
@@ -115,10 +116,13 @@ class StrawberryAdapter(Adapter):
             update["status"] = write.set_status  # Strawberry's own pending and solved
         headers = {"X-Api-Key": self._api_key(), "Idempotency-Key": key}
         limiter = self.write_limiter()
-        limiter.acquire()
         try:
             response = self.http.request(
-                "PUT", f"{TICKETS_PATH}/{write.case_id}", headers=headers, json={"ticket": update}
+                "PUT",
+                f"{TICKETS_PATH}/{write.case_id}",
+                headers=headers,
+                json={"ticket": update},
+                before_attempt=limiter.acquire,  # retries count against the limit too
             )
         except SourceUnavailable as error:
             if error.retry_after is not None:
