@@ -110,6 +110,22 @@ def test_each_write_fault_leaves_exactly_one_comment_and_the_status(
     assert sim.comments.duplicates() == {}
 
 
+def test_a_status_change_whose_answer_was_lost_is_repeated_without_a_second_comment(
+    sim: BananaSimulator,
+) -> None:
+    adapter = adapter_for(sim)
+    case_id = open_ids(sim, 1)[0]
+    sim.faults.lose_write_answers(6, "reset", method="PATCH")
+    case_write = write(case_id, set_status="pending")
+    with pytest.raises(SourceUnavailable):
+        adapter.write_case(case_write)  # the comment went, the status answers were lost
+    result = deliver(adapter, case_write)
+    assert result.replayed is True  # the repeat found the comment already there
+    assert sim.comment_count(case_id) == 1
+    assert sim.record(case_id)["Status"] == "On Hold"
+    assert [r.lost for r in sim.requests.filter(method="PATCH")][:6] == ["reset"] * 6
+
+
 def test_the_comment_carries_the_key_as_external_id_and_a_repeat_is_replayed(
     sim: BananaSimulator,
 ) -> None:

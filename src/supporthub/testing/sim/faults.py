@@ -100,6 +100,7 @@ class _Loss:
     remaining: int
     answer: LostAnswer
     path_prefix: str | None
+    method: str | None
 
 
 class Faults:
@@ -176,6 +177,7 @@ class Faults:
         *,
         hold: float = 2.0,
         path_prefix: str | None = None,
+        method: str | None = None,
     ) -> None:
         """Apply the next ``n`` successful writes, but lose their answers.
 
@@ -186,13 +188,14 @@ class Faults:
             ``timeout`` sends nothing for ``hold`` seconds (make the client's
             timeout shorter), then resets.
         :param path_prefix: as for :meth:`rate_limit_burst`.
+        :param method: hit only this method (``PATCH``), not every write.
         """
         if n < 0 or hold < 0:
             raise ValueError("n and hold must not be negative")
         if how not in ("reset", "timeout"):
             raise ValueError("how must be 'reset' or 'timeout'")
         with self._lock:
-            self._losses.append(_Loss(n, LostAnswer(how, hold), path_prefix))
+            self._losses.append(_Loss(n, LostAnswer(how, hold), path_prefix, method))
 
     def down(self) -> None:
         """Stop listening: new connections are refused, open ones are reset."""
@@ -303,8 +306,10 @@ class Faults:
             return None
         with self._lock:
             for loss in self._losses:
-                if loss.remaining > 0 and (
-                    loss.path_prefix is None or path.startswith(loss.path_prefix)
+                if (
+                    loss.remaining > 0
+                    and (loss.path_prefix is None or path.startswith(loss.path_prefix))
+                    and (loss.method is None or loss.method == method)
                 ):
                     loss.remaining -= 1
                     return loss.answer
