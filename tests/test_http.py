@@ -111,3 +111,34 @@ def test_timeouts_are_transient() -> None:
     ):
         http.get_json("/x")
     assert len(seen) == 5
+
+
+def test_a_json_body_is_the_same_bytes_on_every_attempt() -> None:
+    handler, seen = scripted(
+        httpx.ReadTimeout("lost"), httpx.Response(503), httpx.Response(201, json={})
+    )
+    calls: list[int] = []
+    with client(handler) as http:
+        answer = http.request(
+            "PUT",
+            "/v1/tickets/1",
+            headers={"Idempotency-Key": "k-1"},
+            json={"ticket": {"comment": {"body": "héllo"}}},
+            before_attempt=lambda: calls.append(1),
+        )
+    assert answer.status_code == 201
+    assert len(seen) == len(calls) == 3  # the hook ran before every attempt
+    assert {r.content for r in seen} == {b'{"ticket":{"comment":{"body":"h\xc3\xa9llo"}}}'}
+    assert {r.headers["Idempotency-Key"] for r in seen} == {"k-1"}
+    assert {r.headers["Content-Type"] for r in seen} == {"application/json"}
+
+
+def test_an_outlasting_429_carries_its_retry_after() -> None:
+    handler, _ = scripted(httpx.Response(429, headers={"Retry-After": "0.01"}))
+    with client(handler) as http, pytest.raises(SourceUnavailable, match="429") as error:
+        http.request("PUT", "/x", json={})
+    assert error.value.retry_after == pytest.approx(0.01)
+    handler, _ = scripted(httpx.Response(503))
+    with client(handler) as http, pytest.raises(SourceUnavailable) as error:
+        http.request("GET", "/x")
+    assert error.value.retry_after is None

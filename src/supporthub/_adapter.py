@@ -42,7 +42,9 @@ The contract:
    CRM's idempotency feature so that repeating the call, also after an answer
    was lost, never makes a second comment. Raise :class:`SourceRejected` for
    a final refusal (deleted case, closed ticket, missing write right) and
-   :class:`SourceUnavailable` for what may work later.
+   :class:`SourceUnavailable` for what may work later (with
+   :attr:`SourceUnavailable.retry_after` when the CRM said how long to
+   wait). A CRM with a write rate limit overrides :meth:`Adapter.write_wait`.
 """
 
 from __future__ import annotations
@@ -267,6 +269,14 @@ class Adapter(abc.ABC):
             the same :attr:`CaseWrite.idempotency_key`.
         """
         raise SourceRejected(f"the {self.title} adapter cannot write to its CRM")
+
+    def write_wait(self) -> float:
+        """Seconds before :meth:`write_case` may send without outrunning the CRM's
+        write rate limit (0: now). A deliverer asks this to hold off or to
+        serve another CRM meanwhile; :meth:`write_case` itself waits this long
+        when called early. The default: no client-side limit.
+        """
+        return 0.0
 
     @classmethod
     def can_write(cls) -> bool:

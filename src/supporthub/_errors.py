@@ -65,7 +65,16 @@ class SourceError(SupportHubError):
 
 
 class SourceUnavailable(SourceError):
-    """Transient failures (5xx, 429, timeouts, resets) outlasted the retries."""
+    """Transient failures (5xx, 429, timeouts, resets) outlasted the retries.
+
+    :ivar retry_after: seconds the CRM asked to wait (its last ``Retry-After``,
+        or a client-side rate limit's wait), when it said; a deliverer waits
+        at least this long before the next try.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SourceRejected(SourceError):

@@ -20,7 +20,7 @@ import functools
 import logging
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -168,14 +168,29 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        before_attempt: Callable[[], object] | None = None,
     ) -> httpx.Response:
         """Send a request, retrying transient failures; return a 2xx/3xx answer.
+
+        Every attempt sends the same bytes and headers: a write is safe to
+        retry here only when it carries the CRM's idempotency key (Banana's
+        ``ExternalId``, Strawberry's ``Idempotency-Key``) or is idempotent by
+        nature (setting a status).
+
+        :param json: a body to send as JSON, encoded once for every attempt.
+        :param before_attempt: called before every attempt, retries included
+            (a client-side rate limiter waits there).
 
         :raises SourceUnavailable: transient failures outlasted the attempts.
         :raises SourceRejected: the CRM answered a final 4xx.
         """
         url = self.url(path)
         policy = self.policy
+        content: bytes | None = None
+        if json is not None:
+            content = orjson.dumps(json)
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         last_status: int | None = None
         attempts = 0
         try:
@@ -189,13 +204,16 @@ class HttpClient:
             ):
                 with attempt:
                     attempts += 1
-                    response = self._send(method, url, params, data, headers)
+                    if before_attempt is not None:
+                        before_attempt()
+                    response = self._send(method, url, params, data, headers, content=content)
                     if response.status_code in TRANSIENT_STATUSES:
                         last_status = response.status_code
                         raise _TransientStatus(response, _retry_after_seconds(response))
         except _TransientStatus as error:
             raise SourceUnavailable(
-                f"{self.title} answered {error.status} {attempts} times"
+                f"{self.title} answered {error.status} {attempts} times",
+                retry_after=error.retry_after,
             ) from None
         except httpx.TimeoutException:
             raise SourceUnavailable(
@@ -224,10 +242,14 @@ class HttpClient:
         params: Mapping[str, Any] | None,
         data: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
+        *,
+        content: bytes | None = None,
     ) -> httpx.Response:
         started = time.perf_counter()
         self.requests_sent += 1
-        response = self._client.request(method, url, params=params, data=data, headers=headers)
+        response = self._client.request(
+            method, url, params=params, data=data, headers=headers, content=content
+        )
         # Only the path is logged: query strings are harmless, bodies and
         # headers may hold credentials.
         log.debug(

@@ -12,6 +12,7 @@ from supporthub.testing.sim import (
     Faults,
     Interception,
     LoggedRequest,
+    LostAnswer,
     RequestLog,
     format_retry_after,
 )
@@ -40,6 +41,30 @@ def test_a_burst_can_target_a_path() -> None:
     faults.error_burst(1, status=503, retry_after=2, path_prefix="/api/")
     assert faults.take_interception("/oauth/token") is None
     assert faults.take_interception("/api/v2/cases") == Interception(503, 2)
+
+
+def test_a_burst_can_target_writes_only() -> None:
+    faults = Faults()
+    faults.error_burst(1, status=500, writes_only=True)
+    faults.rate_limit_burst(1, retry_after=2, writes_only=True)
+    assert faults.take_interception("/api/v2/cases", "GET") is None
+    assert faults.take_interception("/api/v2/cases/1/comments", "POST") == Interception(500, None)
+    assert faults.take_interception("/v1/tickets/1", "PUT") == Interception(429, 2)
+    assert faults.take_interception("/v1/tickets/1", "PUT") is None
+
+
+def test_lost_answers_hit_n_writes_and_never_a_read() -> None:
+    faults = Faults()
+    faults.lose_write_answers(2, "timeout", hold=0.5, path_prefix="/v1/")
+    assert faults.take_lost_answer("/v1/tickets/1", "GET") is None
+    assert faults.take_lost_answer("/api/x", "PUT") is None
+    lost = [faults.take_lost_answer("/v1/tickets/1", "PUT") for _ in range(3)]
+    assert lost == [LostAnswer("timeout", 0.5), LostAnswer("timeout", 0.5), None]
+    with pytest.raises(ValueError, match="how"):
+        faults.lose_write_answers(1, "drop")  # type: ignore[arg-type]
+    faults.lose_write_answers(1)
+    faults.reset()
+    assert faults.take_lost_answer("/v1/tickets/1", "PUT") is None
 
 
 def test_error_bursts_are_transient_statuses_only() -> None:

@@ -8,7 +8,7 @@ import httpx
 import orjson
 import pytest
 
-from supporthub.testing.sim import SimRequest, SimResponse, SimServer
+from supporthub.testing.sim import LostAnswer, SimRequest, SimResponse, SimServer
 
 
 class Echo:
@@ -112,3 +112,21 @@ def test_stop_closes_everything(echo: Echo) -> None:
     server.go_up()  # stays down: a stopped server does not come back by itself
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/x")
+
+
+@pytest.mark.parametrize("how", ["reset", "timeout"])
+def test_a_lost_answer_never_reaches_the_client(how: str) -> None:
+    handled: list[str] = []
+
+    def handler(request: SimRequest) -> SimResponse:
+        handled.append(request.method)
+        return SimResponse(201, b"{}", lost=LostAnswer(how, 0.3))  # type: ignore[arg-type]
+
+    with (
+        SimServer(handler) as running,
+        httpx.Client(timeout=0.1 if how == "timeout" else 5) as client,
+    ):
+        expected = httpx.TimeoutException if how == "timeout" else httpx.TransportError
+        with pytest.raises(expected):
+            client.post(running.url + "/x", content=b"{}")
+    assert handled == ["POST"]  # the handler ran (the write was applied)

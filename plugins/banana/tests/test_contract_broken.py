@@ -67,13 +67,14 @@ OTHER_BREAKAGES = textwrap.dedent(
     """
     import logging
     from collections.abc import Iterator
+    from typing import Any
 
     import attrs
     import pytest
     from supporthub_banana.adapter import BananaAdapter
     from supporthub_banana.simulator import BananaSimulator
 
-    from supporthub import Batch, SourceUnavailable
+    from supporthub import Adapter, Batch, CaseWrite, SourceUnavailable
     from supporthub.testing import AdapterContract
 
 
@@ -133,8 +134,43 @@ OTHER_BREAKAGES = textwrap.dedent(
 
     class TestAuthRetrying(Simulated):
         adapter = AuthRetryingBanana
+
+
+    class KeylessBanana(SmallPages):
+        def _comment_body(self, write: CaseWrite) -> dict[str, Any]:
+            body = super()._comment_body(write)
+            del body["ExternalId"]  # the bug under test: no idempotency key
+            return body
+
+
+    class ReadOnlyBanana(SmallPages):
+        write_case = Adapter.write_case  # no write hook: the default refusal
+
+
+    class TestKeyless(Simulated):
+        adapter = KeylessBanana
+
+
+    class TestReadOnly(Simulated):
+        adapter = ReadOnlyBanana
     """
 )
+
+
+def _run_breakages(
+    tmp_path: Path, tests: list[str], *options: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the selected tests of :data:`OTHER_BREAKAGES` in a separate pytest process."""
+    (tmp_path / "test_other_breakages.py").write_text(OTHER_BREAKAGES)
+    selected = [f"test_other_breakages.py::{test}" for test in tests]
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-p", "no:xdist"]
+    return subprocess.run(
+        [*command, *options, *selected],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 BREAKAGES = [
@@ -153,25 +189,7 @@ BREAKAGES = [
 
 def test_each_broken_rule_is_named_in_the_failure(tmp_path: Path) -> None:
     """Four other breakages, each run against the rule it breaks: each failure names it."""
-    (tmp_path / "test_other_breakages.py").write_text(OTHER_BREAKAGES)
-    selected = [f"test_other_breakages.py::{test}" for test, _ in BREAKAGES]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-p",
-            "no:xdist",
-            *selected,
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_breakages(tmp_path, [test for test, _ in BREAKAGES])
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert f"{len(BREAKAGES)} failed" in output, output
@@ -179,3 +197,27 @@ def test_each_broken_rule_is_named_in_the_failure(tmp_path: Path) -> None:
         assert f"contract rule {rule!r} broken: " in output, (rule, output)
     assert "a secret setting's value appears in the logs" in output
     assert "instead of SourceRejected" in output
+
+
+def test_a_write_without_the_idempotency_key_fails_the_contract(tmp_path: Path) -> None:
+    """Posting without ExternalId breaks both exactly-once rules; no write hook is a pass."""
+    result = _run_breakages(
+        tmp_path,
+        [
+            "TestKeyless::test_a_repeated_write_makes_one_comment",
+            "TestKeyless::test_a_write_whose_answer_was_lost_makes_one_comment",
+            "TestKeyless::test_final_write_refusals_are_rejected",
+            "TestReadOnly::test_an_adapter_that_cannot_write_says_so",
+            "TestReadOnly::test_a_repeated_write_makes_one_comment",
+        ],
+        "-rs",
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "2 failed, 2 passed, 1 skipped" in output, output
+    assert (
+        "contract rule 'a repeated write makes one comment' broken: "
+        "two calls with one idempotency key made 2 comments" in output
+    ), output
+    assert "contract rule 'a write whose answer was lost makes one comment' broken: " in output
+    assert "the Banana adapter does not write" in output, output

@@ -74,8 +74,11 @@ def test_the_entry_point_registers_the_adapter() -> None:
         "SUPPORTHUB_BANANA_URL",
         "SUPPORTHUB_BANANA_CLIENT_ID",
         "SUPPORTHUB_BANANA_CLIENT_SECRET",
+        "SUPPORTHUB_BANANA_PENDING_STATUS",
+        "SUPPORTHUB_BANANA_SOLVED_STATUS",
     ]
-    assert [s.secret for s in BananaAdapter.settings] == [False, False, True]
+    assert [s.secret for s in BananaAdapter.settings] == [False, False, True, False, False]
+    assert [s.default for s in BananaAdapter.settings[3:]] == ["On Hold", "Resolved"]
 
 
 def test_the_demo_hook_serves_current_looking_data_and_stops(database_url: str) -> None:

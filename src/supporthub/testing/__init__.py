@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         AdapterContract,
         ContractHarness,
         ContractSimulator,
+        WritableSimulator,
         contract_failure,
     )
 
@@ -29,6 +30,7 @@ __all__ = [
     "AdapterContract",
     "ContractHarness",
     "ContractSimulator",
+    "WritableSimulator",
     "contract_failure",
 ]
 

@@ -43,12 +43,21 @@ import pytest
 
 from supporthub._adapter import Adapter, Batch
 from supporthub._errors import SourceRejected, SourceUnavailable
-from supporthub._http import RetryPolicy
+from supporthub._http import HttpClient, RetryPolicy
 from supporthub._hub import Hub
 from supporthub._models import Case, RefreshReport, SourceReport, Status
-from supporthub._plugins import make_plugin_manager
+from supporthub._plugins import make_plugin_manager, source_config
 from supporthub._settings import Settings
 from supporthub.hookspecs import hookimpl
+from supporthub.testing._checks import check as _check
+from supporthub.testing._checks import contract_failure
+from supporthub.testing._checks import sample as _sample
+from supporthub.testing._write_contract import (
+    WRITE_RETRIES,
+    WRITE_RULES,
+    WritableSimulator,
+    WriteContract,
+)
 from supporthub.testing.sim.faults import Faults
 from supporthub.testing.sim.request_log import RequestLog
 from supporthub.testing.sim.simulator import RecordId
@@ -59,6 +68,7 @@ __all__ = [
     "AdapterContract",
     "ContractHarness",
     "ContractSimulator",
+    "WritableSimulator",
     "contract_failure",
 ]
 
@@ -78,6 +88,7 @@ CONTRACT_RULES: tuple[str, ...] = (
     "malformed records are skipped and counted",
     "a broken page fails the source and keeps its cases",
     "no secret or personal data in the logs",
+    *WRITE_RULES,
 )
 
 #: Retries within milliseconds, so that the fault tests stay fast; a
@@ -138,23 +149,6 @@ class ContractSimulator(Protocol):
         """Serve an out-of-date copy of a case once more, on a later page; :returns: its time."""
 
 
-def contract_failure(rule: str, detail: str) -> str:
-    """The message of a broken rule: ``contract rule '<rule>' broken: <detail>``."""
-    return f"contract rule {rule!r} broken: {detail}"
-
-
-def _check(condition: object, rule: str, detail: str | Callable[[], str]) -> None:
-    if not condition:
-        text = detail() if callable(detail) else detail
-        pytest.fail(contract_failure(rule, text), pytrace=False)
-
-
-def _sample(ids: Collection[str], count: int) -> str:
-    shown = sorted(ids)[:count]
-    more = f" and {len(ids) - count} more" if len(ids) > count else ""
-    return ", ".join(shown) + more
-
-
 @attrs.define
 class _Calls:
     """What the hub asked of the adapter: the cursors, and what fetch raised."""
@@ -203,6 +197,7 @@ class ContractHarness:
     database_url: str
     calls: _Calls = attrs.Factory(_Calls)
     hubs: list[Hub] = attrs.Factory(list)
+    clients: list[HttpClient] = attrs.Factory(list)
 
     @property
     def source(self) -> str:
@@ -227,6 +222,20 @@ class ContractHarness:
         hub = Hub(settings, plugins=manager)
         self.hubs.append(hub)
         return hub
+
+    def writer(self, **overrides: str) -> Adapter:
+        """An adapter instance to call ``write_case`` on, as a deliverer would hold one.
+
+        Its HTTP client times out after half a second (:data:`WRITE_RETRIES`),
+        so that an answer the simulator holds back is lost quickly.
+        """
+        config = source_config(self.adapter, self.environment(**overrides))
+        assert config is not None  # the simulator's settings carry the url
+        http = HttpClient(
+            self.adapter.base_url(config), title=self.adapter.title, policy=WRITE_RETRIES
+        )
+        self.clients.append(http)
+        return self.adapter(config, http)
 
     def refresh(self, hub: Hub) -> SourceReport:
         """Refresh now; the adapter's report."""
@@ -265,9 +274,11 @@ class ContractHarness:
         """Close every hub made."""
         for hub in self.hubs:
             hub.close()
+        for client in self.clients:
+            client.close()
 
 
-class AdapterContract:
+class AdapterContract(WriteContract):
     """Subclass me in a test module (named ``Test...``) to run the contract suite.
 
     Give the adapter class as :attr:`adapter` (or override the

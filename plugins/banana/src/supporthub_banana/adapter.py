@@ -26,6 +26,16 @@ answered ``401 invalid_token`` gets one new token and one repeat; a second
 ``401`` fails the source. Every other failure comes from the core's
 :class:`~supporthub.HttpClient`: transient answers are retried there, final
 ones raise :class:`~supporthub.SourceRejected` at once.
+
+A write (:meth:`BananaAdapter.write_case`)::
+
+    POST  /api/v2/cases/{Id}/comments   {"Body", "IsPublished", "ExternalId": <hub key>}
+    PATCH /api/v2/cases/{Id}            {"Status": <mapped status>}   when asked
+
+``ExternalId`` is unique per case at Banana, so every repeat of the comment
+(the core's retries, or the hub's after a crash or a lost answer) comes back
+``200 created:false`` instead of making a second comment. Setting a status
+the case already has is a no-op, so the ``PATCH`` is safe to repeat as is.
 """
 
 from __future__ import annotations
@@ -46,6 +56,8 @@ from supporthub import (
     Batch,
     BatchBuilder,
     Case,
+    CaseWrite,
+    CaseWriteResult,
     HttpClient,
     MalformedPage,
     MalformedRecord,
@@ -79,6 +91,8 @@ MAX_FIELD_LENGTH: Final = 255
 
 TOKEN_PATH: Final = "/oauth/token"  # noqa: S105 - a path, not a password
 CASES_PATH: Final = "/api/v2/cases"
+#: What Banana accepts as a comment's ``ExternalId``.
+EXTERNAL_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,80}", re.ASCII)
 
 _CURSOR: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z", re.ASCII)
 
@@ -345,6 +359,18 @@ class BananaAdapter(Adapter):
         Setting("url", "Base URL of the Banana tenant, e.g. https://acme.banana.example"),
         Setting("client_id", "OAuth2 client id of the hub's Banana connected app"),
         Setting("client_secret", "OAuth2 client secret of that app", secret=True),
+        Setting(
+            "pending_status",
+            "Banana status a reply sets for 'waiting on the customer'",
+            required=False,
+            default="On Hold",
+        ),
+        Setting(
+            "solved_status",
+            "Banana status a reply sets for 'solved'",
+            required=False,
+            default="Resolved",
+        ),
     )
 
     def __init__(self, config: SourceConfig, http: HttpClient) -> None:
@@ -431,6 +457,67 @@ class BananaAdapter(Adapter):
                 newest = modified
         return builder.build(None), newest
 
+    # -- writing ----------------------------------------------------------------
+
+    def write_case(self, write: CaseWrite) -> CaseWriteResult:
+        """Post a comment keyed by ``ExternalId``, then set the mapped status if asked.
+
+        :raises SourceRejected: the case is unknown or deleted (404), the
+            client lacks ``cases:write`` (403), Banana refused the body or
+            the status value (400), or the key is not a usable ``ExternalId``.
+        :raises SourceUnavailable: transient failures outlasted the retries;
+            repeat with the same key.
+        """
+        if EXTERNAL_ID.fullmatch(write.idempotency_key) is None:
+            raise SourceRejected(
+                f"{self.title} cannot take idempotency key {write.idempotency_key!r} as an "
+                "ExternalId (1 to 80 characters of A-Z a-z 0-9 . _ : -)"
+            )
+        case_path = f"{CASES_PATH}/{quote(write.case_id, safe='')}"
+        try:
+            response = self._call("POST", case_path + "/comments", self._comment_body(write))
+        except SourceRejected as error:
+            raise self._write_refused(error, write.case_id, "the comment") from None
+        answer = self.http.decode(response)
+        answer = answer if type(answer) is dict else {}
+        comment_id = answer.get("Id")
+        result = CaseWriteResult(
+            comment_id=comment_id if type(comment_id) is str else None,
+            replayed=answer.get("created") is False,
+        )
+        if write.set_status is not None:
+            status = self.config[f"{write.set_status}_status"]
+            try:
+                self._call("PATCH", case_path, {"Status": status})
+            except SourceRejected as error:
+                setting = f"SUPPORTHUB_BANANA_{write.set_status.upper()}_STATUS"
+                raise self._write_refused(
+                    error, write.case_id, f"status {status!r} (from {setting})"
+                ) from None
+        return result
+
+    def _comment_body(self, write: CaseWrite) -> dict[str, Any]:
+        """The comment request; ``ExternalId`` is what makes a repeat harmless."""
+        return {
+            "Body": write.message,
+            "IsPublished": write.public,
+            "ExternalId": write.idempotency_key,
+        }
+
+    def _write_refused(self, error: SourceRejected, case_id: str, what: str) -> SourceRejected:
+        """A final refusal of a write, in words that say why it will not work later either."""
+        detail = self._detail(error)
+        if error.status == 404:
+            words = f"{self.title} has no case {case_id} (deleted or unknown): {detail}"
+        elif error.status == 403:
+            words = (
+                f"{self.title} refused {what} on case {case_id}: the client lacks the "
+                f"cases:write scope ({detail})"
+            )
+        else:
+            words = f"{self.title} refused {what} on case {case_id}: {detail}"
+        return SourceRejected(words, status=error.status, error=error.error)
+
     # -- requests ---------------------------------------------------------------
 
     def _next_page(self, next_url: str, read: int) -> httpx.Response:
@@ -453,16 +540,30 @@ class BananaAdapter(Adapter):
 
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
         """GET with the token; one new token and one repeat on ``401 invalid_token``."""
+        return self._call("GET", path, params=params)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """A request with the token; one new token and one repeat on ``401 invalid_token``.
+
+        A ``401`` applied nothing, so repeating a write after it is safe.
+        """
         token = self._token if self._token is not None else self._fetch_token()
         try:
-            return self.http.request("GET", path, params=params, headers=_bearer(token))
+            return self.http.request(method, path, params=params, headers=_bearer(token), json=body)
         except SourceRejected as error:
             if not _invalid_token(error):
                 raise
         log.info("%s: the access token was refused (invalid_token); fetching a new one", self.title)
         token = self._fetch_token()
         try:
-            return self.http.request("GET", path, params=params, headers=_bearer(token))
+            return self.http.request(method, path, params=params, headers=_bearer(token), json=body)
         except SourceRejected as error:
             if not _invalid_token(error):
                 raise

@@ -21,6 +21,13 @@ path prefix):
   (``GET /api/v2/cases/next/<locator>``), valid for
   :attr:`~BananaSimulator.locator_ttl` seconds after the page that issued
   them;
+* ``POST /api/v2/cases/{Id}/comments`` (``ExternalId`` unique per case:
+  ``201 created:true``, then ``200 created:false``),
+  ``GET /api/v2/cases/{Id}/comments`` and ``PATCH /api/v2/cases/{Id}``
+  (``Status``); every write bumps ``LastModifiedDate``. What clients wrote is
+  in :attr:`~BananaSimulator.comments`; :attr:`~BananaSimulator.read_only`
+  takes the ``cases:write`` scope away (``403 insufficient_scope``);
+  :attr:`~BananaSimulator.statuses` is the tenant's status list;
 * ``GET /ui/cases/{Id}``: a tiny HTML page.
 
 Run it on its own with ``python -m supporthub_banana.simulator --n 1000``.
@@ -50,6 +57,7 @@ import orjson
 from supporthub.testing.sim import (
     DEFAULT_ANCHOR,
     CaseSpec,
+    Comment,
     Interception,
     JSONRecord,
     MalformedKind,
@@ -98,6 +106,12 @@ _ID_DIGITS: Final = 5
 _CHECKSUM_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _DIGITS_RE: Final = re.compile(r"[0-9]+", re.ASCII)
 _NEXT_PATH: Final = "/api/v2/cases/next/"
+_CASE_PATH: Final = re.compile(r"/api/v2/cases/([^/]+)(/comments)?")
+_EXTERNAL_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,80}", re.ASCII)
+#: Longest comment ``Body`` Banana takes, in characters.
+MAX_COMMENT_LENGTH: Final = 4000
+#: Most comments ``GET …/comments`` lists.
+MAX_COMMENTS_LISTED: Final = 2000
 _BROKEN_PAGE: Final = b'{"totalSize": 3, "done": false, "records": [{"Id": "5003000000'
 
 
@@ -193,6 +207,15 @@ class BananaSimulator(Simulator):
         self._query_counter = 0
         self._offset_share = 0.0
         self._offset_minutes = 0
+        self._comment_counter = 0
+        self.statuses: dict[str, bool] = {
+            status: status in STOCK_CLOSED_STATUSES + CUSTOM_CLOSED_STATUSES
+            for status in STOCK_OPEN_STATUSES
+            + CUSTOM_OPEN_STATUSES
+            + STOCK_CLOSED_STATUSES
+            + CUSTOM_CLOSED_STATUSES
+        }
+        """The tenant's statuses, each to its ``IsClosed``: what ``PATCH`` accepts."""
         super().__init__(
             n=n, seed=seed, host=host, port=port, path_prefix=path_prefix, anchor=anchor
         )
@@ -355,7 +378,88 @@ class BananaSimulator(Simulator):
             return self._next_page(request, path[len(_NEXT_PATH) :])
         if path.startswith("/ui/cases/") and request.method == "GET":
             return self._ui_page(path[len("/ui/cases/") :])
+        match = _CASE_PATH.fullmatch(path)
+        if match is not None:
+            return self._case_resource(request, match.group(1), match.group(2) is not None)
         return self._not_found(request)
+
+    # -- writing -----------------------------------------------------------
+
+    def _case_resource(self, request: SimRequest, record_id: str, comments: bool) -> SimResponse:
+        """``/api/v2/cases/{Id}`` (PATCH) and ``/api/v2/cases/{Id}/comments`` (GET, POST)."""
+        allowed = ("GET", "POST") if comments else ("PATCH",)
+        if request.method not in allowed:
+            return _method_not_allowed()
+        refusal = self._unauthorized(request)
+        if refusal is not None:
+            return refusal
+        if request.method != "GET" and self.read_only:
+            return _error(403, "insufficient_scope", "the client lacks the cases:write scope")
+        slot = _seq_of(record_id)
+        if slot is None or slot >= len(self.store) or self.store.is_deleted(slot):
+            return _error(404, "NOT_FOUND", "no such case")
+        if request.method == "GET":
+            listed = self.comments.on(record_id)[:MAX_COMMENTS_LISTED]
+            body = {"records": [_comment_json(comment) for comment in listed]}
+            return SimResponse(200, orjson.dumps(body), records=len(listed))
+        try:
+            fields = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            return _error(400, "JSON_PARSER_ERROR", "the body is not JSON")
+        if not isinstance(fields, dict):
+            return _error(400, "JSON_PARSER_ERROR", "the body is not a JSON object")
+        if comments:
+            return self._post_comment(slot, record_id, fields)
+        return self._patch_status(slot, fields)
+
+    def _post_comment(self, slot: int, record_id: str, fields: dict[str, Any]) -> SimResponse:
+        text = fields.get("Body")
+        published = fields.get("IsPublished", False)
+        external_id = fields.get("ExternalId")
+        if not isinstance(text, str) or not 1 <= len(text) <= MAX_COMMENT_LENGTH:
+            return _error(
+                400, "INVALID_FIELD", f"Body must be 1 to {MAX_COMMENT_LENGTH} characters"
+            )
+        if not isinstance(published, bool):
+            return _error(400, "INVALID_FIELD", "IsPublished must be true or false")
+        if external_id is not None and (
+            not isinstance(external_id, str) or _EXTERNAL_ID.fullmatch(external_id) is None
+        ):
+            return _error(
+                400, "INVALID_FIELD", "ExternalId must be 1 to 80 characters of [A-Za-z0-9._:-]"
+            )
+        with self._change_lock:
+            if external_id is not None:
+                existing = self.comments.by_external_id(record_id, external_id)
+                if existing is not None:
+                    return SimResponse(200, orjson.dumps({"Id": existing.id, "created": False}))
+            record = self._load(slot)
+            self._comment_counter += 1
+            comment = Comment(
+                id=f"00a3000000{self._comment_counter:08d}",
+                case_id=record_id,
+                body=text,
+                public=published,
+                created_ms=self._written(slot, record),
+                external_id=external_id,
+            )
+            self.comments.add(comment)
+        return SimResponse(201, orjson.dumps({"Id": comment.id, "created": True}))
+
+    def _patch_status(self, slot: int, fields: dict[str, Any]) -> SimResponse:
+        status = fields.get("Status")
+        if set(fields) != {"Status"} or not isinstance(status, str):
+            return _error(400, "INVALID_FIELD", 'the body must be {"Status": "<status>"}')
+        if status not in self.statuses:
+            return _error(
+                400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "Status is not one of the tenant's"
+            )
+        with self._change_lock:
+            record = self._load(slot)
+            if record["Status"] != status:
+                record["Status"], record["IsClosed"] = status, self.statuses[status]
+                self._written(slot, record)
+        return SimResponse(204)
 
     def _not_found(self, request: SimRequest) -> SimResponse:
         return _error(404, "NOT_FOUND", "no such resource")
@@ -543,6 +647,16 @@ def _status(spec: CaseSpec) -> str:
     if spec.is_open:
         return STOCK_OPEN_STATUSES[bisect_right(_OPEN_CUT, choice)]
     return STOCK_CLOSED_STATUSES[bisect_right(_CLOSED_CUT, choice)]
+
+
+def _comment_json(comment: Comment) -> JSONRecord:
+    return {
+        "Id": comment.id,
+        "Body": comment.body,
+        "IsPublished": comment.public,
+        "ExternalId": comment.external_id,
+        "CreatedDate": format_offset_ms(comment.created_ms),
+    }
 
 
 def _error(status: int, code: str, message: str) -> SimResponse:

@@ -19,11 +19,25 @@ expire, and a rejected one fails the sync in words.
 **Failures** go through the core's :class:`~supporthub.HttpClient`: ``429``
 waits ``Retry-After``, 5xx and resets are retried; ``400``, ``401`` and
 ``404`` fail at once, and this module says what to fix.
+
+**A write** (:meth:`StrawberryAdapter.write_case`) is one update::
+
+    PUT /v1/tickets/{id}   Idempotency-Key: <hub key>
+    {"ticket": {"comment": {"body", "public"}, "status": "pending" | "solved"}}
+
+Strawberry remembers the key 24 hours and answers a repeat with the same body
+``Idempotent-Replayed: true`` without applying it again, so the core's
+retries and the hub's (after a crash or a lost answer) never make a second
+comment. The body is built the same way from the same write, so a repeat is
+the same bytes. Updates are limited to 100 a minute per account: a
+per-process :class:`~supporthub_strawberry.ratelimit.WriteLimiter` keeps to
+it (:meth:`StrawberryAdapter.write_wait` tells how long until the next).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 from collections.abc import Iterator, Mapping
@@ -34,13 +48,17 @@ from supporthub import (
     Batch,
     BatchBuilder,
     Case,
+    CaseWrite,
+    CaseWriteResult,
     ConfigurationError,
     MalformedPage,
     MalformedRecord,
     Setting,
     SourceRejected,
+    SourceUnavailable,
     read_timestamp,
 )
+from supporthub_strawberry.ratelimit import WriteLimiter, limiter_for
 from supporthub_strawberry.tickets import FIELDS_PATH, FieldIds, TicketReader
 
 __all__ = ["PAGE_LIMIT", "TICKETS_PATH", "StrawberryAdapter", "parse_cursor"]
@@ -65,7 +83,70 @@ class StrawberryAdapter(Adapter):
     settings = (
         Setting("url", "Base URL of the Strawberry account (the part before /v1)"),
         Setting("api_key", "API key, sent as the X-Api-Key header", secret=True),
+        Setting(
+            "writes_per_minute",
+            "Updates a minute this process sends at most (Strawberry allows 100 per account)",
+            required=False,
+            default="100",
+        ),
     )
+
+    def write_case(self, write: CaseWrite) -> CaseWriteResult:
+        """One ``PUT`` with the comment (and status), keyed by ``Idempotency-Key``.
+
+        Every attempt, the core's retries included, waits for the client-side
+        write limit first.
+
+        :raises SourceRejected: the ticket is unknown or deleted (404), closed
+            (422 TicketClosed), the key may only read (403), the body was
+            refused (400), or the idempotency key was used for another update
+            (422 IdempotencyKeyReused, a bug of the caller).
+        :raises SourceUnavailable: transient failures outlasted the retries,
+            with the CRM's ``Retry-After`` when it gave one.
+        """
+        key = write.idempotency_key
+        if not (1 <= len(key) <= 64 and key.isascii() and key.isprintable()):
+            raise SourceRejected(
+                f"Strawberry cannot take idempotency key {key!r} (1 to 64 printable ASCII)"
+            )
+        if not (write.case_id.isascii() and write.case_id.isdigit()):
+            raise SourceRejected(f"{write.case_id!r} is not a Strawberry ticket id")
+        update: dict[str, Any] = {"comment": {"body": write.message, "public": write.public}}
+        if write.set_status is not None:
+            update["status"] = write.set_status  # Strawberry's own pending and solved
+        headers = {"X-Api-Key": self._api_key(), "Idempotency-Key": key}
+        limiter = self.write_limiter()
+        try:
+            response = self.http.request(
+                "PUT",
+                f"{TICKETS_PATH}/{write.case_id}",
+                headers=headers,
+                json={"ticket": update},
+                before_attempt=limiter.acquire,  # retries count against the limit too
+            )
+        except SourceUnavailable as error:
+            if error.retry_after is not None:
+                limiter.hold(error.retry_after)
+            raise
+        except SourceRejected as refusal:
+            raise _write_refused(refusal, write.case_id, key) from None
+        replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
+        return CaseWriteResult(comment_id=None, replayed=replayed)
+
+    def write_wait(self) -> float:
+        """Seconds until the next update keeps to the write rate limit."""
+        return self.write_limiter().wait()
+
+    def write_limiter(self) -> WriteLimiter:
+        """This process's write limiter for the account (base URL and API key)."""
+        raw = self.config["writes_per_minute"]
+        if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+            raise ConfigurationError(
+                "SUPPORTHUB_STRAWBERRY_WRITES_PER_MINUTE must be a whole number of at least 1"
+            )
+        # The key tells accounts apart; only a digest of it is kept.
+        account = hashlib.sha256(self._api_key().encode()).hexdigest()
+        return limiter_for(self.http.base_url, account, int(raw))
 
     def fetch(self, cursor: str | None) -> Iterator[Batch]:
         """Yield one batch per export page of the tickets changed since ``cursor``.
@@ -215,6 +296,33 @@ def _page(body: Any) -> tuple[list[Any], bool, str | None]:
     if has_more and (not isinstance(after_cursor, str) or not after_cursor):
         raise MalformedPage(f"Strawberry answered {TICKETS_PATH} with has_more but no after_cursor")
     return tickets, has_more, after_cursor if isinstance(after_cursor, str) else None
+
+
+def _write_refused(refusal: SourceRejected, ticket: str, key: str) -> SourceRejected:
+    """A final refusal of an update, in words that say why a retry will not help."""
+    status, error = refusal.status, refusal.error
+    detail = f"HTTP {status}" + (f" {error}" if error else "")
+    if status == 404:
+        words = f"Strawberry has no ticket {ticket} (deleted or unknown; {detail})"
+    elif status == 403:
+        words = (
+            f"Strawberry refused the update of ticket {ticket}: the API key may only read "
+            f"({detail}); give SUPPORTHUB_STRAWBERRY_API_KEY write access"
+        )
+    elif status == 422 and error == "TicketClosed":
+        words = f"Strawberry ticket {ticket} is closed and cannot be changed ({detail})"
+    elif status == 422 and error == "IdempotencyKeyReused":
+        words = (
+            f"Strawberry already took idempotency key {key!r} for a different update "
+            f"({detail}): a repeat must send the same body; not retried"
+        )
+    elif status == 401:
+        words = f"Strawberry refused the API key ({detail}): check SUPPORTHUB_STRAWBERRY_API_KEY"
+    else:
+        words = str(refusal).replace(
+            "rejected the request", f"rejected the update of ticket {ticket}"
+        )
+    return SourceRejected(words, status=status, error=error)
 
 
 def _explained(refusal: SourceRejected, path: str, params: Mapping[str, Any]) -> SourceRejected:

@@ -16,6 +16,17 @@ What it serves (all below :attr:`~StrawberrySimulator.url`):
   account;
 * ``GET /v1/tickets`` with ``updated_after``, ``cursor`` and ``limit``:
   the incremental export, tombstones (``status: deleted``) included;
+* ``PUT /v1/tickets/{id}`` (a comment and/or a status) with an optional
+  ``Idempotency-Key`` remembered :attr:`~StrawberrySimulator.idempotency_ttl`
+  seconds (24 hours): a repeat with the same body answers the first answer
+  with ``Idempotent-Replayed: true``, another body ``422
+  IdempotencyKeyReused``; ``422 TicketClosed`` for a ``closed`` ticket;
+  ``403`` while :attr:`~StrawberrySimulator.read_only`; at most
+  :attr:`~StrawberrySimulator.write_rate_limit_per_minute` (100) updates in
+  any 60 seconds, else ``429`` with ``Retry-After``. Every update bumps
+  ``updated_at``. What clients wrote is in
+  :attr:`~StrawberrySimulator.comments`, also served at
+  ``GET /v1/tickets/{id}/comments``;
 * ``GET /agent/tickets/{id}``: a tiny HTML page.
 
 Every answer carries ``X-Rate-Limit-Remaining``, counting down per minute;
@@ -39,15 +50,18 @@ import re
 import threading
 import time
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+import attrs
 import orjson
 
 from supporthub.testing.sim import (
     DEFAULT_ANCHOR,
     CaseSpec,
+    Comment,
     Interception,
     JSONRecord,
     MalformedKind,
@@ -75,6 +89,13 @@ DEFAULT_API_KEY: Final = "strawberry-demo-key"
 MAX_LIMIT: Final = 1000
 DEFAULT_LIMIT: Final = 100
 RATE_LIMIT_PER_MINUTE: Final = 700
+#: Updates (``PUT``) a minute per account, beside the requests.
+WRITE_RATE_LIMIT_PER_MINUTE: Final = 100
+#: How long an ``Idempotency-Key`` is remembered.
+IDEMPOTENCY_TTL_SECONDS: Final = 24 * 3600
+#: Longest comment body, in characters.
+MAX_COMMENT_LENGTH: Final = 65_000
+_TICKET_PATH: Final = re.compile(r"/v1/tickets/([0-9]+)(/comments)?", re.ASCII)
 
 OPEN_STATUSES: Final = ("new", "open", "pending", "hold")
 CLOSED_STATUSES: Final = ("solved", "closed")
@@ -130,6 +151,36 @@ class _RateWindow:
             self._started, self._used = time.monotonic(), 0
 
 
+class _SlidingWindow:
+    """At most ``limit`` events in any ``seconds``: the write rate limit.
+
+    Stricter than fixed minutes, so a client that keeps to it keeps to any
+    window the real CRM may count in.
+    """
+
+    def __init__(self, limit: int, seconds: float = 60.0) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._events: deque[float] = deque()
+
+    def take(self) -> float | None:
+        """Count one event now; or, when the window is full, the seconds until it is not."""
+        with self._lock:
+            now = time.monotonic()
+            while self._events and now - self._events[0] >= self.seconds:
+                self._events.popleft()
+            if len(self._events) >= self.limit:
+                return max(0.0, self.seconds - (now - self._events[0]))
+            self._events.append(now)
+            return None
+
+    def reset(self) -> None:
+        """Forget every event."""
+        with self._lock:
+            self._events.clear()
+
+
 class StrawberrySimulator(Simulator):
     """A Strawberry help-desk account with ``n`` generated tickets, served over HTTP.
 
@@ -153,6 +204,7 @@ class StrawberrySimulator(Simulator):
         rate_limit_per_minute: int = RATE_LIMIT_PER_MINUTE,
         enforce_rate_limit: bool = False,
         cursor_ttl: float | None = None,
+        write_rate_limit_per_minute: int = WRITE_RATE_LIMIT_PER_MINUTE,
     ) -> None:
         """Generate the account's tickets and prepare the server (see :meth:`start`).
 
@@ -161,8 +213,15 @@ class StrawberrySimulator(Simulator):
             used up. Settable later.
         :param cursor_ttl: seconds an ``after_cursor`` stays valid; None:
             forever. Settable later.
+        :param write_rate_limit_per_minute: updates allowed in any 60 seconds
+            (always enforced). Settable later.
         """
         self.api_key = api_key
+        self._write_window = _SlidingWindow(write_rate_limit_per_minute)
+        self.idempotency_ttl: float = IDEMPOTENCY_TTL_SECONDS
+        """Seconds an ``Idempotency-Key`` is remembered. Settable."""
+        self._idempotency: dict[str, tuple[float, str, Any, SimResponse]] = {}
+        self._comment_counter = 0
         self.enforce_rate_limit = enforce_rate_limit
         self.cursor_ttl = cursor_ttl
         self._rate_window = _RateWindow(rate_limit_per_minute)
@@ -210,8 +269,27 @@ class StrawberrySimulator(Simulator):
         self._cursor_generation += 1
 
     def reset_rate_limit(self) -> None:
-        """Start a fresh one-minute rate-limit window now."""
+        """Start a fresh one-minute rate-limit window now (requests and updates)."""
         self._rate_window.reset()
+        self._write_window.reset()
+
+    @property
+    def write_rate_limit_per_minute(self) -> int:
+        """Updates allowed in any 60 seconds."""
+        return self._write_window.limit
+
+    @write_rate_limit_per_minute.setter
+    def write_rate_limit_per_minute(self, limit: int) -> None:
+        self._write_window.limit = limit
+
+    def close_for_good(self, record_id: RecordId) -> datetime:
+        """Set a ticket ``closed``: Strawberry refuses every update of it (``422 TicketClosed``)."""
+        return self.update(record_id, status="closed")
+
+    def forget_idempotency_keys(self) -> None:
+        """Forget every remembered ``Idempotency-Key`` (as 24 hours passing would)."""
+        with self._change_lock:
+            self._idempotency.clear()
 
     @property
     def rate_limit_per_minute(self) -> int:
@@ -352,11 +430,23 @@ class StrawberrySimulator(Simulator):
             return self._list_tickets(request) if path == "/v1/tickets" else self._ticket_fields()
         if path.startswith("/agent/tickets/") and request.method == "GET":
             return self._agent_page(path[len("/agent/tickets/") :])
+        match = _TICKET_PATH.fullmatch(path)
+        if match is not None:
+            comments = match.group(2) is not None
+            refusal = self._refusal(request, "GET" if comments else "PUT")
+            if refusal is not None:
+                return refusal
+            slot = int(match.group(1)) - _ID_BASE
+            if not 0 <= slot < len(self.store) or self.store.is_deleted(slot):
+                return _error(404, "not_found", "no such ticket")
+            if comments:
+                return self._list_comments(int(match.group(1)))
+            return self._update_ticket(request, slot)
         return self._not_found(request)
 
-    def _refusal(self, request: SimRequest) -> SimResponse | None:
-        """The answer to an API call that may not proceed: wrong method, rate, key."""
-        if request.method != "GET":
+    def _refusal(self, request: SimRequest, method: str = "GET") -> SimResponse | None:
+        """The answer to an API call that may not proceed: wrong method, rate, key, right."""
+        if request.method != method:
             return _error(405, "method_not_allowed")
         if self.enforce_rate_limit:
             retry_after = self._rate_window.exhausted()
@@ -367,7 +457,84 @@ class StrawberrySimulator(Simulator):
         key = (request.header("X-Api-Key") or "").encode()
         if not hmac.compare_digest(key, self.api_key.encode()):
             return _error(401, "unauthorized")
+        if method == "PUT":
+            if self.read_only:
+                return _error(403, "Forbidden", "this API key may only read")
+            wait = self._write_window.take()
+            if wait is not None:
+                return _error(
+                    429,
+                    "rate_limited",
+                    "over 100 updates a minute",
+                    headers=(("Retry-After", str(max(1, math.ceil(wait)))),),
+                )
         return None
+
+    # -- writing ---------------------------------------------------------
+
+    def _list_comments(self, record_id: int) -> SimResponse:
+        listed = self.comments.on(record_id)
+        body = {
+            "comments": [
+                {
+                    "id": c.id,
+                    "body": c.body,
+                    "public": c.public,
+                    "created_at": format_z_seconds(c.created_ms),
+                }
+                for c in listed
+            ]
+        }
+        return SimResponse(200, orjson.dumps(body), records=len(listed))
+
+    def _update_ticket(self, request: SimRequest, slot: int) -> SimResponse:
+        """``PUT /v1/tickets/{id}``: validate, replay by key, refuse closed, apply."""
+        key = request.header("Idempotency-Key")
+        if key is not None and not (1 <= len(key) <= 64 and key.isascii() and key.isprintable()):
+            return _error(400, "invalid_idempotency_key", "1 to 64 printable ASCII characters")
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            return _error(400, "invalid_json", "the body is not JSON")
+        problem = _update_problem(body)
+        if problem is not None:
+            return _error(400, "invalid_ticket", problem)
+        with self._change_lock:
+            if key is not None:
+                remembered = self._idempotency.get(key)
+                now = time.monotonic()
+                if remembered is not None and now - remembered[0] < self.idempotency_ttl:
+                    _, path, first_body, answer = remembered
+                    if (path, first_body) != (request.path, body):
+                        return _error(
+                            422, "IdempotencyKeyReused", "this key was used with another request"
+                        )
+                    return attrs.evolve(
+                        answer, headers=(*answer.headers, ("Idempotent-Replayed", "true"))
+                    )
+            record = self._load(slot)
+            if record["status"] == "closed":
+                return _error(422, "TicketClosed", "closed tickets cannot be changed")
+            update = body["ticket"]
+            if "status" in update:
+                record["status"] = update["status"]
+            written_ms = self._written(slot, record)
+            comment = update.get("comment")
+            if comment is not None:
+                self._comment_counter += 1
+                self.comments.add(
+                    Comment(
+                        id=self._comment_counter,
+                        case_id=record["id"],
+                        body=comment["body"],
+                        public=comment.get("public", True),
+                        created_ms=written_ms,
+                    )
+                )
+            answer = SimResponse(200, orjson.dumps({"ticket": record}))
+            if key is not None:
+                self._idempotency[key] = (time.monotonic(), request.path or "", body, answer)
+            return answer
 
     def _not_found(self, request: SimRequest) -> SimResponse:
         return _error(404, "not_found")
@@ -382,12 +549,8 @@ class StrawberrySimulator(Simulator):
 
     def _finish(self, request: SimRequest, response: SimResponse) -> SimResponse:
         remaining = self._rate_window.take()
-        return SimResponse(
-            response.status,
-            response.body,
-            response.content_type,
-            (*response.headers, ("X-Rate-Limit-Remaining", str(remaining))),
-            response.records,
+        return attrs.evolve(
+            response, headers=(*response.headers, ("X-Rate-Limit-Remaining", str(remaining)))
         )
 
     def _ticket_fields(self) -> SimResponse:
@@ -477,6 +640,28 @@ class StrawberrySimulator(Simulator):
             f"<p>{html.escape(record.get('subject') or '')}</p>"
         )
         return SimResponse(200, page.encode(), "text/html; charset=utf-8")
+
+
+def _update_problem(body: Any) -> str | None:
+    """What is wrong with a ``PUT /v1/tickets/{id}`` body, or None."""
+    update = body.get("ticket") if isinstance(body, dict) else None
+    if not isinstance(update, dict):
+        return 'the body must be {"ticket": {...}}'
+    if not update.keys() & {"comment", "status"}:
+        return "the update has neither a comment nor a status"
+    status = update.get("status", "open")
+    if status not in OPEN_STATUSES + CLOSED_STATUSES:
+        return "status must be a ticket status other than deleted"
+    if "comment" in update:
+        comment = update["comment"]
+        if not isinstance(comment, dict):
+            return "comment must be an object"
+        text = comment.get("body")
+        if not isinstance(text, str) or not 1 <= len(text) <= MAX_COMMENT_LENGTH:
+            return f"comment.body must be 1 to {MAX_COMMENT_LENGTH} characters"
+        if not isinstance(comment.get("public", True), bool):
+            return "comment.public must be true or false"
+    return None
 
 
 def _draw_field_ids(seed: int) -> dict[str, int]:

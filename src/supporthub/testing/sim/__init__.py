@@ -8,6 +8,7 @@ Modules, one concept each:
 
 * :mod:`~supporthub.testing.sim.datagen`: seeded, CRM-neutral case specs;
 * :mod:`~supporthub.testing.sim.faults`: fault switches;
+* :mod:`~supporthub.testing.sim.comments`: what clients wrote, per case;
 * :mod:`~supporthub.testing.sim.request_log`: what clients asked;
 * :mod:`~supporthub.testing.sim.server`: the HTTP/1.1 server;
 * :mod:`~supporthub.testing.sim.store`: the ordered, pre-encoded records;
@@ -19,6 +20,7 @@ Modules, one concept each:
 
 from supporthub.testing.sim.cli import add_common_arguments, serve_until_signalled
 from supporthub.testing.sim.clock import SimClock
+from supporthub.testing.sim.comments import Comment, CommentStore
 from supporthub.testing.sim.datagen import (
     DEFAULT_ANCHOR,
     MIN_N_FOR_ALL_MISSPELLINGS,
@@ -30,8 +32,11 @@ from supporthub.testing.sim.datagen import (
 )
 from supporthub.testing.sim.faults import (
     MALFORMED_KINDS,
+    WRITE_FAULTS,
+    WRITE_METHODS,
     Faults,
     Interception,
+    LostAnswer,
     MalformedKind,
     format_retry_after,
 )
@@ -50,12 +55,17 @@ __all__ = [
     "DEFAULT_ANCHOR",
     "MALFORMED_KINDS",
     "MIN_N_FOR_ALL_MISSPELLINGS",
+    "WRITE_FAULTS",
+    "WRITE_METHODS",
     "CaseGenerator",
     "CaseSpec",
+    "Comment",
+    "CommentStore",
     "Faults",
     "Interception",
     "JSONRecord",
     "LoggedRequest",
+    "LostAnswer",
     "MalformedKind",
     "MutationResult",
     "Page",

@@ -6,6 +6,8 @@ A test flips a switch, runs the client, and sees how it copes::
     sim.faults.error_burst(1, status=503)          # then one 503
     sim.faults.down()                              # connection refused
     sim.faults.malformed_records(share=0.01)       # broken records on pages
+    sim.faults.lose_write_answers(1, how="reset")  # next write applied, answer lost
+    sim.faults.error_burst(1, 503, writes_only=True)  # next write: 503, not applied
     sim.faults.reset()
 
 Every switch is thread-safe and may be flipped while a client is running.
@@ -18,15 +20,18 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Literal, Protocol
 
 import attrs
 
 __all__ = [
     "MALFORMED_KINDS",
+    "WRITE_FAULTS",
+    "WRITE_METHODS",
     "Faults",
     "Interception",
+    "LostAnswer",
     "MalformedKind",
     "format_retry_after",
 ]
@@ -38,6 +43,11 @@ MalformedKind = Literal["missing_id", "wrong_type", "bad_timestamp"]
 MALFORMED_KINDS: Final[tuple[MalformedKind, ...]] = ("missing_id", "wrong_type", "bad_timestamp")
 
 _TRANSIENT_STATUSES: Final = frozenset({500, 502, 503, 504})
+
+#: The methods that change a CRM's data: what ``writes_only`` and lost answers hit.
+WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+LostHow = Literal["reset", "timeout"]
 
 
 class Listener(Protocol):
@@ -59,12 +69,38 @@ class Interception:
     """Seconds for a ``Retry-After`` header, or None for no header."""
 
 
+@attrs.frozen(slots=True)
+class LostAnswer:
+    """A write that is applied, and whose answer never reaches the client."""
+
+    how: LostHow
+    """``reset``: the connection is reset instead of answered; ``timeout``:
+    nothing comes back for :attr:`hold` seconds, then the connection is reset."""
+    hold: float
+
+
 @attrs.define
 class _Burst:
     remaining: int
     status: int
     retry_after: float | None
     path_prefix: str | None
+    writes_only: bool = False
+
+    def hits(self, path: str, method: str) -> bool:
+        return (
+            self.remaining > 0
+            and (self.path_prefix is None or path.startswith(self.path_prefix))
+            and (not self.writes_only or method in WRITE_METHODS)
+        )
+
+
+@attrs.define
+class _Loss:
+    remaining: int
+    answer: LostAnswer
+    path_prefix: str | None
+    method: str | None
 
 
 class Faults:
@@ -82,6 +118,7 @@ class Faults:
         self._malformed_ids: dict[str, MalformedKind] = {}
         self._malformed_kinds: tuple[MalformedKind, ...] = MALFORMED_KINDS
         self._bad_json_pages = 0
+        self._losses: list[_Loss] = []
 
     def bind_listener(self, listener: Listener) -> None:
         """Let :meth:`down` and :meth:`up` reach the server (the simulator does this)."""
@@ -90,14 +127,22 @@ class Faults:
     # -- switches --------------------------------------------------------
 
     def rate_limit_burst(
-        self, n: int, retry_after: float = 1, *, path_prefix: str | None = None
+        self,
+        n: int,
+        retry_after: float = 1,
+        *,
+        path_prefix: str | None = None,
+        writes_only: bool = False,
     ) -> None:
         """Answer the next ``n`` requests ``429`` with ``Retry-After: retry_after``.
 
+        Nothing is applied: the answer comes before the CRM looks at the request.
+
         :param path_prefix: hit only requests whose path (below the base URL)
             starts with this; others pass and do not use up the burst.
+        :param writes_only: hit only writes (:data:`WRITE_METHODS`).
         """
-        self._add_burst(_Burst(n, 429, retry_after, path_prefix))
+        self._add_burst(_Burst(n, 429, retry_after, path_prefix, writes_only))
 
     def error_burst(
         self,
@@ -106,22 +151,51 @@ class Faults:
         retry_after: float | None = None,
         *,
         path_prefix: str | None = None,
+        writes_only: bool = False,
     ) -> None:
-        """Answer the next ``n`` requests with a transient server error.
+        """Answer the next ``n`` requests with a transient server error, applying nothing.
 
         :param status: 500, 502, 503 or 504.
         :param retry_after: seconds for a ``Retry-After`` header, or None for none.
         :param path_prefix: as for :meth:`rate_limit_burst`.
+        :param writes_only: as for :meth:`rate_limit_burst`.
         """
         if status not in _TRANSIENT_STATUSES:
             raise ValueError(f"status must be one of {sorted(_TRANSIENT_STATUSES)}")
-        self._add_burst(_Burst(n, status, retry_after, path_prefix))
+        self._add_burst(_Burst(n, status, retry_after, path_prefix, writes_only))
 
     def _add_burst(self, burst: _Burst) -> None:
         if burst.remaining < 0:
             raise ValueError("n must not be negative")
         with self._lock:
             self._bursts.append(burst)
+
+    def lose_write_answers(
+        self,
+        n: int,
+        how: LostHow = "reset",
+        *,
+        hold: float = 2.0,
+        path_prefix: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Apply the next ``n`` successful writes, but lose their answers.
+
+        What makes idempotency keys necessary: the CRM did the work, the
+        client cannot know it.
+
+        :param how: ``reset`` resets the connection instead of answering;
+            ``timeout`` sends nothing for ``hold`` seconds (make the client's
+            timeout shorter), then resets.
+        :param path_prefix: as for :meth:`rate_limit_burst`.
+        :param method: hit only this method (``PATCH``), not every write.
+        """
+        if n < 0 or hold < 0:
+            raise ValueError("n and hold must not be negative")
+        if how not in ("reset", "timeout"):
+            raise ValueError("how must be 'reset' or 'timeout'")
+        with self._lock:
+            self._losses.append(_Loss(n, LostAnswer(how, hold), path_prefix, method))
 
     def down(self) -> None:
         """Stop listening: new connections are refused, open ones are reset."""
@@ -202,6 +276,7 @@ class Faults:
             self._malformed_ids = {}
             self._malformed_kinds = MALFORMED_KINDS
             self._bad_json_pages = 0
+            self._losses = []
         self.up()
 
     # -- what the simulator asks ------------------------------------------
@@ -215,16 +290,30 @@ class Faults:
                 self._slow_remaining -= 1
             return self._slow_seconds
 
-    def take_interception(self, path: str) -> Interception | None:
+    def take_interception(self, path: str, method: str = "GET") -> Interception | None:
         """The canned answer for this request, if a burst hits it (uses it up)."""
         with self._lock:
             for burst in self._bursts:
-                if burst.remaining > 0 and (
-                    burst.path_prefix is None or path.startswith(burst.path_prefix)
-                ):
+                if burst.hits(path, method):
                     burst.remaining -= 1
                     return Interception(burst.status, burst.retry_after)
             self._bursts = [burst for burst in self._bursts if burst.remaining > 0]
+            return None
+
+    def take_lost_answer(self, path: str, method: str) -> LostAnswer | None:
+        """How to lose the answer to this applied write, if a loss hits it (uses it up)."""
+        if method not in WRITE_METHODS:
+            return None
+        with self._lock:
+            for loss in self._losses:
+                if (
+                    loss.remaining > 0
+                    and (loss.path_prefix is None or path.startswith(loss.path_prefix))
+                    and (loss.method is None or loss.method == method)
+                ):
+                    loss.remaining -= 1
+                    return loss.answer
+            self._losses = [loss for loss in self._losses if loss.remaining > 0]
             return None
 
     def take_bad_json_page(self) -> bool:
@@ -253,6 +342,20 @@ class Faults:
         if share and zlib.crc32(key.encode()) < share * 2**32:
             return _pick_kind(key, kinds)
         return None
+
+
+#: Every fault a write can meet, by name; each switches it on for the next
+#: write(s) of a simulator. ``answer lost to a timeout`` holds the answer back
+#: 0.8 s: give the client a shorter timeout. The bursts of 6 outlast a client
+#: that tries up to 5 times, so the caller has to repeat the write itself.
+WRITE_FAULTS: Final[Mapping[str, Callable[[Faults], None]]] = {
+    "answer lost to a reset": lambda f: f.lose_write_answers(1, "reset"),
+    "answer lost to a timeout": lambda f: f.lose_write_answers(1, "timeout", hold=0.8),
+    "every answer lost, then the caller repeats": lambda f: f.lose_write_answers(6, "reset"),
+    "503 before applying": lambda f: f.error_burst(2, 503, writes_only=True),
+    "500s outlasting the retries": lambda f: f.error_burst(6, 500, writes_only=True),
+    "429 with Retry-After": lambda f: f.rate_limit_burst(2, retry_after=0.05, writes_only=True),
+}
 
 
 def format_retry_after(seconds: float) -> str:

@@ -33,6 +33,9 @@ class LoggedRequest:
     """The client's port: the same port across requests means a reused connection."""
     duration: float
     """Seconds spent answering, delays from :meth:`Faults.slow` included."""
+    lost: str | None = None
+    """``reset`` or ``timeout`` when the answer never reached the client
+    (:meth:`Faults.lose_write_answers`): :attr:`status` is what it would have been."""
 
 
 class RequestLog:

@@ -29,6 +29,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import attrs
 
+from supporthub.testing.sim.faults import LostAnswer
+
 __all__ = ["Handler", "SimRequest", "SimResponse", "SimServer"]
 
 _log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ class SimResponse:
     headers: tuple[tuple[str, str], ...] = ()
     records: int = 0
     """How many records the body carries, for the request log."""
+    lost: LostAnswer | None = None
+    """Send nothing: reset the connection (after ``lost.hold`` seconds for a timeout)."""
 
 
 Handler = Callable[[SimRequest], SimResponse]
@@ -109,6 +113,8 @@ class SimServer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._running = False
+        self.stopping = threading.Event()
+        """Set by :meth:`stop`: cuts short an answer held back to simulate a timeout."""
 
     @property
     def url(self) -> str:
@@ -122,12 +128,14 @@ class SimServer:
         with self._lock:
             if self._running:
                 return self
+            self.stopping.clear()
             self._listen()
             self._running = True
         return self
 
     def stop(self) -> None:
         """Stop serving, close the socket and reset every open connection."""
+        self.stopping.set()
         with self._lock:
             self._running = False
             self._close()
@@ -280,7 +288,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception:
             _log.exception("simulator handler failed on %s %s", self.command, raw_path)
             response = SimResponse(500, b'{"error":"simulator bug"}')
+        if response.lost is not None:
+            self._lose(response.lost)
+            return
         self._write(response)
+
+    def _lose(self, lost: LostAnswer) -> None:
+        """Answer nothing: wait (a timeout) or not (a reset), then reset the connection."""
+        self.close_connection = True
+        if lost.how == "timeout":
+            self.server.owner.stopping.wait(lost.hold)
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the client gave up and closed it first
 
     def _write(self, response: SimResponse) -> None:
         try:

@@ -16,7 +16,9 @@ and the HTTP routes. Everything else lives here, once:
 * accessors tests compute expected results from: :meth:`~Simulator.live_records`,
   :meth:`~Simulator.deleted_ids`, :meth:`~Simulator.record`;
 * :attr:`~Simulator.faults` and :attr:`~Simulator.requests`, applied to and
-  filled by every request.
+  filled by every request;
+* writes: :attr:`~Simulator.comments` (what clients wrote, to count) and
+  :attr:`~Simulator.read_only` (credentials without the write right).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import attrs
 import orjson
 
 from supporthub.testing.sim.clock import SimClock
+from supporthub.testing.sim.comments import CommentStore
 from supporthub.testing.sim.datagen import DEFAULT_ANCHOR, CaseGenerator, CaseSpec, ms_to_datetime
 from supporthub.testing.sim.faults import Faults, Interception, MalformedKind
 from supporthub.testing.sim.request_log import LoggedRequest, RequestLog
@@ -99,6 +102,10 @@ class Simulator(abc.ABC):
         self.generator = CaseGenerator(seed, anchor=anchor)
         self.faults = Faults()
         self.requests = RequestLog()
+        self.comments = CommentStore()
+        """Every comment clients wrote, per case: count them here."""
+        self.read_only = False
+        """When true the credentials may only read: every write answers ``403``."""
         self.store = RecordStore()
         self._change_lock = threading.RLock()
         self._mutations = 0
@@ -204,6 +211,10 @@ class Simulator(abc.ABC):
     def live_count(self) -> int:
         """How many records are not deleted."""
         return self.store.live_count
+
+    def comment_count(self, record_id: RecordId, body: str | None = None) -> int:
+        """How many comments the case holds (with exactly this ``body``, when given)."""
+        return self.comments.count(record_id, body=body)
 
     def planted_misspellings(self) -> dict[str, str]:
         """The generator's ground truth: misspelled provider → canonical provider."""
@@ -350,6 +361,15 @@ class Simulator(abc.ABC):
                 added=tuple(self._id_of(slot) for slot in added),
             )
 
+    def _written(self, slot: int, record: JSONRecord) -> int:
+        """Store a record a client's write changed: a new modification time. :returns: it (ms).
+
+        The caller holds the change lock, so a comment made with that time
+        sorts with the change.
+        """
+        at = self._commit([(slot, record, False)])
+        return int(at.timestamp() * 1000)
+
     def _commit(self, changes: list[tuple[int, JSONRecord, bool]]) -> datetime:
         timestamp = self.clock.tick()
         self.store.write(
@@ -394,11 +414,15 @@ class Simulator(abc.ABC):
             delay = self.faults.take_delay()
             if delay:
                 time.sleep(delay)
-            interception = self.faults.take_interception(request.path)
+            interception = self.faults.take_interception(request.path, request.method)
             if interception is not None:
                 response = self._intercepted(interception)
             else:
                 response = self._route(request)
+                if 200 <= response.status < 300:
+                    lost = self.faults.take_lost_answer(request.path, request.method)
+                    if lost is not None:
+                        response = attrs.evolve(response, lost=lost)
         response = self._finish(request, response)
         self.requests.append(
             LoggedRequest(
@@ -409,6 +433,7 @@ class Simulator(abc.ABC):
                 records=response.records,
                 peer_port=request.peer_port,
                 duration=time.perf_counter() - started,
+                lost=None if response.lost is None else response.lost.how,
             )
         )
         return response
