@@ -239,9 +239,7 @@ class Adapter(abc.ABC):
 
     name: ClassVar[str]
     title: ClassVar[str]
-    settings: ClassVar[tuple[Setting, ...]] = (
-        Setting("url", "Base URL of the CRM", http_url=True),
-    )
+    settings: ClassVar[tuple[Setting, ...]] = (Setting("url", "Base URL of the CRM"),)
     enabling: ClassVar[str] = "url"
 
     def __init__(self, config: SourceConfig, http: HttpClient) -> None:
