@@ -18,12 +18,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import supporthub_banana
+import supporthub_fakecrm
 from alembic import command
 from alembic.config import Config
 
 import supporthub
+import supporthub._plugins
 import supporthub.cli
 from supporthub import ConfigurationError
+from supporthub._new_adapter import new_adapter
 from supporthub._store import SCHEMA_REVISION
 from supporthub.cli import main
 
@@ -221,3 +224,14 @@ def test_new_adapter_refuses_the_name_of_an_installed_plug_in(
 def test_new_adapter_still_writes_a_free_name(tmp_path: Path) -> None:
     assert main(["new-adapter", "kiwi", "--dir", str(tmp_path)]) == 0
     assert (tmp_path / "supporthub-kiwi" / "pyproject.toml").exists()
+
+
+def test_new_adapter_refuses_an_adapter_name_a_plug_in_registers_under_another_entry_point(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    manager = supporthub.make_plugin_manager(entry_points=False)
+    manager.register(supporthub_fakecrm)  # its adapter is "fake", no entry point of that name
+    monkeypatch.setattr(supporthub._plugins, "make_plugin_manager", lambda: manager)
+    with pytest.raises(ConfigurationError, match=r"installed plug-in supporthub_fakecrm \(Fake"):
+        new_adapter("fake", tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from supporthub.service import create_app
+from supporthub.service._server import _warn_about, listen
 
 from .conftest import free_port
 from .test_commands import start, wait_for
@@ -131,3 +132,14 @@ def _stored_count(metrics: str, source: str) -> int:
         if line.startswith("supporthub_cases{") and f'source="{source}"' in line:
             return int(float(line.rsplit(" ", 1)[1]))
     raise AssertionError(f"no case count for {source} in /metrics:\n{metrics}")
+
+
+def test_serve_warns_that_without_a_source_it_only_serves_stored_cases(
+    make_hub: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = make_hub(SUPPORTHUB_FAKE_URL="")
+    with listen("127.0.0.1", 0) as listener, caplog.at_level("WARNING", "supporthub.serve"):
+        _warn_about(hub, "127.0.0.1", listener)
+    assert [r.getMessage() for r in caplog.records] == [
+        "no source is enabled; set one of: SUPPORTHUB_FAKE_URL; serving the stored cases only"
+    ]
