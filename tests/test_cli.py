@@ -43,7 +43,7 @@ def test_db_upgrade_then_refresh_force(
     fake_crm.put("2", provider="ACME PAYMENTS", error_code=" 1042 ")
     upgrade = cli(env, "db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
-    assert "database schema is current" in upgrade.stdout
+    assert f"created the database schema at revision {SCHEMA_REVISION}" in upgrade.stdout
     engine = sa.create_engine(database_url)
     with engine.connect() as connection:
         assert (

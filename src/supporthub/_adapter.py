@@ -83,6 +83,9 @@ class Setting:
     :ivar name: lower-case, the ``<SETTING>`` part (``client_secret``).
     :ivar secret: its value is redacted from every log line and error.
     :ivar required: the source fails without it (when enabled).
+    :ivar http_url: its value must be an ``http://`` or ``https://`` URL with a
+        host; anything else is a :class:`ConfigurationError` when the hub is
+        built, not an outage retried at every refresh.
     """
 
     name: str
@@ -90,6 +93,7 @@ class Setting:
     secret: bool = False
     required: bool = True
     default: str | None = None
+    http_url: bool = False
 
     def variable(self, adapter_name: str) -> str:
         """The environment variable this setting is read from."""

@@ -16,7 +16,7 @@ import pluggy
 from supporthub import _due
 from supporthub._answers import AnswerCache
 from supporthub._consolidate import AggregateRow, KeyPipeline, KeyRule
-from supporthub._errors import InvalidQuery, Moved, NotFound, StorageError
+from supporthub._errors import ConfigurationError, InvalidQuery, Moved, NotFound, StorageError
 from supporthub._explain import Explanation, explain
 from supporthub._models import (
     AggregatedCase,
@@ -264,6 +264,16 @@ class Hub:
         """Names of the sources whose URL is set."""
         return [name for name, source in self.sources.items() if source.enabled]
 
+    def no_source_message(self) -> str:
+        """What :meth:`refresh` says when no source is enabled: the variables to set."""
+        names = ", ".join(
+            f"SUPPORTHUB_{name.upper()}_{source.adapter.enabling.upper()}"
+            for name, source in self.sources.items()
+        )
+        return "no source is enabled; set one of: " + (
+            names or "none: no adapter plug-in is installed (pip install supporthub-banana …)"
+        )
+
     def refresh(
         self,
         *,
@@ -283,10 +293,15 @@ class Hub:
         :param timeout: seconds to wait for a refresh already running
             (``None``: as long as it takes); a waiting on-demand refresh
             returns the report of the one it waited for.
+        :raises ConfigurationError: no source is enabled (:meth:`no_source_message`).
+            A hub without sources is still built, for reading a database that
+            other processes refresh; only refreshing it is an error.
         :raises RefreshNotDue: on demand, and no source may be fetched yet.
         :raises RefreshInProgress: another refresh outlasted ``timeout``.
         :raises StorageError: the database failed; nothing was written.
         """
+        if not self.enabled_sources:
+            raise ConfigurationError(self.no_source_message())
         self._ready()
         trigger = Trigger.FORCED if force else Trigger.SCHEDULED if scheduled else Trigger.ON_DEMAND
         return self._refresher.run(trigger=trigger, full=full, timeout=timeout)

@@ -10,6 +10,7 @@ speak the real CRM's API, keeping the suite green.
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from importlib import resources
 from pathlib import Path
@@ -36,12 +37,19 @@ def new_adapter(name: str, directory: Path | str = ".") -> Path:
 
     :param name: the source name, as an adapter's ``name``: lower-case
         letters, digits and ``_``, starting with a letter.
-    :raises ConfigurationError: the name is not usable, or the folder exists.
+    :raises ConfigurationError: the name is not usable, an installed plug-in
+        already uses it, or the folder exists.
     """
     if not _NAME.match(name):
         raise ConfigurationError(
             f"adapter name {name!r}: use lower-case letters, digits and _, "
             "starting with a letter (at most 32 characters)"
+        )
+    taken_by = _installed_owner(name)
+    if taken_by is not None:
+        raise ConfigurationError(
+            f"adapter name {name!r} is taken by the installed plug-in {taken_by}; "
+            "installing a second one would replace it: choose another name"
         )
     words = name.split("_")
     values = {
@@ -63,3 +71,26 @@ def new_adapter(name: str, directory: Path | str = ".") -> Path:
         path.write_text(text, encoding="utf-8")
     (target / "src" / f"supporthub_{name}" / "py.typed").write_text("")
     return target
+
+
+def _installed_owner(name: str) -> str | None:
+    """What installed already uses ``name`` (entry point, distribution or adapter), if any."""
+    from supporthub._plugins import (  # noqa: PLC0415 - loads the plug-ins only when asked
+        ENTRY_POINT_GROUP,
+        collect_adapters,
+        make_plugin_manager,
+    )
+
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry_point.name == name:
+            return entry_point.dist.name if entry_point.dist else entry_point.value
+    try:
+        return importlib.metadata.distribution(f"supporthub-{name}").name
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        adapters = collect_adapters(make_plugin_manager())
+    except Exception:  # a broken plug-in is not this command's business
+        return None
+    adapter = adapters.get(name)
+    return None if adapter is None else f"{adapter.__module__} ({adapter.title})"

@@ -9,6 +9,7 @@ implementation whose name matches no hook fails at start-up, not silently.
 from __future__ import annotations
 
 import threading
+import urllib.parse
 from collections.abc import Iterable, Mapping
 
 import attrs
@@ -17,7 +18,7 @@ import pluggy
 from supporthub import _default_plugin, hookspecs
 from supporthub._adapter import Adapter, SourceConfig
 from supporthub._consolidate import KeyPipeline, KeyRule
-from supporthub._errors import PluginError
+from supporthub._errors import ConfigurationError, PluginError
 from supporthub._settings import Settings
 
 __all__ = [
@@ -124,7 +125,23 @@ def source_config(adapter: type[Adapter], environ: Mapping[str, str]) -> SourceC
             missing.append(setting.name)
     if adapter.enabling not in values:
         return None
+    for setting in adapter.settings:
+        if setting.http_url and setting.name in values:
+            _check_http_url(setting.variable(adapter.name), values[setting.name])
     return SourceConfig(adapter.name, values, tuple(missing))
+
+
+def _check_http_url(variable: str, value: str) -> None:
+    # Refused at start-up: httpx would fail every refresh as if the CRM were down.
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme.lower() in {"http", "https"} and parts.hostname:
+        return
+    # The value may hold credentials (user:password@host); show it only without them.
+    shown = f"{value!r}" if "@" not in value else f"a {parts.scheme or 'schemeless'} URL"
+    raise ConfigurationError(
+        f"{variable} must be an http:// or https:// URL with a host, "
+        f"like https://crm.example.com; got {shown}"
+    )
 
 
 @attrs.frozen

@@ -35,6 +35,29 @@ EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE, EXIT_DATABASE, EXIT_INTERRUPTED = 0, 1,
 log = logging.getLogger("supporthub.cli")
 
 
+def _port(text: str) -> int:
+    # argparse's int would pass 70000, which the socket layer wraps to another port.
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to 65535 (0: any free port), got {text!r}"
+        )
+    return port
+
+
+def _case_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
+    return count
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="supporthub",
@@ -86,11 +109,17 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("--host", default="127.0.0.1", help="address to listen on")
         command.add_argument(
-            "--port", type=int, default=8000 if name == "serve" else 8080, help="port to listen on"
+            "--port",
+            type=_port,
+            default=8000 if name == "serve" else 8080,
+            help="port to listen on (0: any free port)",
         )
         if name == "demo":
             command.add_argument(
-                "--cases", type=int, default=5000, help="simulated cases per CRM (default 5000)"
+                "--cases",
+                type=_case_count,
+                default=5000,
+                help="simulated cases per CRM (default 5000)",
             )
 
     commands.add_parser("plugins", help="list the installed plug-ins, their versions and hooks")
@@ -128,11 +157,6 @@ def _refresh(settings: Settings, args: argparse.Namespace) -> int:
     from supporthub._hub import Hub  # noqa: PLC0415 - keeps `supporthub --help` fast
 
     with Hub(settings) as hub:
-        if not hub.enabled_sources:
-            names = ", ".join(f"SUPPORTHUB_{n.upper()}_URL" for n in hub.sources) or (
-                "none: no adapter plug-in is installed (pip install supporthub-banana …)"
-            )
-            raise ConfigurationError(f"no source is enabled; set one of: {names}")
         try:
             report = hub.refresh(force=args.force, full=args.full)
         except RefreshNotDue as not_due:
@@ -153,9 +177,19 @@ def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     from supporthub._hub import Hub  # noqa: PLC0415
 
     with Hub(settings) as hub:
-        upgrade = hub.preview_upgrade() if args.preview else hub.upgrade_db()
-        if not args.preview:
-            print(f"database schema is current ({hub.store.display_url})")
+        if args.preview:
+            upgrade = hub.preview_upgrade()
+        else:
+            before = hub.store.revision()
+            upgrade = hub.upgrade_db()
+            after = hub.store.revision()
+            where = hub.store.display_url
+            if before is None:
+                print(f"created the database schema at revision {after} ({where})")
+            elif before != after:
+                print(f"migrated the database schema from revision {before} to {after} ({where})")
+            else:
+                print(f"database schema is current at revision {after} ({where})")
     if args.json:
         print(orjson.dumps(to_json_dict(upgrade)).decode())
     else:

@@ -16,8 +16,11 @@ from urllib.parse import quote
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from supporthub._errors import (
+    ConfigurationError,
     InvalidQuery,
     Moved,
     NotFound,
@@ -25,6 +28,7 @@ from supporthub._errors import (
     RefreshNotDue,
     StorageError,
 )
+from supporthub.service._headers import EVERY_REPLY
 
 __all__ = ["EXCEPTION_HANDLERS", "error_answer"]
 
@@ -87,9 +91,40 @@ async def _storage(request: Request, error: Exception) -> Response:
     return error_answer(503, DATABASE_UNAVAILABLE)
 
 
-async def _http(_: Request, error: Exception) -> Response:
+async def _misconfigured(_: Request, error: Exception) -> Response:
+    # The deployment, not the request, is wrong (``/refresh`` with no source
+    # enabled): the message names the variables to set, never their values.
+    return error_answer(503, str(error))
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method some route serves at this path (Starlette names only one route's)."""
+    scope = request.scope
+    probe = {
+        "type": "http",
+        "method": request.method,
+        "path": scope["path"],
+        "root_path": scope.get("app_root_path", scope.get("root_path", "")),
+    }
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if route.matches(probe)[0] is Match.NONE:
+            continue
+        if isinstance(route, Route):
+            methods |= route.methods or set()
+        elif isinstance(route, Mount) and isinstance(route.app, StaticFiles):
+            methods |= {"GET", "HEAD"}
+    return ", ".join(sorted(methods)) or None
+
+
+async def _http(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    return error_answer(error.status_code, error.detail, headers=error.headers)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed is not None:
+            headers["Allow"] = allowed
+    return error_answer(error.status_code, error.detail, headers=headers)
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
@@ -99,7 +134,8 @@ async def _unexpected(request: Request, error: Exception) -> Response:
         request.url.path,
         exc_info=(type(error), error, error.__traceback__),
     )
-    return error_answer(500, INTERNAL_ERROR)
+    # Starlette sends this one outside the app's middleware: add their headers.
+    return error_answer(500, INTERNAL_ERROR, headers=EVERY_REPLY)
 
 
 #: For ``Starlette(exception_handlers=…)``; a subclass finds its nearest ancestor.
@@ -110,6 +146,7 @@ EXCEPTION_HANDLERS = {
     RefreshNotDue: _not_due,
     RefreshInProgress: _in_progress,
     StorageError: _storage,
+    ConfigurationError: _misconfigured,
     HTTPException: _http,
     Exception: _unexpected,
 }

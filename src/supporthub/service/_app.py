@@ -2,7 +2,8 @@
 
 ::
 
-    RequestObserver (log line + latency)  ─▶  TokenGuard (401)  ─▶  routes ─▶ Endpoints ─▶ Hub
+    EveryReplyHeaders (nosniff)  ─▶  RequestObserver (log line + latency)
+        ─▶  TokenGuard (401)  ─▶  routes ─▶ Endpoints ─▶ Hub
 
 While the app runs (its lifespan) the metrics hook is registered on the
 hub's plug-in manager and, unless switched off, the scheduler thread runs.
@@ -22,6 +23,7 @@ from supporthub._hub import Hub
 from supporthub.service._answers import EXCEPTION_HANDLERS
 from supporthub.service._auth import TokenGuard
 from supporthub.service._endpoints import STATIC, Endpoints
+from supporthub.service._headers import EveryReplyHeaders
 from supporthub.service._metrics import RequestObserver, ServiceMetrics
 from supporthub.service._refresh_gate import RefreshGate
 from supporthub.service._scheduler import Scheduler
@@ -88,6 +90,7 @@ def create_app(
     return Starlette(
         routes=routes,
         middleware=[
+            Middleware(EveryReplyHeaders),
             Middleware(RequestObserver, metrics=metrics, routes=routes),
             Middleware(
                 TokenGuard, api_token=hub.settings.api_token, read_token=hub.settings.read_token

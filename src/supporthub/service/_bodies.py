@@ -97,16 +97,21 @@ def _checked(
         raise InvalidQuery(f"{what} takes {known}; unknown: {', '.join(unknown)}")
     values: dict[str, Any] = {}
     for name, (kind, limit, required) in fields.items():
-        value = data.get(name)
-        if value is None:
+        if name not in data:
             if required:
                 raise InvalidQuery(f"{what} needs {name!r}")
             continue
+        value = data[name]
+        # No field takes null: a null dryRun once read as "absent" and applied the change.
+        if value is None:
+            raise InvalidQuery(f"{name!r} must not be null; leave it out instead")
         if kind is bool and not isinstance(value, bool):
             raise InvalidQuery(f"{name!r} must be true or false")
         if kind is str:
             if not isinstance(value, str):
                 raise InvalidQuery(f"{name!r} must be a string")
+            if not value:
+                raise InvalidQuery(f"{name!r} must not be empty")
             if len(value) > limit:
                 raise InvalidQuery(f"{name!r} is longer than {limit} characters")
         values[name] = value
@@ -173,7 +178,8 @@ def undo_call(raw_id: str, params: list[tuple[str, str]]) -> Callable[[Hub], Rul
     dry_run = values.get("dryRun", "false").lower()
     if dry_run not in ("true", "false"):
         raise InvalidQuery("dryRun must be true or false")
-    checked = _checked({"by": values.get("by")}, {"by": DECISION_FIELDS["by"]}, "undoing")
+    given = {"by": values["by"]} if "by" in values else {}
+    checked = _checked(given, {"by": DECISION_FIELDS["by"]}, "undoing")
     return functools.partial(
         Hub.undo, override_id=override_id(raw_id), by=checked["by"], dry_run=dry_run == "true"
     )

@@ -324,7 +324,7 @@ _STEERING_SCHEMAS: dict[str, Any] = {
         "properties": {
             "diff": _ref("ReplayDiff"),
             "applied": {"type": "boolean"},
-            "overrides": {"type": "array", "items": _ref("Override")},
+            "overrides": {"type": "array", "items": _ref("PlannedOverride")},
             "removed": {"type": "array", "items": {"type": "integer"}},
         },
     },
@@ -463,8 +463,14 @@ _STEERING_SCHEMAS: dict[str, Any] = {
 _WHO = {"type": "string", "minLength": 1, "maxLength": MAX_WHO, "description": "Who decides."}
 _WHY = {"type": "string", "minLength": 1, "maxLength": MAX_REASON, "description": "Why."}
 _DRY_RUN = {"type": "boolean", "default": False, "description": "Only say what would change."}
-_AGG_ID = {"type": "string", "maxLength": MAX_ID_LENGTH}
-_SPELLING = {"type": "string", "maxLength": MAX_VALUE_LENGTH}
+# minLength as the endpoints check it: no id, case id or source is empty.
+_AGG_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+_SPELLING = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_VALUE_LENGTH,
+    "description": "Needs a letter or a digit.",
+}
 
 
 def _decision(kind: str, description: str, **fields: Any) -> dict[str, Any]:
@@ -484,6 +490,18 @@ def _decision(kind: str, description: str, **fields: Any) -> dict[str, Any]:
     }
 
 
+# A change answers the overrides it made or, in a dry run, would make; those
+# are not stored and have no id. `id` is there and null then, rather than
+# missing: a generated client reads both answers with one model, and the
+# listing's `Override.id` stays a plain integer, as it always is there.
+_STEERING_SCHEMAS["PlannedOverride"] = {
+    **_STEERING_SCHEMAS["Override"],
+    "description": "An override a change made, or in a dry run would make.",
+    "properties": {
+        **_STEERING_SCHEMAS["Override"]["properties"],
+        "id": _nullable("integer", description="Null in a dry run: nothing was stored."),
+    },
+}
 _STEERING_SCHEMAS["NewOverride"] = {
     "oneOf": [
         _decision(
@@ -494,8 +512,8 @@ _STEERING_SCHEMAS["NewOverride"] = {
         _decision(
             "move",
             "One case leaves its aggregated case: into `into`, or one of its own.",
-            source=({"type": "string", "maxLength": MAX_ID_LENGTH}, True),
-            caseId=({"type": "string", "maxLength": MAX_ID_LENGTH}, True),
+            source=(_AGG_ID, True),
+            caseId=(_AGG_ID, True),
             into=(_AGG_ID, False),
         ),
         _decision(
@@ -531,7 +549,7 @@ _PARAMETERS: dict[str, Any] = {
         "name": "cursor",
         "in": "query",
         "description": "The previous answer's `nextCursor`; any other value is a `400`.",
-        "schema": {"type": "string", "maxLength": MAX_VALUE_LENGTH},
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_VALUE_LENGTH},
     },
     "casesLimit": {
         "name": "casesLimit",
@@ -650,7 +668,10 @@ def _refresh_operation(method: str) -> dict[str, Any]:
                     }
                 },
             ),
-            "503": _UNAVAILABLE,
+            "503": _error(
+                "The database does not answer, or no source is enabled (the error names "
+                "the variables to set)."
+            ),
         },
     }
 
@@ -665,7 +686,7 @@ def _path_id(description: str, schema: dict[str, Any] | None = None) -> dict[str
         "in": "path",
         "required": True,
         "description": description,
-        "schema": schema or {"type": "string"},
+        "schema": schema or {"type": "string", "minLength": 1},
     }
 
 
@@ -863,7 +884,7 @@ def openapi_document() -> dict[str, Any]:
                             "name": "id",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "string"},
+                            "schema": {"type": "string", "minLength": 1},
                         },
                         {
                             "name": "casesLimit",
@@ -876,7 +897,7 @@ def openapi_document() -> dict[str, Any]:
                             "in": "query",
                             "description": "The previous answer's `nextCasesCursor` for this "
                             "aggregated case; any other value is a `400`.",
-                            "schema": {"type": "string"},
+                            "schema": {"type": "string", "minLength": 1},
                         },
                     ],
                     "responses": {

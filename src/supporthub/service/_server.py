@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import socket
 from collections.abc import Callable
 
@@ -12,7 +14,9 @@ from supporthub._hub import Hub
 from supporthub._settings import Settings
 from supporthub.service._app import create_app
 
-__all__ = ["listen", "run", "serve"]
+__all__ = ["listen", "listening_url", "run", "serve"]
+
+log = logging.getLogger("supporthub.serve")
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -38,6 +42,31 @@ def listen(host: str, port: int) -> socket.socket:
             f"cannot listen on {host}:{port}: {reason.lower()}; choose another --port"
         ) from None
     return listener
+
+
+def listening_url(host: str, listener: socket.socket) -> str:
+    """The URL a person opens for ``listener`` (its real port, so ``--port 0`` too)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{listener.getsockname()[1]}/"
+
+
+def _reachable_from_elsewhere(listener: socket.socket) -> bool:
+    address = str(listener.getsockname()[0]).partition("%")[0]  # IPv6 scope id
+    try:
+        return not ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return True
+
+
+def _warn_about(hub: Hub, host: str, listener: socket.socket) -> None:
+    if _reachable_from_elsewhere(listener) and hub.settings.api_token is None:
+        log.warning(
+            "listening on %s, reachable from other machines, and SUPPORTHUB_API_TOKEN is not "
+            "set: anyone who can reach it can refresh and change the grouping; set the token",
+            host,
+        )
+    if not hub.enabled_sources:
+        log.warning("%s; serving the stored cases only", hub.no_source_message())
 
 
 def serve(
@@ -76,5 +105,11 @@ def serve(
 def run(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> None:
     """``supporthub serve``: the service with the scheduled refresh, until stopped."""
     listener = listen(host, port)
+    url = listening_url(host, listener)
+
+    def announce() -> None:
+        print(f"supporthub serve is ready at {url} (Ctrl-C stops it)", flush=True)
+
     with Hub(settings) as hub:
-        serve(hub, host=host, port=port, listener=listener)
+        _warn_about(hub, host, listener)
+        serve(hub, host=host, port=port, listener=listener, on_ready=announce)

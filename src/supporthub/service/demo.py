@@ -19,11 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
+import pluggy
+
 from supporthub._hub import Hub
-from supporthub._plugins import load_plugins
+from supporthub._models import RefreshReport
+from supporthub._plugins import collect_adapters, load_plugins
 from supporthub._settings import Settings
 from supporthub.hookspecs import DemoCrm
-from supporthub.service._server import listen, serve
+from supporthub.service._server import listen, listening_url, serve
 
 __all__ = ["DEMO_SEED", "MISSING_SIMULATORS", "run_demo"]
 
@@ -86,15 +89,52 @@ def _demo_settings(crms: list[DemoCrm], folder: Path) -> Settings:
 FIRST_REFRESH_ATTEMPTS = 3
 
 
-def _first_refresh(hub: Hub, attempts: int = FIRST_REFRESH_ATTEMPTS) -> None:
+def _first_refresh(hub: Hub, attempts: int = FIRST_REFRESH_ATTEMPTS) -> RefreshReport:
     for attempt in range(1, attempts + 1):
         report = hub.refresh(force=True)
         for name, source in report.sources.items():
-            outcome = f"{source.fetched} records" if source.ok else f"FAILED: {source.error}"
+            outcome = f"{source.fetched:,} records" if source.ok else f"FAILED: {source.error}"
             print(f"  {name}: {outcome}", flush=True)
         if report.ok or attempt == attempts:
-            return
+            return report
         print("first refresh again, for the sources that failed…", flush=True)
+    raise AssertionError("unreachable: the last attempt returns")
+
+
+def _stored(hub: Hub, report: RefreshReport) -> Iterator[str]:
+    """Per source, the cases the hub keeps when they are fewer than the records read."""
+    cases = hub.counts().cases
+    for name, source in report.sources.items():
+        kept = cases.get(name, 0)
+        if source.ok and kept < source.fetched:
+            kinds = "deleted or unusable cases" if source.skipped else "deleted cases"
+            yield (
+                f"  {name}: {kept:,} cases kept; the other {source.fetched - kept:,} "
+                f"records are {kinds}, which the hub does not keep"
+            )
+
+
+def _label(crm: DemoCrm, plugins: pluggy.PluginManager) -> str:
+    # A simulator is the CRM whose URL variable it sets.
+    for adapter in collect_adapters(plugins).values():
+        if f"SUPPORTHUB_{adapter.name.upper()}_{adapter.enabling.upper()}" in crm.environment:
+            crm_name = adapter.title if adapter.title.endswith("CRM") else f"{adapter.title} CRM"
+            return f"{crm_name} (simulated)"
+    return "simulated CRM"
+
+
+@contextlib.contextmanager
+def _quiet(*loggers: str) -> Iterator[None]:
+    # The demo's own lines tell a newcomer what happens; the migration log
+    # lines of the throw-away database would only bury them.
+    previous = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, level in previous.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def run_demo(
@@ -109,7 +149,7 @@ def run_demo(
     crms: list[DemoCrm] = []
     with _sigterm_as_ctrl_c():
         try:
-            print(f"starting the simulated CRMs ({cases} cases each)…", flush=True)
+            print(f"starting the simulated CRMs ({cases:,} cases each)…", flush=True)
             crms = [
                 crm
                 for crm in plugins.hook.start_demo_crm(cases=cases, seed=seed)
@@ -119,13 +159,16 @@ def run_demo(
                 print(MISSING_SIMULATORS, file=sys.stderr)
                 return EXIT_USAGE
             for crm in crms:
-                print(f"  simulated CRM at {crm.ui_url}", flush=True)
+                print(f"  {_label(crm, plugins)}: {crm.ui_url}", flush=True)
             with tempfile.TemporaryDirectory(prefix="supporthub-demo-") as folder:
                 settings = _demo_settings(crms, Path(folder))
                 with Hub(settings, plugins=plugins) as hub:
+                    with _quiet("alembic", "supporthub.store"):
+                        hub.upgrade_db()
                     print("first refresh…", flush=True)
-                    _first_refresh(hub)
-                    url = f"http://{host}:{listener.getsockname()[1]}/"  # --port 0 too
+                    for line in _stored(hub, _first_refresh(hub)):
+                        print(line, flush=True)
+                    url = listening_url(host, listener)
 
                     def announce() -> None:
                         print(f"supporthub demo is ready at {url} (Ctrl-C stops it)", flush=True)

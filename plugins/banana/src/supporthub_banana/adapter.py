@@ -356,7 +356,9 @@ class BananaAdapter(Adapter):
     #: Records per page: Banana's largest, for the fewest round trips.
     page_size: ClassVar[int] = PAGE_SIZE
     settings = (
-        Setting("url", "Base URL of the Banana tenant, e.g. https://acme.banana.example"),
+        Setting(
+            "url", "Base URL of the Banana tenant, e.g. https://acme.banana.example", http_url=True
+        ),
         Setting("client_id", "OAuth2 client id of the hub's Banana connected app"),
         Setting("client_secret", "OAuth2 client secret of that app", secret=True),
         Setting(

@@ -81,7 +81,7 @@ class StrawberryAdapter(Adapter):
     name = "strawberry"
     title = "Strawberry"
     settings = (
-        Setting("url", "Base URL of the Strawberry account (the part before /v1)"),
+        Setting("url", "Base URL of the Strawberry account (the part before /v1)", http_url=True),
         Setting("api_key", "API key, sent as the X-Api-Key header", secret=True),
         Setting(
             "writes_per_minute",
