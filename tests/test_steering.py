@@ -46,7 +46,7 @@ def test_explain_shows_key_rules_and_raw_values(seeded) -> None:
     acme = by_key(seeded)[("acme payments", "1042")]
     explanation = seeded.explain(acme.id)
     assert explanation.key == supporthub.AggregationKey("acme payments", "1042")
-    assert explanation.rules == ("default@1",)
+    assert explanation.rules == ("default@2",)
     assert explanation.rules_version == acme.rules_version
     values = {(v.provider, v.error_code): v for v in explanation.values}
     assert set(values) == {("Acme Payments", "1042"), ("ACME PAYMENTS INC", "E-1042")}

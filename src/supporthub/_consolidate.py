@@ -69,6 +69,7 @@ class DefaultKey(KeyRule):
     """The contract's default key: (provider key, error code key) of the raw values."""
 
     name = "default"
+    version = "2"
     order = 0
 
     def apply(self, case: Case, key: AggregationKey) -> AggregationKey:

@@ -180,7 +180,7 @@ def test_merge_see_it_in_the_overrides_undo_and_the_grouping_is_back(
         hooli = rows.filter(has_text="Hooli")
         hooli.get_by_role("button", name=re.compile("Show the cases")).press("Enter")
         explanation = page.get_by_role("region", name="Why these cases are together")
-        expect(explanation).to_contain_text("default@1")
+        expect(explanation).to_contain_text("default@2")
         expect(explanation).to_contain_text("“Hooli” / “E-7” in 1 case")
         page.get_by_label("Merge into").select_option(label="Umbrella / (no error code) (1 cases)")
         page.get_by_label("Why (for a merge or a move)").fill("same outage")

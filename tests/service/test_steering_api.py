@@ -83,7 +83,7 @@ def test_explain_says_why_cases_are_together(client) -> None:
         "errorCodeKey": "1042",
         "extra": [],
     }
-    assert body["rules"] == ["default@1"]
+    assert body["rules"] == ["default@2"]
     values = {(v["provider"], v["errorCode"]): v for v in body["values"]}
     assert set(values) == {("Acme Payments", "1042"), ("acme payments, inc.", "E-1042")}
     assert values[("acme payments, inc.", "E-1042")]["steps"][-1]["key"]["id"] == acme
