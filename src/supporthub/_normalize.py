@@ -225,17 +225,19 @@ LEGAL_FORMS: Final[tuple[str, ...]] = (
     # Central and Eastern Europe, Turkey, Greece
     "sp zoo",
     "spzoo",
+    "spolka zoo",
+    "spolka akcyjna",
     "sro",
     "spol sro",
     "kft",
     "zrt",
     "nyrt",
     "doo",
-    "dd",
-    "ad",
     "ltd sti",
     "αε",
     # Asia
+    "लिमिटेड",
+    "प्राइवेट लिमिटेड",
     "tbk",
     "berhad",
     "sdn",
@@ -260,6 +262,10 @@ ATTACHED_LEGAL_FORMS: Final[tuple[str, ...]] = (
 
 _FORMS: Final = frozenset(tuple(form.split(" ")) for form in LEGAL_FORMS)
 _LONGEST_FORM: Final = max(len(form) for form in _FORMS)
+# Most names do not end in a legal form: one set lookup tells.
+_LAST_WORDS: Final = frozenset(form[-1] for form in _FORMS)
+# Attached forms are CJK: a name without such characters has none.
+_ATTACHED_CHARS: Final = frozenset("".join(ATTACHED_LEGAL_FORMS))
 
 # -- default@2: per-character facts, looked up once ----------------------------
 
@@ -352,6 +358,8 @@ def _words_ascii(value: str) -> list[str]:
 
 def _join_initials(words: list[str]) -> list[str]:
     """Step 6: consecutive one-letter words become one (``s a`` → ``sa``)."""
+    if all(len(word) > 1 for word in words):
+        return words
     joined: list[str] = []
     run: list[str] = []
     for word in [*words, ""]:
@@ -380,7 +388,7 @@ def _drop_attached(words: list[str]) -> list[str]:
 
 def _drop_legal_forms(words: list[str]) -> list[str]:
     """Step 8: the longest legal-form ending, then a trailing ``and``."""
-    while len(words) > 1:
+    while len(words) > 1 and words[-1] in _LAST_WORDS:
         for size in range(min(_LONGEST_FORM, len(words) - 1), 0, -1):
             if tuple(words[-size:]) in _FORMS:
                 del words[-size:]
@@ -389,13 +397,16 @@ def _drop_legal_forms(words: list[str]) -> list[str]:
                 break
         else:
             break
-    while True:
+    while not _ATTACHED_CHARS.isdisjoint(words[0]) or not _ATTACHED_CHARS.isdisjoint(words[-1]):
         shorter = _drop_attached(words)
         if shorter is words:
-            return words
+            break
         words = shorter
+    return words
 
 
+# The second round of nearly every key is the key itself: remembered.
+@functools.lru_cache(maxsize=65536)
 def _provider_round(value: str) -> str:
     words = _words_ascii(value) if value.isascii() else _words_unicode(value)
     if not words:
