@@ -43,10 +43,14 @@ def realistic_mix(n: int = 20_000) -> tuple[list[str], list[str]]:
 def clear_key_caches() -> None:
     """Forget every remembered key and round (not the per-character facts:
     those are a few thousand entries, warm after the first names)."""
-    for value in vars(_normalize).values():
-        info = getattr(value, "cache_info", None)
-        if info is not None and info().maxsize is not None:
-            value.cache_clear()
+    for cached in (
+        _normalize.provider_key,
+        _normalize.provider_key_v1,
+        _normalize.error_code_key,
+        _normalize.error_code_key_v1,
+        _normalize._provider_round,  # a refresh starts without it too
+    ):
+        cached.cache_clear()
 
 
 def rate(key: Callable[[str], str | None], values: list[str]) -> float:

@@ -281,7 +281,14 @@ def test_lone_surrogates_in_error_codes_never_raise() -> None:
 
 # -- invariants ------------------------------------------------------------------
 
-_any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
+# Any code point, lone surrogates included (JSON can carry them).
+_any_text = st.text(
+    st.one_of(
+        st.characters(codec=None, exclude_categories=()),
+        st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+    ),
+    max_size=40,
+)
 _FORMAT = st.sampled_from(
     "\u00ad\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
     "\u2060\u2061\u2066\u2067\u2068\u2069\ufeff\U000e0001\U000e0041"

@@ -279,17 +279,15 @@ _LATIN_LETTERS: Final = str.maketrans(
 )
 
 
-@functools.cache
-def _category(ch: str) -> str:
-    return unicodedata.category(ch)
+_category = unicodedata.category
 
 
-@functools.cache
+# Bounded: arbitrary text must not grow a cache without limit.
+@functools.lru_cache(maxsize=8192)
 def _is_latin_letter(ch: str) -> bool:
     return _category(ch)[0] == "L" and "LATIN" in unicodedata.name(ch, "")
 
 
-@functools.cache
 def _kind(ch: str) -> int:
     major = _category(ch)[0]
     if major == "L":
