@@ -421,3 +421,25 @@ def test_rejects_a_case_the_store_cannot_take(make_hub, fake_crm) -> None:
     fake_crm.put("2", provider="Acme")
     report = make_hub().refresh(force=True)
     assert report.sources["fake"].skipped == 1 and report.sources["fake"].written == 1
+
+
+def test_bad_names_get_a_key_or_none_and_the_refresh_goes_on(make_hub, fake_crm) -> None:
+    """Contract §3 on hostile input: a key or null, never a crash or a skipped refresh."""
+    fake_crm.put("marks", provider="\u0301" * 255, error_code="\u0301" * 255)
+    fake_crm.put("format", provider="\u200b\u00ad\u2060", error_code="\ufeff")
+    fake_crm.put("mixed", provider="Acme Ελλάς Москва 東京 सोनी", error_code="E\u2013x\u200b")
+    fake_crm.put("surrogate", provider="Acme\ud800", error_code="\udfff")
+    fake_crm.put("plain", provider="Acme, Inc.", error_code="E-1")
+    report = make_hub().refresh(force=True)
+    assert report.ok
+    # The lone surrogates get a key, but no database stores them: that case
+    # alone is skipped, as every case with text that is not valid Unicode.
+    assert report.sources["fake"].written == 4 and report.sources["fake"].skipped == 1
+    hub = make_hub()
+    assert set(by_key(hub)) == {
+        ("\u0301" * 255, "\u0301" * 255),
+        (None, None),
+        ("acme ελλάσ москва 東京 सोनी", "X"),
+        ("acme", "1"),
+    }
+    consistent(hub)

@@ -49,6 +49,8 @@ def test_explain_shows_key_rules_and_raw_values(seeded) -> None:
     assert explanation.rules == ("default@2",)
     assert explanation.default_rules == "default@2"
     assert "gmbh" in explanation.legal_forms
+    # The whole default@2 list (§3), multi-word and attached forms included.
+    assert {"pty ltd", "gmbh and co kg", "株式会社"} <= set(explanation.legal_forms)
     assert explanation.made_by == "default@2"
     assert explanation.rules_version == acme.rules_version
     values = {(v.provider, v.error_code): v for v in explanation.values}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -64,19 +65,33 @@ def generated(database_url: str) -> Iterator[supporthub.Hub]:
     hub.close()
 
 
-def test_alias_suggestions_find_the_planted_typos(generated: supporthub.Hub) -> None:
-    planted = {
-        (provider_key(typo), provider_key(canonical))
-        for typo, canonical in CaseGenerator(seed=SEED).planted_misspellings().items()
-    }
+def _kind(typo: str, canonical: str) -> str:
+    if not typo.isascii():
+        return "another script"
+    if sorted(typo.casefold().split()) == sorted(canonical.casefold().split()):
+        return "word order"
+    return "typos"
+
+
+def test_alias_suggestions_find_the_planted_variants(generated: supporthub.Hub) -> None:
+    """What the rules cannot decide (typos, word order, other scripts) is suggested."""
+    truth = CaseGenerator(seed=SEED).planted_misspellings()
+    planted = {(provider_key(typo), provider_key(canonical)) for typo, canonical in truth.items()}
     suggested = {(s.spelling, s.provider) for s in generated.suggestions().aliases}
     hits = planted & suggested
     precision = len(hits) / len(suggested) if suggested else 0.0
     recall = len(hits) / len(planted)
+    by_kind = collections.defaultdict(list)
+    for typo, canonical in truth.items():
+        by_kind[_kind(typo, canonical)].append((provider_key(typo), provider_key(canonical)))
+    kinds = ", ".join(
+        f"{kind} {len(set(pairs) & hits)}/{len(pairs)}" for kind, pairs in sorted(by_kind.items())
+    )
     print(
         f"alias suggestions: precision {precision:.2f}, recall {recall:.2f} "
-        f"({len(hits)} of {len(planted)} planted, {len(suggested)} suggested)"
+        f"({len(hits)} of {len(planted)} planted, {len(suggested)} suggested; {kinds})"
     )
+    assert set(by_kind) == {"typos", "word order", "another script"}
     assert precision >= 0.9
     assert recall >= 0.8
 
@@ -147,3 +162,27 @@ def test_an_accepted_group_is_not_suggested_again(make_hub, fake_crm) -> None:
     assert hub.suggestions().groups == ()
     with pytest.raises(supporthub.NotFound):
         hub.accept_suggestion(group.id, by="ops", reason="again")
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "same"),
+    [
+        ("payments acme", "acme payments", True),  # word order
+        ("gl\u043ebex pay", "globex pay", True),  # a Cyrillic o
+        ("\u0441\u043e\u043dtoso pay", "contoso pay", True),  # three look-alikes
+        ("stelring cooper payemnts", "sterling cooper payments", True),  # two typos, long
+        ("acme paymnts", "acme payments", True),
+        ("acme pymnts", "acme payments", False),  # two typos in a short name
+        ("vendor 01", "vendor 02", False),
+        ("acme 1 pay", "pay acme 2", False),
+        ("acme", "acme bank", False),
+        ("\u043c\u043e\u0441\u043a\u0432\u0430", "mockba", True),  # look-alikes all through
+        ("\u03c3\u03bf\u03bd\u03b9", "sony", False),  # Greek, but not look-alikes
+    ],
+)
+def test_what_an_alias_suggestion_finds(left: str, right: str, same: bool) -> None:
+    from rapidfuzz.distance import OSA
+
+    from supporthub._suggest import _probably_same, _Shape
+
+    assert _probably_same(_Shape.of(left), _Shape.of(right), OSA.distance) is same

@@ -77,6 +77,7 @@ class DefaultKey(KeyRule):
     """
 
     name = "default"
+    version = "2"
     order = 0
 
     def __init__(self, rules: RuleSet | None = None) -> None:

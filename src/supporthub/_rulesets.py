@@ -15,6 +15,8 @@ import attrs
 
 from supporthub._errors import ConfigurationError
 from supporthub._normalize import (
+    ATTACHED_LEGAL_FORMS,
+    LEGAL_FORMS,
     LEGAL_SUFFIXES,
     error_code_key,
     error_code_key_v1,
@@ -47,7 +49,9 @@ RULE_SETS: dict[str, RuleSet] = {
     "default@1": RuleSet(
         "default@1", provider_key_v1, error_code_key_v1, tuple(sorted(LEGAL_SUFFIXES))
     ),
-    "default@2": RuleSet("default@2", provider_key, error_code_key, tuple(sorted(LEGAL_SUFFIXES))),
+    "default@2": RuleSet(
+        "default@2", provider_key, error_code_key, (*LEGAL_FORMS, *ATTACHED_LEGAL_FORMS)
+    ),
 }
 
 #: What new databases are grouped by, and what ``supporthub db upgrade`` moves older ones to.

@@ -3,11 +3,15 @@
 Nothing here changes the grouping; accepting a suggestion makes an ordinary
 override (an alias, or moves), which can be previewed and undone.
 
-- **Aliases.** Provider keys one typo apart (a dropped, added, changed or
-  swapped letter: optimal-string-alignment distance, through RapidFuzz) are
-  probably one provider; the rarer spelling is proposed as an alias of the
-  more common one. Keys whose numbers differ (``Vendor 01``, ``Vendor 02``)
-  are never proposed: a number usually names a different branch or product.
+- **Aliases.** What the grouping rules (``docs/grouping.md``) cannot decide:
+  provider keys one typo apart (a dropped, added, changed or swapped letter:
+  optimal-string-alignment distance, through RapidFuzz; two in keys of 16
+  characters or more), the same words in another order (``payments acme``),
+  and near-misses across scripts (``globex`` typed with a Cyrillic o:
+  compared by their *skeleton*, with look-alike letters read as Latin).
+  The rarer spelling is proposed as an alias of the more common one. Keys
+  whose numbers differ (``Vendor 01``, ``Vendor 02``) are never proposed: a
+  number usually names a different branch or product.
 - **Groups.** Cases without an error code whose subjects are near-duplicates
   (RapidFuzz token-set ratio) are proposed as one aggregated case: into the
   aggregated case with an error code of the same provider whose subjects
@@ -20,7 +24,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 import orjson
@@ -90,27 +94,90 @@ def _max_distance(length: int) -> int:
     return 1 if length < 16 else 2
 
 
+# Lower-case letters of other scripts that look like Latin ones (a subset of
+# Unicode's confusables: the ones keyboards and OCR actually slip in).
+_LOOK_ALIKES = str.maketrans(
+    {
+        # Cyrillic
+        "\u0430": "a",
+        "\u0432": "b",
+        "\u0435": "e",
+        "\u0456": "i",
+        "\u0458": "j",
+        "\u043a": "k",
+        "\u043c": "m",
+        "\u043d": "h",
+        "\u043e": "o",
+        "\u0440": "p",
+        "\u0441": "c",
+        "\u0442": "t",
+        "\u0443": "y",
+        "\u0445": "x",
+        "\u0455": "s",
+        "\u04bb": "h",
+        "\u0501": "d",
+        "\u04cf": "l",
+        # Greek
+        "\u03b1": "a",
+        "\u03b9": "i",
+        "\u03ba": "k",
+        "\u03bd": "v",
+        "\u03bf": "o",
+        "\u03c1": "p",
+        "\u03c5": "u",
+        "\u03c7": "x",
+    }
+)
+
+
+def _skeleton(key: str) -> str:
+    """The key with look-alike letters of other scripts read as Latin ones."""
+    return key.translate(_LOOK_ALIKES)
+
+
+@attrs.frozen
+class _Shape:
+    """What alias suggestions compare of a provider key, computed once per key."""
+
+    skeleton: str
+    words: tuple[str, ...]
+    numbers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, key: str) -> _Shape:
+        skeleton = _skeleton(key)
+        return cls(skeleton, tuple(sorted(skeleton.split())), tuple(sorted(_numbers(key))))
+
+
+def _probably_same(left: _Shape, right: _Shape, distance: Callable[..., int]) -> bool:
+    """Whether two provider keys are probably one provider (see the module doc)."""
+    # Numbers name things (a branch, a region, a product line): a different
+    # number is a different provider, however close the rest.
+    if left.numbers != right.numbers:
+        return False
+    if left.words == right.words:
+        return True  # look-alike letters, or the same words in another order
+    limit = _max_distance(max(len(left.skeleton), len(right.skeleton)))
+    if abs(len(left.skeleton) - len(right.skeleton)) > limit:
+        return False
+    return distance(left.skeleton, right.skeleton, score_cutoff=limit) <= limit
+
+
 def suggest_aliases(reader: SqlReader) -> list[AliasSuggestion]:
-    """Provider keys one typo away from a more common one."""
+    """Provider keys that probably name a more common one."""
     from rapidfuzz.distance import OSA  # noqa: PLC0415 - only suggestions need it
-    from rapidfuzz.fuzz import ratio  # noqa: PLC0415
+    from rapidfuzz.fuzz import token_sort_ratio  # noqa: PLC0415
 
     counts: collections.Counter[str] = collections.Counter()
     for row in reader.iter_rows(Query()):
         if row.provider_key is not None:
             counts[row.provider_key] += row.case_count
     keys = sorted(k for k in counts if len(k) >= _MIN_KEY_LENGTH)
+    shapes = {key: _Shape.of(key) for key in keys}
     found = []
     for i, left in enumerate(keys):
         for right in keys[i + 1 :]:
-            limit = _max_distance(max(len(left), len(right)))
-            if abs(len(left) - len(right)) > limit:
-                continue
-            # Numbers name things (a branch, a region, a product line): a
-            # different number is a different provider, however close the rest.
-            if _numbers(left) != _numbers(right):
-                continue
-            if OSA.distance(left, right, score_cutoff=limit) > limit:
+            if not _probably_same(shapes[left], shapes[right], OSA.distance):
                 continue
             # The rarer spelling means the more common one (ties: by key).
             rare, common = sorted((left, right), key=lambda k: (counts[k], k))
@@ -119,7 +186,7 @@ def suggest_aliases(reader: SqlReader) -> list[AliasSuggestion]:
                     id=_suggestion_id("alias", [rare, common]),
                     spelling=rare,
                     provider=common,
-                    score=round(ratio(left, right), 1),
+                    score=round(token_sort_ratio(shapes[left].skeleton, shapes[right].skeleton), 1),
                     case_count=counts[rare],
                 )
             )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from supporthub import error_code_key, provider_key
 from supporthub.testing.sim import (
     MIN_N_FOR_ALL_MISSPELLINGS,
     CaseGenerator,
@@ -19,36 +20,8 @@ from supporthub.testing.sim import (
     typed_error_code,
 )
 
-# The hub contract's §3 rules, restated here so the generator is checked
-# against the contract, not against its own copy.
-_LEGAL = {"inc", "incorporated", "llc", "ltd", "limited", "corp", "corporation", "co",
-          "gmbh", "plc", "ag", "sa"}  # fmt: skip
-
-
-def provider_key(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    previous, current = None, raw
-    while current != previous:
-        previous = current
-        folded = unicodedata.normalize("NFKC", current).casefold()
-        words = "".join(c if c.isalnum() else " " for c in folded).split()
-        while len(words) > 1 and words[-1] in _LEGAL:
-            words.pop()
-        current = " ".join(words)
-    return current or None
-
-
-def error_code_key(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    previous, current = None, raw
-    while current != previous:
-        previous = current
-        current = unicodedata.normalize("NFKC", current).strip().upper()
-        while current.startswith("E-"):
-            current = current[2:].strip()
-    return current or None
+# The generator is checked against the hub's own keys (one rule, no copy):
+# tests/test_normalize*.py hold those to the contract's §3.
 
 
 N = 20_000
@@ -158,7 +131,7 @@ def test_unicode_in_subjects_and_provider_names(specs: list[CaseSpec]) -> None:
 def test_planted_misspellings_are_few_used_and_distinct() -> None:
     generator = CaseGenerator(11)
     truth = generator.planted_misspellings()
-    assert 3 <= len(truth) <= 8
+    assert 8 <= len(truth) <= 14  # 5 typos, and up to 3 near-misses of each kind
     canonical_keys = {provider_key(name) for name in generator.providers}
     assert len({truth[typo] for typo in truth}) == len(truth), "one typo per provider"
     specs = list(generator.specs(MIN_N_FOR_ALL_MISSPELLINGS))
@@ -220,3 +193,28 @@ def test_long_descriptions_stay_within_banana_limit() -> None:
     lengths = [len(spec.description or "") for spec in generate_cases(30_000, seed=2)]
     assert max(lengths) <= 32_000
     assert max(lengths) > 1_000
+
+
+def _kind_of(variant: str, canonical: str) -> str:
+    """Which kind of near-miss a planted variant is (see the generator's doc)."""
+    variant_key, canonical_key = provider_key(variant) or "", provider_key(canonical) or ""
+    if not variant.isascii():
+        return "script"
+    if sorted(variant_key.split()) == sorted(canonical_key.split()):
+        return "word order"
+    differing = sum(a != b for a, b in zip(variant.split(), canonical.split(), strict=True))
+    return "long typo" if differing == 2 else "typo"
+
+
+@pytest.mark.parametrize("seed", [1, 7, 11])
+def test_every_kind_of_near_miss_is_planted(seed: int) -> None:
+    truth = CaseGenerator(seed).planted_misspellings()
+    kinds = Counter(_kind_of(variant, canonical) for variant, canonical in truth.items())
+    assert kinds == {"typo": 5, "word order": 3, "long typo": 3, "script": 3}
+    for variant, canonical in truth.items():
+        if _kind_of(variant, canonical) == "long typo":
+            assert len(provider_key(canonical) or "") >= 16
+        if _kind_of(variant, canonical) == "script":
+            # Cyrillic look-alikes, nothing else changed.
+            assert sum(a != b for a, b in zip(variant, canonical, strict=True)) == 2
+            assert all("CYRILLIC" in unicodedata.name(ch) for ch in variant if not ch.isascii())

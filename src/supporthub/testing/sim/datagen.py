@@ -16,10 +16,13 @@ What the data is built to exercise (hub contract §3):
   raw variants agents type (`` 1042 ``, ``auth_failed``).
 * **Nulls**: no provider, no error code, or neither.
 * **Unicode** in subjects, descriptions, names and a few provider names.
-* **Planted misspellings**: a few providers get one typo variant each
-  (``Acme Paymnts``) whose provider key differs from the canonical one. They
-  are the ground truth an alias suggester is measured against:
-  :meth:`CaseGenerator.planted_misspellings`.
+* **Planted misspellings**: a few providers get one variant each that the
+  grouping rules cannot fold, so its provider key differs from the canonical
+  one: a typo (``Acme Paymnts``), two typos in a long name (``Prestige
+  Wordwide Paymetns``), the words in another order (``Payments Acme``), or
+  look-alike letters of another script (``Globex Pay`` typed with a Cyrillic
+  o and e). They are the ground truth an alias suggester is measured
+  against: :meth:`CaseGenerator.planted_misspellings`.
 
 Everything is deterministic for a seed (and an anchor time): the same seed
 yields the same specs, in the same order, on every machine. Specs are made
@@ -29,7 +32,6 @@ lazily, one at a time, so a million of them never sit in memory together.
 from __future__ import annotations
 
 import random
-import unicodedata
 from bisect import bisect
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -38,6 +40,7 @@ from typing import Final
 
 import attrs
 
+from supporthub._normalize import provider_key
 from supporthub.testing.sim import _vocabulary as vocab
 
 __all__ = [
@@ -60,6 +63,11 @@ MIN_N_FOR_ALL_MISSPELLINGS: Final = 200
 
 _ZIPF_EXPONENT: Final = 1.0
 _MISSPELLED_PROVIDER_COUNT: Final = 5
+# Near-misses planted besides the typos, per kind (see _near_miss).
+_NEAR_MISS_KINDS: Final = ("word order", "long typo", "script")
+_NEAR_MISSES_PER_KIND: Final = 3
+#: A key at least this long may carry two typos (the suggester allows two).
+_LONG_KEY: Final = 16
 _MISSPELLING_SHARE: Final = 0.08  # of the cases of a provider that has a typo
 _NO_PROVIDER: Final = 0.05
 _NO_ERROR_CODE: Final = 0.07
@@ -208,8 +216,12 @@ class CaseGenerator:
             for name in self.providers
         ]
         self._misspelling_of = self._plant_misspellings(catalogue_rng)
+        # Their own stream, so the typos (and everything after) stay as they were.
+        self._misspelling_of.update(
+            self._plant_near_misses(random.Random(f"supporthub-sim-near-misses-{seed}"))  # noqa: S311
+        )
         self._forced_misspelling = {
-            10 + 37 * index: provider for index, provider in enumerate(sorted(self._misspelling_of))
+            10 + 13 * index: provider for index, provider in enumerate(sorted(self._misspelling_of))
         }
         self._codes_of_provider: dict[int, list[int]] = {}
         for provider, code in self._pairs:
@@ -329,25 +341,50 @@ class CaseGenerator:
             return _long_description(r)
         return self._descriptions[int(r() * len(self._descriptions))]
 
-    def _plant_misspellings(self, rng: random.Random) -> dict[int, str]:
-        """Pick a few popular providers and invent one typo for each."""
+    def _by_popularity(self) -> list[int]:
+        """ASCII providers, most cases first.
+
+        Only ASCII names get a variant: a swapped letter in Greek or Japanese
+        tends to produce something no agent would type.
+        """
         weight_of = [0.0] * len(self.providers)
         previous = 0.0
         for (provider, _), cumulative in zip(self._pairs, self._pair_cum, strict=True):
             weight_of[provider] += cumulative - previous
             previous = cumulative
-        # Only ASCII names get a typo: a swapped letter in Greek or Japanese
-        # tends to produce something no agent would type.
-        popular = sorted(
+        return sorted(
             (p for p in range(len(self.providers)) if self.providers[p].isascii()),
             key=lambda p: -weight_of[p],
-        )[:12]
-        taken = {_provider_key(name) for name in self.providers}
+        )
+
+    def _plant_misspellings(self, rng: random.Random) -> dict[int, str]:
+        """Pick a few popular providers and invent one typo for each."""
+        popular = self._by_popularity()[:12]
+        taken = {provider_key(name) for name in self.providers}
         planted: dict[int, str] = {}
         for provider in sorted(rng.sample(popular, _MISSPELLED_PROVIDER_COUNT)):
             typo = _misspell(self.providers[provider], rng, taken)
-            taken.add(_provider_key(typo))
+            taken.add(provider_key(typo))
             planted[provider] = typo
+        return planted
+
+    def _plant_near_misses(self, rng: random.Random) -> dict[int, str]:
+        """Give a few more popular providers a variant no rule folds (one each)."""
+        taken = {provider_key(name) for name in self.providers}
+        taken.update(provider_key(typo) for typo in self._misspelling_of.values())
+        free = [p for p in self._by_popularity() if p not in self._misspelling_of]
+        planted: dict[int, str] = {}
+        for kind in _NEAR_MISS_KINDS:
+            fits = [
+                p
+                for p in free
+                if p not in planted and _near_miss(kind, self.providers[p], rng, taken) is not None
+            ][: 3 * _NEAR_MISSES_PER_KIND]
+            for provider in sorted(rng.sample(fits, min(_NEAR_MISSES_PER_KIND, len(fits)))):
+                variant = _near_miss(kind, self.providers[provider], rng, taken)
+                if variant is not None:
+                    taken.add(provider_key(variant))
+                    planted[provider] = variant
         return planted
 
 
@@ -423,44 +460,51 @@ def _misspell(name: str, rng: random.Random, taken: set[str | None]) -> str:
         else:
             typo = word[:at] + word[at + 1] + word[at] + word[at + 2 :]
         spelled = " ".join([*words[:index], typo, *words[index + 1 :]])
-        if _provider_key(spelled) not in taken:
+        if provider_key(spelled) not in taken:
             return spelled
     raise RuntimeError(f"could not misspell {name!r}")  # pragma: no cover
 
 
-_LEGAL_WORDS: Final = frozenset(
-    {
-        "inc",
-        "incorporated",
-        "llc",
-        "ltd",
-        "limited",
-        "corp",
-        "corporation",
-        "co",
-        "gmbh",
-        "plc",
-        "ag",
-        "sa",
-    }
-)
+# Cyrillic letters an agent's keyboard layout may slip in for Latin ones.
+_LOOK_ALIKES: Final = {
+    "a": "\u0430",
+    "c": "\u0441",
+    "e": "\u0435",
+    "o": "\u043e",
+    "p": "\u0440",
+    "x": "\u0445",
+    "y": "\u0443",
+}
 
 
-def _provider_key(raw: str) -> str | None:
-    """The hub's provider key (contract §3), mirrored here only to vet planted typos.
+def _near_miss(kind: str, name: str, rng: random.Random, taken: set[str | None]) -> str | None:
+    """A variant of ``name`` of ``kind`` with a new provider key, or None if it has none.
 
-    The simulators must not depend on the hub they test, hence the copy.
+    ``word order`` moves the first word last; ``long typo`` makes two typos
+    in different words of a long name; ``script`` writes two letters with
+    their Cyrillic look-alikes.
     """
-    previous = None
-    current = raw
-    while current != previous:
-        previous = current
-        folded = unicodedata.normalize("NFKC", current).casefold()
-        words = "".join(ch if ch.isalnum() else " " for ch in folded).split()
-        while len(words) > 1 and words[-1] in _LEGAL_WORDS:
-            words.pop()
-        current = " ".join(words)
-    return current or None
+    words = name.split(" ")
+    if kind == "word order":
+        if len(words) < 2 or not all(word.isalpha() for word in words):
+            return None
+        variant = " ".join([*words[1:], words[0]])
+    elif kind == "long typo":
+        long_words = [i for i, word in enumerate(words) if len(word) >= 5 and word.isalpha()]
+        if len(provider_key(name) or "") < _LONG_KEY or len(long_words) < 2:
+            return None
+        for index in rng.sample(long_words, 2):
+            words[index] = _misspell(words[index], rng, set())
+        variant = " ".join(words)
+    else:
+        spots = [i for i, ch in enumerate(name) if ch in _LOOK_ALIKES]
+        if len(spots) < 2:
+            return None
+        chars = list(name)
+        for at in rng.sample(spots, 2):
+            chars[at] = _LOOK_ALIKES[chars[at]]
+        variant = "".join(chars)
+    return None if provider_key(variant) in taken else variant
 
 
 def _contact_table() -> list[tuple[str, str]]:
