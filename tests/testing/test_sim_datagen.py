@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
@@ -48,15 +47,6 @@ def test_generation_is_lazy() -> None:
     stream = generate_cases(10**12, seed=1)
     first = list(itertools.islice(stream, 3))
     assert [spec.seq for spec in first] == [0, 1, 2]
-
-
-def test_generation_is_fast() -> None:
-    # The goal is a million specs well under 20 s; 100,000 in 4 s leaves
-    # room for a slow CI machine.
-    began = time.perf_counter()
-    for _ in generate_cases(100_000, seed=1):
-        pass
-    assert time.perf_counter() - began < 4.0
 
 
 def test_pairs_are_zipf_skewed(specs: list[CaseSpec]) -> None:
