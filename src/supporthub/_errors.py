@@ -14,6 +14,7 @@ can act on it::
     ├── MalformedPage         a whole CRM answer is unusable; the source fails
     ├── InvalidQuery          a caller's parameter is wrong (HTTP 400)
     ├── NotFound              no aggregated case with that id (HTTP 404)
+    ├── ClaimConflict         someone else owns the aggregated case (HTTP 409)
     ├── RefreshNotDue         no source may be fetched yet (HTTP 429)
     └── RefreshInProgress     another refresh holds the lock (HTTP 409)
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 
 __all__ = [
+    "ClaimConflict",
     "ConfigurationError",
     "InvalidQuery",
     "MalformedPage",
@@ -93,6 +95,17 @@ class InvalidQuery(SupportHubError):
 
 class NotFound(SupportHubError):
     """No aggregated case has that id."""
+
+
+class ClaimConflict(SupportHubError):
+    """A claim lost: somebody else owns the aggregated case.
+
+    :ivar owner: who owns it.
+    """
+
+    def __init__(self, message: str, *, owner: str):
+        super().__init__(message)
+        self.owner = owner
 
 
 class RefreshNotDue(SupportHubError):

@@ -22,6 +22,7 @@ import orjson
 from supporthub._errors import InvalidQuery
 from supporthub._models import Status
 from supporthub._normalize import error_code_key
+from supporthub._work import Lifecycle, WorkState
 
 __all__ = [
     "LIFECYCLES",
@@ -41,9 +42,9 @@ MAX_LIMIT = 1000
 _MAX_CASES_LIMIT = 1_000_000_000
 
 _PAGING = ("limit", "cursor", "casesLimit")
-_FILTERS = ("provider", "errorCode", "status", "lifecycle")
-#: Lifecycle filters: first seen in the last refresh; closed, then open again.
-LIFECYCLES = ("new", "regressed")
+_FILTERS = ("provider", "errorCode", "status", "owner", "state", "lifecycle")
+#: Lifecycle filters (contract §7): first seen in the last 24 hours; regressed.
+LIFECYCLES = tuple(Lifecycle)
 _INTEGER = re.compile(r"^[0-9]+$")
 
 
@@ -61,6 +62,8 @@ class Query:
     """What to list: filters (AND between kinds, OR within one), paging, embedding.
 
     :ivar provider_keys: aggregated cases whose provider key is one of these.
+    :ivar owners: aggregated cases owned by one of these (``None``: unowned).
+    :ivar states: aggregated cases in one of these states.
     :ivar lifecycle: ``new`` and/or ``regressed`` (see :data:`LIFECYCLES`).
     :ivar after: start after this position (from a cursor).
     :ivar cases_limit: embed at most this many cases per aggregated case
@@ -70,7 +73,9 @@ class Query:
     provider_keys: tuple[str, ...] = ()
     error_code_keys: tuple[str, ...] = ()
     statuses: tuple[Status, ...] = ()
-    lifecycle: tuple[str, ...] = ()
+    owners: tuple[str | None, ...] = ()
+    states: tuple[WorkState, ...] = ()
+    lifecycle: tuple[Lifecycle, ...] = ()
     limit: int | None = None
     after: Position | None = None
     cases_limit: int | None = None
@@ -141,7 +146,7 @@ def _integer(name: str, value: str, low: int, high: int | None) -> int:
 
 def _filters(
     values: dict[str, list[str]], provider_key: Callable[[str], str | None]
-) -> tuple[list[str], list[str], list[Status], list[str]]:
+) -> tuple[list[str], list[str], list[Status]]:
     provider_keys: list[str] = []
     for raw in values.get("provider", ()):
         key = provider_key(raw)
@@ -161,14 +166,31 @@ def _filters(
         except ValueError:
             raise InvalidQuery(f"status must be 'open' or 'closed', got {raw!r}") from None
 
-    lifecycle: list[str] = []
-    for raw in values.get("lifecycle", ()):
-        value = raw.strip().lower()
-        if value not in LIFECYCLES:
-            raise InvalidQuery(f"lifecycle must be 'new' or 'regressed', got {raw!r}")
-        lifecycle.append(value)
+    return provider_keys, error_keys, statuses
 
-    return provider_keys, error_keys, statuses, lifecycle
+
+def _work_filters(
+    values: dict[str, list[str]],
+) -> tuple[list[str | None], list[WorkState], list[Lifecycle]]:
+    owners: list[str | None] = []
+    for raw in values.get("owner", ()):
+        if not raw.strip():
+            raise InvalidQuery("owner is empty; give a name, or 'none' for the unowned")
+        owners.append(None if raw.strip().lower() == "none" else raw)
+    states: list[WorkState] = []
+    for raw in values.get("state", ()):
+        try:
+            states.append(WorkState(raw.strip().lower()))
+        except ValueError:
+            known = ", ".join(WorkState)
+            raise InvalidQuery(f"state must be one of {known}, got {raw!r}") from None
+    lifecycle: list[Lifecycle] = []
+    for raw in values.get("lifecycle", ()):
+        try:
+            lifecycle.append(Lifecycle(raw.strip().lower()))
+        except ValueError:
+            raise InvalidQuery(f"lifecycle must be 'new' or 'regressed', got {raw!r}") from None
+    return owners, states, lifecycle
 
 
 def parse_params(
@@ -219,11 +241,14 @@ def parse_params(
         cases_limit = None
     after = None if cursor_text is None else codec().decode(cursor_text)
 
-    provider_keys, error_keys, statuses, lifecycle = _filters(values, provider_key)
+    provider_keys, error_keys, statuses = _filters(values, provider_key)
+    owners, states, lifecycle = _work_filters(values)
     return Query(
         provider_keys=tuple(dict.fromkeys(provider_keys)),
         error_code_keys=tuple(dict.fromkeys(error_keys)),
         statuses=tuple(dict.fromkeys(statuses)),
+        owners=tuple(dict.fromkeys(owners)),
+        states=tuple(dict.fromkeys(states)),
         lifecycle=tuple(dict.fromkeys(lifecycle)),
         limit=limit,
         after=after,

@@ -75,12 +75,25 @@ class RegroupPlan:
     :ivar moves: ``(new agg id, source, source id)`` of every case that moves.
     :ivar origins: for every aggregated case id after the regroup, the ids
         its cases were in before.
+    :ivar flows: for every id before the regroup, how many of its cases
+        went to each id after it.
     """
 
     diff: ReplayDiff
     moves: tuple[tuple[str, str, str], ...]
     totals: Mapping[str, _Totals]
     origins: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
+    flows: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict)
+
+    def successors(self) -> dict[str, str]:
+        """For every vanished id, the id that took over: the one holding most
+        of its former cases (ties: the smallest id), as contract §3 says."""
+        found = {}
+        for old in self.diff.vanished:
+            counts = self.flows.get(old)
+            if counts:
+                found[old] = min(counts, key=lambda new: (-counts[new], new))
+        return found
 
     def rows(
         self, current: Mapping[str, AggregateRow], rules_version: str, now: dt.datetime
@@ -130,12 +143,14 @@ def plan_regroup(
     moves: list[tuple[str, str, str]] = []
     targets: dict[str, set[str]] = collections.defaultdict(set)
     sources: dict[str, set[str]] = collections.defaultdict(set)
+    flows: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for old_id, case in stored:
         key = pipeline.key_for(case)
         new_id = pipeline.id_for(key)
         totals.setdefault(new_id, _Totals(key)).add(case)
         targets[old_id].add(new_id)
         sources[new_id].add(old_id)
+        flows[old_id][new_id] += 1
         if new_id != old_id:
             moves.append((new_id, case.source, case.source_id))
     before = set(existing)
@@ -151,4 +166,5 @@ def plan_regroup(
         moves=tuple(moves),
         totals=totals,
         origins={new: frozenset(old) for new, old in sources.items()},
+        flows=flows,
     )

@@ -24,7 +24,9 @@ from supporthub._store.schema import (
     overrides,
     refresh_runs,
     sources,
+    work,
 )
+from supporthub._work import RECENT, Lifecycle, WorkState
 
 if TYPE_CHECKING:
     from supporthub._store.sql import SqlStore
@@ -105,17 +107,47 @@ def row_from_db(row: Any) -> AggregateRow:
     )
 
 
-def _filters(query: Query, last_refresh_at: dt.datetime | None) -> list[sa.ColumnElement[bool]]:
+def needs_work(query: Query) -> bool:
+    """Whether ``query`` filters on the work recorded on aggregated cases."""
+    return bool(query.owners or query.states or query.lifecycle)
+
+
+def work_filters(query: Query, now: dt.datetime) -> list[sa.ColumnElement[bool]]:
+    """The conditions of the §7 filters, over ``aggregated_cases`` outer-joined with ``work``.
+
+    A missing work row reads as NULLs: unowned and untriaged. Each condition
+    compares a column of the ``(state, owner)`` index with constants.
+    """
     where: list[sa.ColumnElement[bool]] = []
+    if query.owners:
+        names = [owner for owner in query.owners if owner is not None]
+        owners = [work.c.owner.in_(names)] if names else []
+        if None in query.owners:
+            owners.append(work.c.owner.is_(None))
+        where.append(sa.or_(*owners))
+    if query.states:
+        states: list[sa.ColumnElement[bool]] = [work.c.state.in_([s.value for s in query.states])]
+        if WorkState.UNTRIAGED in query.states:
+            states.append(work.c.state.is_(None))
+        where.append(sa.or_(*states))
     lifecycle: list[sa.ColumnElement[bool]] = []
-    if "new" in query.lifecycle:
-        # Nothing is new before the first refresh.
-        moment = last_refresh_at or dt.datetime.max.replace(tzinfo=dt.UTC)
-        lifecycle.append(aggregated_cases.c.first_seen_at >= moment)
-    if "regressed" in query.lifecycle:
-        lifecycle.append(aggregated_cases.c.regressed_at.is_not(None))
+    if Lifecycle.REGRESSED in query.lifecycle:
+        lifecycle.append(work.c.state == WorkState.REGRESSED.value)
+    if Lifecycle.NEW in query.lifecycle:
+        lifecycle.append(
+            sa.and_(
+                aggregated_cases.c.first_seen_at > now - RECENT,
+                sa.or_(work.c.state.is_(None), work.c.state != WorkState.REGRESSED.value),
+            )
+        )
     if lifecycle:
         where.append(sa.or_(*lifecycle))
+    return where
+
+
+def _filters(query: Query, now: dt.datetime | None) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    where.extend(work_filters(query, now or dt.datetime.now(dt.UTC)))
     if query.provider_keys:
         where.append(aggregated_cases.c.provider_key.in_(query.provider_keys))
     if query.error_code_keys:
@@ -125,6 +157,18 @@ def _filters(query: Query, last_refresh_at: dt.datetime | None) -> list[sa.Colum
             aggregated_cases.c.is_open.in_([status is Status.OPEN for status in query.statuses])
         )
     return where
+
+
+def _select(query: Query, *columns: Any) -> sa.Select[Any]:
+    statement = sa.select(*columns)
+    if needs_work(query):
+        # An outer join: an aggregated case nobody worked on has no work row.
+        statement = statement.select_from(
+            aggregated_cases.outerjoin(work, work.c.agg_id == aggregated_cases.c.id)
+        )
+    else:
+        statement = statement.select_from(aggregated_cases)
+    return statement
 
 
 def _after(position: Position) -> sa.ColumnElement[bool]:
@@ -190,6 +234,10 @@ class SqlReader:
         ``None`` in a database no refresh or other write has touched yet.
         """
         return self.meta("data_version")
+
+    def work_version(self) -> str | None:
+        """Like :meth:`data_version`, for changes of the work on aggregated cases only."""
+        return self.meta("work_version")
 
     def rules_version(self) -> str | None:
         """The rule-set version the stored aggregated cases were built with."""
@@ -271,27 +319,39 @@ class SqlReader:
 
     # -- aggregated cases ---------------------------------------------------
 
-    def count(self, query: Query) -> int:
-        """How many aggregated cases match ``query``'s filters, over all pages."""
-        statement = sa.select(sa.func.count()).select_from(aggregated_cases)
-        for condition in _filters(query, self.last_refresh_at()):
+    def count(self, query: Query, *, now: dt.datetime | None = None) -> int:
+        """How many aggregated cases match ``query``'s filters, over all pages.
+
+        :param now: the time of reading (``lifecycle=new`` moves with it).
+        """
+        statement = _select(query, sa.func.count())
+        for condition in _filters(query, now):
             statement = statement.where(condition)
         return int(self.connection.execute(statement).scalar_one())
 
-    def rows(self, query: Query, *, after: Position | None, limit: int) -> list[AggregateRow]:
+    def rows(
+        self,
+        query: Query,
+        *,
+        after: Position | None,
+        limit: int,
+        now: dt.datetime | None = None,
+    ) -> list[AggregateRow]:
         """Up to ``limit`` matching aggregated cases after ``after``, in listing order."""
-        statement = sa.select(aggregated_cases).order_by(*_AGG_ORDER).limit(limit)
-        for condition in _filters(query, self.last_refresh_at()):
+        statement = _select(query, *aggregated_cases.c).order_by(*_AGG_ORDER).limit(limit)
+        for condition in _filters(query, now):
             statement = statement.where(condition)
         if after is not None:
             statement = statement.where(_after(after))
         return [row_from_db(row) for row in self.connection.execute(statement)]
 
-    def iter_rows(self, query: Query, *, chunk: int = 500) -> Iterator[AggregateRow]:
+    def iter_rows(
+        self, query: Query, *, chunk: int = 500, now: dt.datetime | None = None
+    ) -> Iterator[AggregateRow]:
         """Every matching aggregated case from ``query.after`` on, fetched in chunks."""
         after = query.after
         while True:
-            rows = self.rows(query, after=after, limit=chunk)
+            rows = self.rows(query, after=after, limit=chunk, now=now)
             yield from rows
             if len(rows) < chunk:
                 return
