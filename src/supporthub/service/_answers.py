@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from supporthub._errors import (
+    ClaimConflict,
     InvalidQuery,
     NotFound,
     RefreshInProgress,
@@ -64,6 +65,11 @@ async def _in_progress(_: Request, error: Exception) -> Response:
     return error_answer(409, str(error))
 
 
+async def _claimed(_: Request, error: Exception) -> Response:
+    assert isinstance(error, ClaimConflict)
+    return error_answer(409, str(error), owner=error.owner)
+
+
 async def _storage(request: Request, error: Exception) -> Response:
     log.warning("%s %s: %s", request.method, request.url.path, error)
     return error_answer(503, DATABASE_UNAVAILABLE)
@@ -90,6 +96,7 @@ EXCEPTION_HANDLERS = {
     NotFound: _not_found,
     RefreshNotDue: _not_due,
     RefreshInProgress: _in_progress,
+    ClaimConflict: _claimed,
     StorageError: _storage,
     HTTPException: _http,
     Exception: _unexpected,
