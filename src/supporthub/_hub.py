@@ -12,6 +12,7 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
+import orjson
 import pluggy
 
 from supporthub import _due
@@ -39,11 +40,11 @@ from supporthub._plugins import (
     load_plugins,
     source_config,
 )
-from supporthub._query import CursorCodec, Query, parse_params
+from supporthub._query import CaseCursorCodec, CursorCodec, Query, parse_case_paging, parse_params
 from supporthub._redact import register_secrets
 from supporthub._refresh import Clock, Refresher, Source, TransportFactory, utcnow
 from supporthub._replay import ReplayDiff
-from supporthub._serialize import iter_aggregated_json, iter_listing_json
+from supporthub._serialize import iter_aggregated_json, iter_listing_json, to_json_dict
 from supporthub._settings import Settings
 from supporthub._steering import RuleChange, Steering
 from supporthub._store import work as work_store
@@ -373,6 +374,45 @@ class Hub:
             members = tuple(reader.iter_cases(agg_id, limit=cases_limit))
             ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
             return attrs.evolve(aggregated, cases=members)
+
+    def case_page(
+        self, agg_id: str, params: Iterable[tuple[str, str]]
+    ) -> Generator[bytes, None, None] | None:
+        """``GET /aggregated-cases/{id}`` with ``casesLimit``/``casesCursor`` (contract §4).
+
+        ``None`` without ``casesLimit`` (then every case comes back, streamed
+        by :meth:`iter_aggregated_case_json`); else one page of its cases,
+        most recently updated first, and ``nextCasesCursor`` (null on the last).
+
+        :raises InvalidQuery: a parameter is unknown or wrong, or the cursor not ours.
+        """
+        cases_limit, after = parse_case_paging(
+            params, lambda: CaseCursorCodec(self._codec_secret())
+        )
+        if cases_limit is None:
+            return None
+        return self._case_page(agg_id, cases_limit, after)
+
+    def _codec_secret(self) -> bytes:
+        self._ready()
+        return self.store.cursor_secret()
+
+    def _case_page(
+        self, agg_id: str, cases_limit: int, after: tuple[dt.datetime, str, str] | None
+    ) -> Generator[bytes, None, None]:
+        self._ready()
+        with self.store.reader() as reader:
+            row = _existing(reader, agg_id)
+            members = list(reader.iter_cases(agg_id, limit=cases_limit + 1, after=after))
+            ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
+        next_cursor = None
+        if len(members) > cases_limit:
+            last = members[cases_limit - 1]
+            codec = CaseCursorCodec(self._codec_secret())
+            next_cursor = codec.encode_case(last.updated_at, last.source, last.source_id)
+        body = to_json_dict(attrs.evolve(aggregated, cases=tuple(members[:cases_limit])))
+        body["nextCasesCursor"] = next_cursor
+        yield orjson.dumps(body)
 
     def iter_aggregated_case_json(self, agg_id: str) -> Generator[bytes, None, None]:
         """One aggregated case with all its cases as the contract's JSON, in chunks.

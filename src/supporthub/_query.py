@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import difflib
 import hashlib
 import hmac
@@ -28,9 +29,11 @@ __all__ = [
     "LIFECYCLES",
     "MAX_LIMIT",
     "MAX_VALUE_LENGTH",
+    "CaseCursorCodec",
     "CursorCodec",
     "Position",
     "Query",
+    "parse_case_paging",
     "parse_params",
 ]
 
@@ -131,6 +134,66 @@ class CursorCodec:
         if version != self._VERSION:
             raise invalid
         return Position(bool(is_open), int(count), str(agg_id))
+
+
+class CaseCursorCodec(CursorCodec):
+    """Cursors through one aggregated case's cases: (updated at, source, id) of the last."""
+
+    _VERSION = 2
+
+    def encode_case(self, updated_at: dt.datetime, source: str, source_id: str) -> str:
+        """The cursor after the case ``(source, source_id)`` updated at ``updated_at``."""
+        payload = orjson.dumps([self._VERSION, updated_at.isoformat(), source, source_id])
+        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
+
+    def decode_case(self, cursor: str) -> tuple[dt.datetime, str, str]:
+        """The case position ``cursor`` stands for.
+
+        :raises InvalidQuery: the hub did not issue this cursor.
+        """
+        invalid = InvalidQuery("casesCursor is not one this hub issued; start again without it")
+        body, dot, _ = cursor.partition(".")
+        try:
+            payload = _unb64(body)
+        except (binascii.Error, ValueError):
+            raise invalid from None
+        issued = f"{_b64(payload)}.{_b64(self._sign(payload))}"
+        if not dot or not hmac.compare_digest(issued.encode(), cursor.encode()):
+            raise invalid
+        try:
+            version, updated_at, source, source_id = orjson.loads(payload)
+            moment = dt.datetime.fromisoformat(updated_at)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            raise invalid from None
+        if version != self._VERSION or moment.tzinfo is None:
+            raise invalid
+        return moment, str(source), str(source_id)
+
+
+def parse_case_paging(
+    params: Iterable[tuple[str, str]], codec: Callable[[], CaseCursorCodec]
+) -> tuple[int | None, tuple[dt.datetime, str, str] | None]:
+    """``casesLimit`` (1 to 1000) and ``casesCursor`` of ``GET /aggregated-cases/{id}`` (§4).
+
+    :raises InvalidQuery: an unknown parameter, a bad limit, a cursor not ours.
+    """
+    values: dict[str, str] = {}
+    for name, value in params:
+        if name not in ("casesLimit", "casesCursor"):
+            raise InvalidQuery(
+                f"unknown parameter {name[:MAX_VALUE_LENGTH]!r}; known: casesLimit, casesCursor"
+            )
+        if name in values:
+            raise InvalidQuery(f"{name} may be given only once")
+        if len(value) > MAX_VALUE_LENGTH:
+            raise InvalidQuery(f"{name} is longer than {MAX_VALUE_LENGTH} characters")
+        values[name] = value
+    limit = values.get("casesLimit")
+    cases_limit = None if limit is None else _integer("casesLimit", limit, 1, MAX_LIMIT)
+    cursor = values.get("casesCursor")
+    if cursor is not None and cases_limit is None:
+        raise InvalidQuery("casesCursor needs casesLimit")
+    return cases_limit, None if cursor is None else codec().decode_case(cursor)
 
 
 def _integer(name: str, value: str, low: int, high: int | None) -> int:

@@ -181,3 +181,33 @@ def test_changes_need_the_api_token_when_it_is_set(make_hub, fake_crm) -> None:
         assert allowed.status_code == 200 and allowed.json()["owner"] == "a"
         # Reading the history is a read: no token needed when no read token is set.
         assert client.get(f"/aggregated-cases/{acme}/history").status_code == 200
+
+
+def test_an_aggregated_case_pages_its_cases(client) -> None:
+    acme = ids(client)[("Acme Payments", "1042")]
+    whole = client.get(f"/aggregated-cases/{acme}").json()
+    assert "nextCasesCursor" not in whole and len(whole["cases"]) == 4
+    first = client.get(f"/aggregated-cases/{acme}", params={"casesLimit": 3}).json()
+    assert first["cases"] == whole["cases"][:3] and first["caseCount"] == 4
+    assert first["owner"] is None and first["nextCasesCursor"]
+    second = client.get(
+        f"/aggregated-cases/{acme}",
+        params={"casesLimit": 3, "casesCursor": first["nextCasesCursor"]},
+    ).json()
+    assert second["cases"] == whole["cases"][3:] and second["nextCasesCursor"] is None
+    exact = client.get(f"/aggregated-cases/{acme}", params={"casesLimit": 4}).json()
+    assert exact["nextCasesCursor"] is None
+    listing_cursor = client.get("/get-all", params={"limit": 1}).json()["nextCursor"]
+    for params in (
+        {"casesLimit": 0},
+        {"casesLimit": 1001},
+        {"casesLimit": "x"},
+        {"casesCursor": first["nextCasesCursor"]},
+        {"casesLimit": 3, "casesCursor": "bogus"},
+        {"casesLimit": 3, "casesCursor": listing_cursor},
+        {"limit": 3},
+    ):
+        answer = client.get(f"/aggregated-cases/{acme}", params=params)
+        assert answer.status_code == 400, params
+        assert answer.json()["error"]
+    assert client.get("/aggregated-cases/nope", params={"casesLimit": 3}).status_code == 404

@@ -412,10 +412,33 @@ class SqlReader:
             grouped.setdefault(row[2], []).append(case_from_row(row))
         return grouped
 
-    def iter_cases(self, agg_id: str, *, limit: int | None = None) -> Iterator[Case]:
-        """The cases of one aggregated case, most recently updated first, in chunks."""
+    def iter_cases(
+        self,
+        agg_id: str,
+        *,
+        limit: int | None = None,
+        after: tuple[dt.datetime, str, str] | None = None,
+    ) -> Iterator[Case]:
+        """The cases of one aggregated case, most recently updated first, in chunks.
+
+        :param after: start after the case at this (updated at, source, id).
+        """
         remaining = limit
-        last: Case | None = None
+        last: Any = None
+        if after is not None:
+            last = Case(
+                after[1],
+                after[2],
+                None,
+                None,
+                Status.OPEN,
+                None,
+                None,
+                None,
+                after[0],
+                after[0],
+                None,
+            )
         while remaining is None or remaining > 0:
             size = _CASE_CHUNK if remaining is None else min(_CASE_CHUNK, remaining)
             statement = (

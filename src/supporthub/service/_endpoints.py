@@ -125,9 +125,12 @@ class Endpoints:
         return await self._listing(request, filters=True)
 
     async def aggregated_case(self, request: Request) -> Response:
-        """``GET /aggregated-cases/{id}``: one aggregated case with all its cases."""
-        _no_parameters(request)
-        return await _stream_json(self.hub.iter_aggregated_case_json(request.path_params["id"]))
+        """``GET /aggregated-cases/{id}``: one aggregated case with its cases (paged, §4)."""
+        agg_id = request.path_params["id"]
+        params = request.query_params.multi_items()
+        # Decoding a cursor reads its signing secret from the database: a thread.
+        page = await run_in_threadpool(self.hub.case_page, agg_id, params) if params else None
+        return await _stream_json(page or self.hub.iter_aggregated_case_json(agg_id))
 
     # -- working an aggregated case (contract §7) --------------------------------
 

@@ -18,6 +18,7 @@ from supporthub._query import MAX_LIMIT, MAX_VALUE_LENGTH
 from supporthub._steering import MAX_REASON, MAX_WHO
 from supporthub.service._bodies import MAX_ID_LENGTH
 from supporthub.service._openapi_work import (
+    CASE_PAGING,
     WORK_FIELDS,
     WORK_PARAMETERS,
     WORK_REQUIRED,
@@ -760,7 +761,9 @@ def openapi_document() -> dict[str, Any]:
             },
             "/aggregated-cases/{id}": {
                 "get": {
-                    "summary": "One aggregated case with all its cases",
+                    "summary": "One aggregated case with its cases",
+                    "description": "Every case, streamed; or, with `casesLimit`, one page of "
+                    "them (most recently updated first) and `nextCasesCursor`.",
                     "operationId": "getAggregatedCase",
                     "security": _READ_SECURITY,
                     "parameters": [
@@ -769,7 +772,8 @@ def openapi_document() -> dict[str, Any]:
                             "in": "path",
                             "required": True,
                             "schema": {"type": "string"},
-                        }
+                        },
+                        *CASE_PAGING,
                     ],
                     "responses": {
                         "200": {

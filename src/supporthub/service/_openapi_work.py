@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from supporthub._query import MAX_VALUE_LENGTH
+from supporthub._query import MAX_LIMIT, MAX_VALUE_LENGTH
 from supporthub._work import MAX_BY, MAX_NOTE, MAX_OWNER, MAX_TRACKER_URL, Lifecycle, WorkState
 
 __all__ = [
+    "CASE_PAGING",
     "WORK_FIELDS",
     "WORK_PARAMETERS",
     "WORK_REQUIRED",
@@ -60,6 +61,11 @@ WORK_FIELDS: dict[str, Any] = {
         "minimum": 0,
         "description": "Its cases whose CRM `createdAt` is in the last 24 hours, counted when "
         "the answer is made.",
+    },
+    "nextCasesCursor": {
+        "type": ["string", "null"],
+        "description": "Only with `casesLimit` on `GET /aggregated-cases/{id}`: pass it as "
+        "`casesCursor` for the next page of cases; null on the last.",
     },
     "lifecycle": {
         "type": ["string", "null"],
@@ -154,6 +160,23 @@ WORK_SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+#: ``casesLimit``/``casesCursor`` of ``GET /aggregated-cases/{id}`` (contract §4).
+CASE_PAGING: list[dict[str, Any]] = [
+    {
+        "name": "casesLimit",
+        "in": "query",
+        "description": "Page its cases: at most this many, most recently updated first.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+    },
+    {
+        "name": "casesCursor",
+        "in": "query",
+        "description": "The previous answer's `nextCasesCursor` (needs `casesLimit`); any "
+        "other value is a `400`.",
+        "schema": {"type": "string", "maxLength": MAX_VALUE_LENGTH},
+    },
+]
 
 _ITEM = {"type": "string", "minLength": 1, "maxLength": MAX_VALUE_LENGTH}
 
