@@ -367,3 +367,51 @@ def test_two_processes_claiming_at_once_never_both_win(hub, database_url, tmp_pa
         owner = hub.get(agg_id).owner
         assert owner == ("alice" if agg_id in alice else "bob")
         assert len(hub.history(agg_id)) == 1
+
+
+def test_sorts_and_their_cursors(hub) -> None:
+    found = ids(hub)
+    acme, globex, initech = found["acme"], found["globex"], found["initech"]
+    others = sorted([globex, initech])
+    expected = {
+        "recentCases": [acme, *others],  # 2 recent against 1 and 1
+        "caseCount": [acme, *others],
+        "lastUpdated": [initech, globex, acme],
+    }
+    for sort, order in expected.items():
+        assert [a.id for a in hub.all(sort=sort).aggregated_cases] == order, sort
+        walked, cursor = [], None
+        while True:
+            page = hub.search(sort=sort, limit=1, cursor=cursor, cases_limit=0)
+            walked += [a.id for a in page.aggregated_cases]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert walked == order, sort
+    first = hub.all(sort="caseCount", limit=1)
+    with pytest.raises(InvalidQuery, match="another sort"):
+        hub.all(sort="lastUpdated", limit=1, cursor=first.next_cursor)
+    with pytest.raises(InvalidQuery, match="another sort"):
+        hub.all(limit=1, cursor=first.next_cursor)
+    with pytest.raises(InvalidQuery, match="sort must be one of"):
+        hub.all(sort="size")
+    assert [a.id for a in hub.search(sort="recentCases", owner="none").aggregated_cases] == [
+        acme,
+        *others,
+    ]
+
+
+def test_the_trend_counts_cases_per_day_over_14_days(hub, fake_crm, clock) -> None:
+    acme_id = ids(hub)["acme"]
+    fake_crm.put("9", provider="Acme", error_code="1", created_at="2026-11-08T23:59:59Z")
+    fake_crm.put("10", provider="Acme", error_code="1", created_at="2026-11-07T23:59:59Z")
+    assert hub.refresh(force=True).ok
+    trend = hub.trend(acme_id)
+    assert len(trend) == 14
+    assert trend[0] == (dt.date(2026, 11, 7), 1) and trend[1] == (dt.date(2026, 11, 8), 1)
+    assert trend[-1] == (dt.date(2026, 11, 20), 2)
+    assert sum(n for _, n in trend) == 4  # the month-old case is outside
+    clock.advance(days=1)
+    assert hub.trend(acme_id)[0] == (dt.date(2026, 11, 8), 1)
+    with pytest.raises(NotFound):
+        hub.trend("nope")

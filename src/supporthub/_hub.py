@@ -48,7 +48,7 @@ from supporthub._serialize import iter_aggregated_json, iter_listing_json, to_js
 from supporthub._settings import Settings
 from supporthub._steering import RuleChange, Steering
 from supporthub._store import work as work_store
-from supporthub._store.reading import SqlReader, position_of
+from supporthub._store.reading import SqlReader
 from supporthub._store.sql import SqlStore
 from supporthub._suggest import AliasSuggestion, Suggestions, suggest
 from supporthub._work import RECENT, UNSET, HistoryEntry, WorkChange
@@ -247,14 +247,17 @@ class Hub:
         limit: int | None = None,
         cursor: str | None = None,
         cases_limit: int | None = None,
+        sort: str | None = None,
     ) -> Page:
         """Every aggregated case (a page of them with ``limit``), in the contract's order.
 
         :param cursor: the previous page's ``next_cursor``.
         :param cases_limit: embed at most this many cases per aggregated case.
+        :param sort: ``"recentCases"``, ``"caseCount"`` or ``"lastUpdated"``
+            (descending, ties by id) instead of the contract's order.
         :raises InvalidQuery: a parameter is out of range or the cursor is not ours.
         """
-        return self.search(limit=limit, cursor=cursor, cases_limit=cases_limit)
+        return self.search(limit=limit, cursor=cursor, cases_limit=cases_limit, sort=sort)
 
     def search(
         self,
@@ -268,6 +271,7 @@ class Hub:
         limit: int | None = None,
         cursor: str | None = None,
         cases_limit: int | None = None,
+        sort: str | None = None,
     ) -> Page:
         """Aggregated cases matching every given filter (several values: any of them).
 
@@ -290,6 +294,7 @@ class Hub:
             ("limit", limit),
             ("cursor", cursor),
             ("casesLimit", cases_limit),
+            ("sort", sort),
         ):
             params.extend((name, v) for v in _as_values(value))
         return self.page(self.parse_query(params, filters=True))
@@ -305,7 +310,8 @@ class Hub:
             fetched = reader.rows(query, after=query.after, limit=query.limit + 1, now=now)
             rows = fetched[: query.limit]
             if len(fetched) > query.limit:
-                next_cursor = self._codec().encode(position_of(fetched[query.limit - 1]))
+                last = fetched[query.limit - 1]
+                next_cursor = self._codec().encode(reader.position(last, query, now))
         return self._views(reader, rows, query.cases_limit, now), total, next_cursor
 
     @staticmethod
@@ -551,6 +557,22 @@ class Hub:
         with self.store.reader() as reader:
             _existing(reader, agg_id)
             return work_store.history_of(reader.connection, agg_id)
+
+    def trend(self, agg_id: str, *, days: int = 14) -> list[tuple[dt.date, int]]:
+        """Cases created per UTC day over the last ``days`` days (today last), for a sparkline.
+
+        :raises NotFound: no aggregated case has this id.
+        """
+        today = self.clock().astimezone(dt.UTC).date()
+        first = today - dt.timedelta(days=days - 1)
+        since = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+        self._ready()
+        with self.store.reader() as reader:
+            _existing(reader, agg_id)
+            counts = work_store.daily_counts(reader.connection, agg_id, since)
+        return [
+            (day, counts.get(day, 0)) for day in (first + dt.timedelta(days=n) for n in range(days))
+        ]
 
     def carry_work(self, old_ids: Sequence[str], new_id: str) -> None:
         """Carry the work of aggregated cases whose ids went away into ``new_id``.

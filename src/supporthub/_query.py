@@ -29,10 +29,12 @@ __all__ = [
     "LIFECYCLES",
     "MAX_LIMIT",
     "MAX_VALUE_LENGTH",
+    "SORTS",
     "CaseCursorCodec",
     "CursorCodec",
     "Position",
     "Query",
+    "SortPosition",
     "parse_case_paging",
     "parse_params",
 ]
@@ -44,7 +46,7 @@ MAX_LIMIT = 1000
 # casesLimit beyond this means "all"; keeps SQL integers in range.
 _MAX_CASES_LIMIT = 1_000_000_000
 
-_PAGING = ("limit", "cursor", "casesLimit")
+_PAGING = ("limit", "cursor", "casesLimit", "sort")
 _FILTERS = ("provider", "errorCode", "status", "owner", "state", "lifecycle")
 #: Lifecycle filters (contract §7): first seen in the last 24 hours; regressed.
 LIFECYCLES = tuple(Lifecycle)
@@ -60,6 +62,19 @@ class Position:
     id: str
 
 
+#: Orders a listing may take besides the contract's (``sort`` parameter).
+SORTS = ("recentCases", "caseCount", "lastUpdated")
+
+
+@attrs.frozen
+class SortPosition:
+    """A place in a sorted listing: the sort key's value (descending), then id."""
+
+    sort: str
+    value: int | str
+    id: str
+
+
 @attrs.frozen
 class Query:
     """What to list: filters (AND between kinds, OR within one), paging, embedding.
@@ -69,6 +84,8 @@ class Query:
     :ivar states: aggregated cases in one of these states.
     :ivar lifecycle: ``new`` and/or ``regressed`` (see :data:`LIFECYCLES`).
     :ivar after: start after this position (from a cursor).
+    :ivar sort: one of :data:`SORTS`, descending, ties by id; ``None``: the
+        contract's order.
     :ivar cases_limit: embed at most this many cases per aggregated case
         (most recently updated first); ``None`` embeds them all.
     """
@@ -80,8 +97,9 @@ class Query:
     states: tuple[WorkState, ...] = ()
     lifecycle: tuple[Lifecycle, ...] = ()
     limit: int | None = None
-    after: Position | None = None
+    after: Position | SortPosition | None = None
     cases_limit: int | None = None
+    sort: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -103,12 +121,17 @@ class CursorCodec:
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()[:16]
 
-    def encode(self, position: Position) -> str:
+    def encode(self, position: Position | SortPosition) -> str:
         """The cursor for ``position``."""
-        payload = orjson.dumps([self._VERSION, position.is_open, position.case_count, position.id])
+        if isinstance(position, SortPosition):
+            payload = orjson.dumps([3, position.sort, position.value, position.id])
+        else:
+            payload = orjson.dumps(
+                [self._VERSION, position.is_open, position.case_count, position.id]
+            )
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
-    def decode(self, cursor: str) -> Position:
+    def decode(self, cursor: str) -> Position | SortPosition:
         """The position ``cursor`` stands for.
 
         :raises InvalidQuery: the hub did not issue this cursor.
@@ -128,12 +151,14 @@ class CursorCodec:
         if not hmac.compare_digest(issued.encode(), cursor.encode()):
             raise invalid
         try:
-            version, is_open, count, agg_id = orjson.loads(payload)
+            version, first, second, agg_id = orjson.loads(payload)
         except (orjson.JSONDecodeError, ValueError, TypeError):
             raise invalid from None
+        if version == 3 and first in SORTS and isinstance(second, int | str):
+            return SortPosition(str(first), second, str(agg_id))
         if version != self._VERSION:
             raise invalid
-        return Position(bool(is_open), int(count), str(agg_id))
+        return Position(bool(first), int(second), str(agg_id))
 
 
 class CaseCursorCodec(CursorCodec):
@@ -303,6 +328,11 @@ def parse_params(
     if cases_limit is not None and cases_limit > _MAX_CASES_LIMIT:
         cases_limit = None
     after = None if cursor_text is None else codec().decode(cursor_text)
+    sort = single("sort")
+    if sort is not None and sort not in SORTS:
+        raise InvalidQuery(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+    if after is not None and (after.sort if isinstance(after, SortPosition) else None) != sort:
+        raise InvalidQuery("cursor belongs to another sort; start again without it")
 
     provider_keys, error_keys, statuses = _filters(values, provider_key)
     owners, states, lifecycle = _work_filters(values)
@@ -316,4 +346,5 @@ def parse_params(
         limit=limit,
         after=after,
         cases_limit=cases_limit,
+        sort=sort,
     )

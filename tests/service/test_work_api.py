@@ -211,3 +211,26 @@ def test_an_aggregated_case_pages_its_cases(client) -> None:
         assert answer.status_code == 400, params
         assert answer.json()["error"]
     assert client.get("/aggregated-cases/nope", params={"casesLimit": 3}).status_code == 404
+
+
+def test_trend_and_sort_over_http(client) -> None:
+    acme = ids(client)[("Acme Payments", "1042")]
+    trend = client.get(f"/aggregated-cases/{acme}/trend")
+    assert trend.status_code == 200
+    days = trend.json()["days"]
+    assert len(days) == 14 and all(set(day) == {"date", "cases"} for day in days)
+    assert client.get("/aggregated-cases/nope/trend").status_code == 404
+    by_update = client.get("/get-all", params={"sort": "lastUpdated", "casesLimit": 0}).json()
+    stamps = [a["lastUpdatedAt"] for a in by_update["aggregatedCases"]]
+    assert stamps == sorted(stamps, reverse=True)
+    page = client.get("/search", params={"sort": "caseCount", "limit": 2}).json()
+    assert page["aggregatedCases"][0]["id"] == acme
+    again = client.get(
+        "/search", params={"sort": "caseCount", "limit": 2, "cursor": page["nextCursor"]}
+    )
+    assert again.status_code == 200 and acme not in {
+        a["id"] for a in again.json()["aggregatedCases"]
+    }
+    wrong = client.get("/search", params={"limit": 2, "cursor": page["nextCursor"]})
+    assert wrong.status_code == 400
+    assert client.get("/get-all", params={"sort": "size"}).status_code == 400

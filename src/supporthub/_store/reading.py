@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from supporthub._consolidate import AggregateRow
 from supporthub._models import Case, SourceState, Status
 from supporthub._overrides import Override, OverrideKind, decode_subject, decode_target
-from supporthub._query import Position, Query
+from supporthub._query import Position, Query, SortPosition
 from supporthub._store.schema import (
     aggregated_cases,
     cases,
@@ -26,6 +26,7 @@ from supporthub._store.schema import (
     sources,
     work,
 )
+from supporthub._store.work import recent_counts
 from supporthub._work import RECENT, Lifecycle, WorkState
 
 if TYPE_CHECKING:
@@ -192,6 +193,26 @@ def _after(position: Position) -> sa.ColumnElement[bool]:
     )
 
 
+def _sort_key(sort: str, now: dt.datetime) -> sa.ColumnElement[Any]:
+    if sort == "caseCount":
+        return aggregated_cases.c.case_count
+    if sort == "lastUpdated":
+        return aggregated_cases.c.last_updated_at
+    # recentCases: counted in the index (agg_id, created_at) for each row.
+    return (
+        sa.select(sa.func.count())
+        .where(cases.c.agg_id == aggregated_cases.c.id, cases.c.created_at >= now - RECENT)
+        .scalar_subquery()
+    )
+
+
+def _sorted_after(position: SortPosition, key: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    value: Any = position.value
+    if position.sort == "lastUpdated":
+        value = dt.datetime.fromisoformat(str(value))
+    return sa.or_(key < value, sa.and_(key == value, aggregated_cases.c.id > position.id))
+
+
 def position_of(row: AggregateRow) -> Position:
     """Where ``row`` stands in the listing order."""
     return Position(row.open_case_count > 0, row.case_count, row.id)
@@ -333,17 +354,38 @@ class SqlReader:
         self,
         query: Query,
         *,
-        after: Position | None,
+        after: Position | SortPosition | None,
         limit: int,
         now: dt.datetime | None = None,
     ) -> list[AggregateRow]:
         """Up to ``limit`` matching aggregated cases after ``after``, in listing order."""
-        statement = _select(query, *aggregated_cases.c).order_by(*_AGG_ORDER).limit(limit)
+        statement = _select(query, *aggregated_cases.c).limit(limit)
         for condition in _filters(query, now):
             statement = statement.where(condition)
-        if after is not None:
-            statement = statement.where(_after(after))
+        if query.sort is None:
+            statement = statement.order_by(*_AGG_ORDER)
+            if isinstance(after, Position):
+                statement = statement.where(_after(after))
+        else:
+            key = _sort_key(query.sort, now or dt.datetime.now(dt.UTC))
+            statement = statement.order_by(key.desc(), aggregated_cases.c.id.asc())
+            if isinstance(after, SortPosition):
+                statement = statement.where(_sorted_after(after, key))
         return [row_from_db(row) for row in self.connection.execute(statement)]
+
+    def position(
+        self, row: AggregateRow, query: Query, now: dt.datetime | None = None
+    ) -> Position | SortPosition:
+        """Where ``row`` stands in ``query``'s order (what a cursor after it holds)."""
+        if query.sort is None:
+            return position_of(row)
+        if query.sort == "caseCount":
+            return SortPosition(query.sort, row.case_count, row.id)
+        if query.sort == "lastUpdated":
+            return SortPosition(query.sort, row.last_updated_at.isoformat(), row.id)
+        since = (now or dt.datetime.now(dt.UTC)) - RECENT
+        recent = recent_counts(self.connection, [row.id], since).get(row.id, 0)
+        return SortPosition(query.sort, recent, row.id)
 
     def iter_rows(
         self, query: Query, *, chunk: int = 500, now: dt.datetime | None = None
@@ -355,7 +397,7 @@ class SqlReader:
             yield from rows
             if len(rows) < chunk:
                 return
-            after = position_of(rows[-1])
+            after = self.position(rows[-1], query, now)
 
     def get(self, agg_id: str) -> AggregateRow | None:
         """One aggregated case by id."""

@@ -81,16 +81,22 @@ def recent_counts(
     return found
 
 
-def daily_counts(connection: sa.Connection, agg_id: str, since: dt.datetime) -> list[dt.datetime]:
-    """The creation times of one aggregated case's cases since ``since`` (one query).
+def daily_counts(connection: sa.Connection, agg_id: str, since: dt.datetime) -> dict[dt.date, int]:
+    """How many of one aggregated case's cases were created each UTC day since ``since``.
 
-    Bucketing by day happens in Python: the index ``(agg_id, created_at)``
-    serves the range, and date functions differ between the databases.
+    One query over the index ``(agg_id, created_at)``; ``DATE()`` means the
+    same on SQLite and MariaDB for the naive UTC times stored.
     """
-    statement = sa.select(cases.c.created_at).where(
-        cases.c.agg_id == agg_id, cases.c.created_at >= since
+    day = sa.func.date(cases.c.created_at)
+    statement = (
+        sa.select(day, sa.func.count())
+        .where(cases.c.agg_id == agg_id, cases.c.created_at >= since)
+        .group_by(day)
     )
-    return [row[0] for row in connection.execute(statement)]
+    return {
+        value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)): int(n)
+        for value, n in connection.execute(statement)
+    }
 
 
 def history_of(connection: sa.Connection, agg_id: str) -> list[HistoryEntry]:

@@ -73,6 +73,7 @@ def create_app(
         Route("/aggregated-cases/{id}", endpoints.aggregated_case, methods=["GET"]),
         Route("/aggregated-cases/{id}", endpoints.change_work, methods=["PATCH"]),
         Route("/aggregated-cases/{id}/history", endpoints.history, methods=["GET"]),
+        Route("/aggregated-cases/{id}/trend", endpoints.trend, methods=["GET"]),
         Route("/aggregated-cases/{id}/explain", endpoints.explain, methods=["GET"]),
         Route("/overrides", endpoints.overrides, methods=["GET"]),
         Route("/overrides", endpoints.make_override, methods=["POST"]),

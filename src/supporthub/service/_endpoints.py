@@ -155,6 +155,14 @@ class Endpoints:
         entries = await run_in_threadpool(self.hub.history, request.path_params["id"])
         return JSONResponse({"history": to_json_dict(entries)})
 
+    async def trend(self, request: Request) -> Response:
+        """``GET /aggregated-cases/{id}/trend``: cases created per day, last 14 days."""
+        _no_parameters(request)
+        days = await run_in_threadpool(self.hub.trend, request.path_params["id"])
+        return JSONResponse(
+            {"days": [{"date": day.isoformat(), "cases": count} for day, count in days]}
+        )
+
     # -- steering the grouping: each handler is one library call ------------------
 
     async def explain(self, request: Request) -> Response:

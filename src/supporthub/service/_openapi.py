@@ -506,6 +506,7 @@ _PAGING = [
     {"$ref": "#/components/parameters/limit"},
     {"$ref": "#/components/parameters/cursor"},
     {"$ref": "#/components/parameters/casesLimit"},
+    {"$ref": "#/components/parameters/sort"},
 ]
 
 
@@ -789,6 +790,7 @@ def openapi_document() -> dict[str, Any]:
                 "patch": _work["patch"],
             },
             "/aggregated-cases/{id}/history": _work["history"],
+            "/aggregated-cases/{id}/trend": _work["trend"],
             **_steering_paths(),
             "/refresh": {"get": _refresh_operation("get"), "post": _refresh_operation("post")},
             "/health": {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supporthub._query import MAX_LIMIT, MAX_VALUE_LENGTH
+from supporthub._query import MAX_LIMIT, MAX_VALUE_LENGTH, SORTS
 from supporthub._work import MAX_BY, MAX_NOTE, MAX_OWNER, MAX_TRACKER_URL, Lifecycle, WorkState
 
 __all__ = [
@@ -148,6 +148,30 @@ WORK_SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Trend": {
+        "type": "object",
+        "required": ["days"],
+        "properties": {
+            "days": {
+                "type": "array",
+                "minItems": 14,
+                "maxItems": 14,
+                "description": "The last 14 UTC days, oldest first, today last.",
+                "items": {
+                    "type": "object",
+                    "required": ["date", "cases"],
+                    "properties": {
+                        "date": {"type": "string", "format": "date"},
+                        "cases": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "Its cases whose CRM `createdAt` falls on that day.",
+                        },
+                    },
+                },
+            }
+        },
+    },
     "History": {
         "type": "object",
         "required": ["history"],
@@ -202,6 +226,14 @@ WORK_PARAMETERS: dict[str, Any] = {
         "style": "form",
         "explode": True,
     },
+    "sort": {
+        "name": "sort",
+        "in": "query",
+        "description": "Order by `recentCases` (cases created in the last 24 hours), "
+        "`caseCount` or `lastUpdated`, descending, ties by `id`, instead of the default "
+        "order. A cursor belongs to its sort.",
+        "schema": {"type": "string", "enum": list(SORTS)},
+    },
     "lifecycle": {
         "name": "lifecycle",
         "in": "query",
@@ -244,6 +276,24 @@ def work_paths(
                 "409": _error("A claim lost: somebody else owns it.", "ClaimConflict"),
                 "503": unavailable,
             },
+        },
+        "trend": {
+            "get": {
+                "summary": "Cases created per day over the last 14 days (a sparkline)",
+                "operationId": "trend",
+                "security": [{}, {"bearerAuth": []}],
+                "parameters": [path_id],
+                "responses": {
+                    "200": {
+                        "description": "One count per day.",
+                        "content": {_JSON: {"schema": _ref("Trend")}},
+                    },
+                    "400": bad_request,
+                    "401": unauthorized,
+                    "404": not_found,
+                    "503": unavailable,
+                },
+            }
         },
         "history": {
             "get": {
