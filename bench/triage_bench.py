@@ -34,10 +34,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from hub_bench import Service, percentile, sequential  # noqa: E402
+from hub_bench import Service, percentile, sequential
 
-import supporthub  # noqa: E402
-from supporthub._store.schema import aggregated_cases, cases, meta, work  # noqa: E402
+import supporthub
+from supporthub._store.schema import aggregated_cases, cases, meta, work
 
 SERVER = os.environ.get("BENCH_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 PATH = "/search?owner=none&state=investigating&limit=100&casesLimit=0"

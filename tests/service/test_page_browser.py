@@ -179,6 +179,8 @@ def test_merge_see_it_in_the_overrides_undo_and_the_grouping_is_back(
         umbrella_id = rows.filter(has_text="Umbrella").get_attribute("data-id")
         hooli = rows.filter(has_text="Hooli")
         hooli.get_by_role("button", name=re.compile("Show the cases")).press("Enter")
+        # The explanation is folded below the cases (issue 14): open it.
+        page.locator("summary", has_text="Why these cases are together").click()
         explanation = page.get_by_role("region", name="Why these cases are together")
         expect(explanation).to_contain_text("default@1")
         expect(explanation).to_contain_text("“Hooli” / “E-7” in 1 case")
@@ -209,6 +211,7 @@ def test_merge_see_it_in_the_overrides_undo_and_the_grouping_is_back(
         umbrella = page.locator(f'tr.aggregated[data-id="{umbrella_id}"]')
         expect(umbrella.locator("td.number").first).to_have_text("3")
         umbrella.get_by_role("button", name=re.compile("Show the cases")).click()
+        page.locator("summary", has_text="Why these cases are together").click()
         expect(page.locator(".explanation-overrides li")).to_contain_text("by alice")
 
         page.get_by_role("button", name=re.compile("^Undo: Merge")).click()

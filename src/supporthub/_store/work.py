@@ -38,6 +38,7 @@ __all__ = [
     "record",
     "regress",
     "work_of",
+    "worked_ids",
 ]
 
 _IDS_PER_QUERY = 1000
@@ -97,6 +98,21 @@ def daily_counts(connection: sa.Connection, agg_id: str, since: dt.datetime) -> 
         value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)): int(n)
         for value, n in connection.execute(statement)
     }
+
+
+def worked_ids(connection: sa.Connection, agg_ids: Sequence[str]) -> set[str]:
+    """Those of ``agg_ids`` that have work or history: the only ones worth carrying."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(agg_ids)):
+        found.update(
+            connection.execute(sa.select(work.c.agg_id).where(work.c.agg_id.in_(chunk))).scalars()
+        )
+        found.update(
+            connection.execute(
+                sa.select(history.c.agg_id).where(history.c.agg_id.in_(chunk)).distinct()
+            ).scalars()
+        )
+    return found
 
 
 def history_of(connection: sa.Connection, agg_id: str) -> list[HistoryEntry]:

@@ -47,7 +47,7 @@ from supporthub._store.schema import (
     refresh_runs,
     sources,
 )
-from supporthub._store.work import carry_work, regress
+from supporthub._store.work import carry_work, regress, worked_ids
 
 if TYPE_CHECKING:
     from supporthub._store.sql import SqlStore
@@ -435,9 +435,12 @@ class SqlWriter(SqlReader):
             },
         )
         # The work of an aggregated case regrouped away follows its cases.
+        # A rules upgrade may retire many ids; only those with work cost queries.
+        successors = plan.successors()
+        worked = worked_ids(self.connection, list(successors)) if successors else set()
         taken_over: dict[str, list[str]] = collections.defaultdict(list)
-        for old_id, new_id in plan.successors().items():
-            taken_over[new_id].append(old_id)
+        for old_id in sorted(worked):
+            taken_over[successors[old_id]].append(old_id)
         for new_id, old_ids in sorted(taken_over.items()):
             carry_work(self.connection, old_ids, new_id, at=now)
         return plan.diff
