@@ -80,7 +80,7 @@ def make_hub(database_url: str, plugin_manager: Any, fake_crm: FakeCrm) -> Itera
     """Build hubs on the test database with the fake CRM enabled."""
     hubs: list[supporthub.Hub] = []
 
-    def make(**env: str) -> supporthub.Hub:
+    def make(clock: Any = None, **env: str) -> supporthub.Hub:
         environ = {
             "SUPPORTHUB_DATABASE_URL": database_url,
             "SUPPORTHUB_FAKE_URL": str(fake_crm.path),
@@ -88,7 +88,8 @@ def make_hub(database_url: str, plugin_manager: Any, fake_crm: FakeCrm) -> Itera
             "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES": "0",
             **env,
         }
-        hub = supporthub.Hub.from_env(environ, plugins=plugin_manager)
+        extra = {} if clock is None else {"clock": clock}
+        hub = supporthub.Hub.from_env(environ, plugins=plugin_manager, **extra)
         hubs.append(hub)
         return hub
 

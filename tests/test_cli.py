@@ -201,3 +201,29 @@ def test_steering_from_the_command_line(env: dict[str, Any], fake_crm: Any) -> N
     assert "no aggregated case has the id 'nope'" in unknown.stderr
     missing_reason = cli(env, "merge", "a", "b")
     assert missing_reason.returncode == 2 and "--reason" in missing_reason.stderr
+
+
+def test_working_an_aggregated_case_from_the_command_line(
+    env: dict[str, Any], fake_crm: Any, database_url: str
+) -> None:
+    fake_crm.put("1", provider="Acme Payments", error_code="1042")
+    assert cli(env, "refresh", "--force").returncode == 0
+    with sa.create_engine(database_url).connect() as connection:
+        agg_id = connection.execute(sa.text("SELECT id FROM aggregated_cases")).scalar_one()
+    claimed = cli(env, "claim", agg_id, "--by", "alice", "--json")
+    assert claimed.returncode == 0, claimed.stderr
+    assert json.loads(claimed.stdout)["owner"] == "alice"
+    lost = cli(env, "claim", agg_id, "--by", "bob")
+    assert lost.returncode == 1 and "alice owns this aggregated case" in lost.stderr
+    fixed = cli(env, "work", agg_id, "--state", "fixed", "--by", "alice", "--note", "v1.2")
+    assert fixed.returncode == 0 and "state fixed" in fixed.stdout
+    released = cli(env, "work", agg_id, "--release", "--clear-note", "--by", "alice", "--json")
+    assert json.loads(released.stdout)["owner"] is None
+    assert json.loads(released.stdout)["note"] is None
+    bad = cli(env, "work", agg_id, "--tracker-url", "ftp://x", "--by", "alice")
+    assert bad.returncode == 1 and "http(s) link" in bad.stderr
+    history = cli(env, "history", agg_id)
+    lines = history.stdout.splitlines()
+    assert len(lines) == 3 and "alice" in lines[0] and "(v1.2)" in lines[1]
+    entries = json.loads(cli(env, "history", agg_id, "--json").stdout)
+    assert [e["by"] for e in entries] == ["alice", "alice", "alice"]

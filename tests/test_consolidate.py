@@ -262,6 +262,6 @@ def test_incremental_equals_from_scratch(ops: list[tuple[str, Case | None]], eve
     expected = consolidate(stored.values(), pipeline)
     assert set(rows) == set(expected)
     for agg_id, row in rows.items():
-        found = row.to_aggregated_case(expected[agg_id].cases)
-        lifecycle = {"first_seen_at": None, "regressed_at": None, "regressed": False}
+        found = row.to_aggregated_case(expected[agg_id].cases, now=row.first_seen_at)
+        lifecycle = {"first_seen_at": None, "lifecycle": None}
         assert attrs.evolve(found, **lifecycle) == expected[agg_id]

@@ -1,4 +1,7 @@
-"""Operators steer the grouping: explain, merge, move, alias, undo, replay, lifecycle."""
+"""Operators steer the grouping: explain, merge, move, alias, undo, replay.
+
+The lifecycle (new, regressed) is contract §7's, tested in ``test_work.py``.
+"""
 
 from __future__ import annotations
 
@@ -189,27 +192,3 @@ def test_changed_configuration_can_be_previewed_then_applied(seeded, make_hub) -
     assert preview.moved_cases == 1 and len(preview.vanished) == 1
     assert aliased.apply_rules().diff == preview
     assert aliased.preview_rules().empty
-
-
-def test_lifecycle_new_and_regressed(make_hub, fake_crm) -> None:
-    fake_crm.put("1", provider="Acme", error_code="1", status="closed")
-    fake_crm.put("2", provider="Globex", error_code="2")
-    hub = make_hub()
-    hub.refresh(force=True)
-    first = by_key(hub)
-    assert first[("acme", "1")].new and first[("globex", "2")].new
-    assert not first[("acme", "1")].regressed
-    hub.refresh(force=True)  # nothing new
-    assert not any(a.new for a in hub.all().aggregated_cases)
-    fake_crm.put("3", provider="ACME", error_code="E-1")  # a new open case in a closed one
-    hub.refresh(force=True)
-    reopened = by_key(hub)[("acme", "1")]
-    assert reopened.regressed and reopened.status is supporthub.Status.OPEN and not reopened.new
-    assert reopened.regressed_at is not None
-    assert [a.id for a in hub.search(lifecycle="regressed").aggregated_cases] == [reopened.id]
-    fake_crm.put("3", status="closed")
-    hub.refresh(force=True)
-    assert not by_key(hub)[("acme", "1")].regressed
-    fake_crm.put("4", provider="Initech", error_code="9")
-    hub.refresh(force=True)
-    assert [a.provider_key for a in hub.search(lifecycle="new").aggregated_cases] == ["initech"]

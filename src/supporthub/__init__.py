@@ -26,6 +26,7 @@ from supporthub._adapter import (
 )
 from supporthub._consolidate import DefaultKey, KeyPipeline, KeyRule, ProviderAliases, consolidate
 from supporthub._errors import (
+    ClaimConflict,
     ConfigurationError,
     InvalidQuery,
     MalformedPage,
@@ -76,6 +77,7 @@ from supporthub._serialize import converter, format_timestamp, to_json_dict
 from supporthub._settings import ENVIRONMENT_VARIABLES, Settings
 from supporthub._steering import RuleChange
 from supporthub._suggest import AliasSuggestion, GroupSuggestion, Suggestions
+from supporthub._work import FieldChange, HistoryEntry, Lifecycle, WorkState
 from supporthub.hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -93,19 +95,23 @@ __all__ = [
     "CaseWrite",
     "CaseWriteResult",
     "CasesPage",
+    "ClaimConflict",
     "ConfigurationError",
     "Counts",
     "DefaultKey",
     "ExplainStep",
     "ExplainedValues",
     "Explanation",
+    "FieldChange",
     "GroupSuggestion",
     "Health",
+    "HistoryEntry",
     "HttpClient",
     "Hub",
     "InvalidQuery",
     "KeyPipeline",
     "KeyRule",
+    "Lifecycle",
     "MalformedPage",
     "MalformedRecord",
     "Moved",
@@ -137,6 +143,7 @@ __all__ = [
     "SupportHubError",
     "Tombstone",
     "Trigger",
+    "WorkState",
     "__version__",
     "consolidate",
     "converter",

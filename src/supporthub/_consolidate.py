@@ -24,6 +24,7 @@ import orjson
 from supporthub._errors import ConfigurationError
 from supporthub._models import AggregatedCase, AggregationKey, Case, Status
 from supporthub._rulesets import RuleSet, rule_set
+from supporthub._work import Work, lifecycle_of
 
 __all__ = [
     "AggregateChanges",
@@ -255,12 +256,20 @@ class AggregateRow:
         return Status.OPEN if self.open_case_count > 0 else Status.CLOSED
 
     def to_aggregated_case(
-        self, cases: tuple[Case, ...] = (), *, last_refresh_at: dt.datetime | None = None
+        self,
+        cases: tuple[Case, ...] = (),
+        *,
+        now: dt.datetime,
+        work: Work | None = None,
+        recent_case_count: int = 0,
     ) -> AggregatedCase:
         """The public view of this row, with the given members embedded.
 
-        :param last_refresh_at: start of the last refresh, to tell what is new.
+        :param now: the time of reading: ``lifecycle`` moves with it.
+        :param work: the work recorded on it (default: nobody, untriaged).
+        :param recent_case_count: its cases created in the last 24 hours.
         """
+        work = work or Work()
         return AggregatedCase(
             id=self.id,
             provider=self.provider,
@@ -274,9 +283,12 @@ class AggregateRow:
             provider_key=self.provider_key,
             rules_version=self.rules_version,
             first_seen_at=self.first_seen_at,
-            regressed_at=self.regressed_at,
-            new=last_refresh_at is not None and self.first_seen_at >= last_refresh_at,
-            regressed=self.regressed_at is not None,
+            owner=work.owner,
+            state=work.state,
+            tracker_url=work.tracker_url,
+            note=work.note,
+            recent_case_count=recent_case_count,
+            lifecycle=lifecycle_of(work.state, self.first_seen_at, now),
         )
 
 
@@ -289,6 +301,8 @@ class _Delta:
     added_max_updated: dt.datetime | None = None
     removed_min_created: dt.datetime | None = None
     removed_max_updated: dt.datetime | None = None
+    # Open cases that arrived (new, reopened, or moved in): a fixed one regresses.
+    arrived_open: int = 0
 
 
 def _min(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:
@@ -325,9 +339,19 @@ class AggregateChanges:
             delta = self._deltas[agg_id] = _Delta()
         return delta
 
-    def add(self, member: Member, key: AggregationKey) -> None:
-        """A case joins ``member.agg_id`` (new, or moved in, or updated in place)."""
+    @property
+    def arrivals(self) -> frozenset[str]:
+        """Ids of the aggregated cases that received a new open case (§7 regressions)."""
+        return frozenset(agg_id for agg_id, d in self._deltas.items() if d.arrived_open)
+
+    def add(self, member: Member, key: AggregationKey, *, arrived_open: bool = False) -> None:
+        """A case joins ``member.agg_id`` (new, or moved in, or updated in place).
+
+        :param arrived_open: the case is open and was not an open member of
+            this aggregated case before (new, reopened, or moved in).
+        """
         delta = self._delta(member.agg_id)
+        delta.arrived_open += arrived_open
         self.keys[member.agg_id] = key
         delta.count += 1
         delta.open += member.is_open
@@ -353,6 +377,7 @@ class AggregateChanges:
             ours.count += theirs.count
             ours.open += theirs.open
             ours.spellings.update(theirs.spellings)
+            ours.arrived_open += theirs.arrived_open
             for name, pick in (
                 ("added_min_created", _min),
                 ("added_max_updated", _max),

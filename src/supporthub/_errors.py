@@ -15,6 +15,7 @@ can act on it::
     ├── InvalidQuery          a caller's parameter is wrong (HTTP 400)
     ├── NotFound              no aggregated case with that id (HTTP 404)
     │   └── Moved                 a regroup retired the id; ``new_id`` took over (HTTP 308)
+    ├── ClaimConflict         someone else owns the aggregated case (HTTP 409)
     ├── RefreshNotDue         no source may be fetched yet (HTTP 429)
     └── RefreshInProgress     another refresh holds the lock (HTTP 409)
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 
 __all__ = [
+    "ClaimConflict",
     "ConfigurationError",
     "InvalidQuery",
     "MalformedPage",
@@ -117,6 +119,17 @@ class Moved(NotFound):
         super().__init__(f"aggregated case {old_id[:100]!r} is now {new_id!r}")
         self.old_id = old_id
         self.new_id = new_id
+
+
+class ClaimConflict(SupportHubError):
+    """A claim lost: somebody else owns the aggregated case.
+
+    :ivar owner: who owns it.
+    """
+
+    def __init__(self, message: str, *, owner: str):
+        super().__init__(message)
+        self.owner = owner
 
 
 class RefreshNotDue(SupportHubError):

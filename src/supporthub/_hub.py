@@ -7,6 +7,7 @@ this class; they hold no rules of their own.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from supporthub._models import (
     SourceState,
     Status,
     Trigger,
+    WorkState,
 )
 from supporthub._overrides import CaseRef, Override, OverrideRule
 from supporthub._plugins import (
@@ -46,10 +48,12 @@ from supporthub._rulesets import UNRECORDED_DEFAULT, rule_set
 from supporthub._serialize import iter_aggregated_json, iter_listing_json
 from supporthub._settings import Settings
 from supporthub._steering import RuleChange, Steering
-from supporthub._store.reading import SqlReader, position_of
+from supporthub._store import work as work_store
+from supporthub._store.reading import SqlReader
 from supporthub._store.sql import SCHEMA_REVISION, SqlStore
 from supporthub._suggest import AliasSuggestion, Suggestions, suggest
 from supporthub._upgrade import RulesUpgrade, plan_upgrade, replacements
+from supporthub._work import RECENT, UNSET, HistoryEntry, WorkChange
 
 __all__ = ["Hub"]
 
@@ -354,14 +358,17 @@ class Hub:
         limit: int | None = None,
         cursor: str | None = None,
         cases_limit: int | None = None,
+        sort: str | None = None,
     ) -> Page:
         """Every aggregated case (a page of them with ``limit``), in the contract's order.
 
         :param cursor: the previous page's ``next_cursor``.
         :param cases_limit: embed at most this many cases per aggregated case.
+        :param sort: ``"recentCases"``, ``"caseCount"`` or ``"lastUpdated"``
+            (descending, ties by id) instead of the contract's order.
         :raises InvalidQuery: a parameter is out of range or the cursor is not ours.
         """
-        return self.search(limit=limit, cursor=cursor, cases_limit=cases_limit)
+        return self.search(limit=limit, cursor=cursor, cases_limit=cases_limit, sort=sort)
 
     def search(
         self,
@@ -369,61 +376,90 @@ class Hub:
         provider: _ParamValue = None,
         error_code: _ParamValue = None,
         status: _ParamValue = None,
+        owner: _ParamValue = None,
+        state: _ParamValue = None,
         lifecycle: _ParamValue = None,
         q: _ParamValue = None,
         limit: int | None = None,
         cursor: str | None = None,
         cases_limit: int | None = None,
+        sort: str | None = None,
     ) -> Page:
         """Aggregated cases matching every given filter (several values: any of them).
 
         ``provider`` and ``error_code`` compare by key, so ``"ACME PAYMENTS INC"``
-        finds ``Acme Payments`` and ``"E-1042"`` finds ``1042``. ``lifecycle``
-        is ``"new"`` (first seen in the last refresh) or ``"regressed"``.
-        ``q`` is what people type in a search box: ``"naka trad"`` finds
-        ``Nakatomi Trading`` (whole-word prefixes of the provider key, in a
-        run), and ``"104"`` finds error code ``1042`` (part of the error code key).
+        finds ``Acme Payments`` and ``"E-1042"`` finds ``1042``. ``owner`` is
+        exact (``"none"``: nobody owns it); ``state`` is a
+        :class:`~supporthub.WorkState`; ``lifecycle`` is ``"new"`` (first seen
+        less than 24 hours ago) or ``"regressed"``. ``q`` is what people type
+        in a search box: ``"naka trad"`` finds ``Nakatomi Trading`` (whole-word
+        prefixes of the provider key, in a run), and ``"104"`` finds error code
+        ``1042`` (part of the error code key).
 
-        :raises InvalidQuery: a value is empty, too long, or not a status.
+        :raises InvalidQuery: a value is empty, too long, or not one of the known ones.
         """
         params: list[tuple[str, str]] = []
         for name, value in (
             ("provider", provider),
             ("errorCode", error_code),
             ("status", status),
+            ("owner", owner),
+            ("state", state),
             ("lifecycle", lifecycle),
             ("q", q),
             ("limit", limit),
             ("cursor", cursor),
             ("casesLimit", cases_limit),
+            ("sort", sort),
         ):
             params.extend((name, v) for v in _as_values(value))
         return self.page(self.parse_query(params, filters=True))
 
     def _listing(
-        self, reader: SqlReader, query: Query
+        self, reader: SqlReader, query: Query, now: dt.datetime
     ) -> tuple[Iterator[tuple[AggregatedCase, Iterator[Any]]], int, str | None]:
-        total = reader.count(query)
+        total = reader.count(query, now=now)
         next_cursor = None
         if query.limit is None:
-            rows: Iterable[Any] = reader.iter_rows(query)
+            rows: Iterable[Any] = reader.iter_rows(query, now=now)
         else:
-            fetched = reader.rows(query, after=query.after, limit=query.limit + 1)
+            fetched = reader.rows(query, after=query.after, limit=query.limit + 1, now=now)
             rows = fetched[: query.limit]
             if len(fetched) > query.limit:
-                next_cursor = self._codec().encode(position_of(fetched[query.limit - 1]))
-        last_refresh_at = reader.last_refresh_at()
-        items = (
-            (row.to_aggregated_case(last_refresh_at=last_refresh_at), members)
-            for row, members in reader.with_cases(rows, query.cases_limit)
-        )
-        return items, total, next_cursor
+                last = fetched[query.limit - 1]
+                next_cursor = self._codec().encode(reader.position(last, query, now))
+        return self._views(reader, rows, query.cases_limit, now), total, next_cursor
+
+    @staticmethod
+    def _views(
+        reader: SqlReader, rows: Iterable[AggregateRow], cases_limit: int | None, now: dt.datetime
+    ) -> Iterator[tuple[AggregatedCase, Iterator[Any]]]:
+        """Each row as the public object (its work and recent cases added), with its cases."""
+        since = now - RECENT
+        iterator = iter(rows)
+        while chunk := list(itertools.islice(iterator, 500)):
+            ids = [row.id for row in chunk]
+            works = work_store.work_of(reader.connection, ids)
+            recent = work_store.recent_counts(reader.connection, ids, since)
+            for row, members in reader.with_cases(chunk, cases_limit):
+                aggregated = row.to_aggregated_case(
+                    now=now, work=works.get(row.id), recent_case_count=recent.get(row.id, 0)
+                )
+                yield aggregated, members
+
+    def _answer_key(self, reader: SqlReader, *parts: Any) -> tuple[Any, ...] | None:
+        """What a kept answer is kept by: both data tokens and the minute (it moves with time)."""
+        version = reader.data_version()
+        if version is None:
+            return None
+        minute = self.clock().replace(second=0, microsecond=0)
+        return (*parts, version, reader.work_version(), minute)
 
     def page(self, query: Query) -> Page:
         """Run a parsed query; the answer is held in memory (see :meth:`iter_json`)."""
         self._ready()
         with self.store.reader() as reader:
-            items, total, next_cursor = self._listing(reader, query)
+            items, total, next_cursor = self._listing(reader, query, self.clock())
             found = tuple(
                 attrs.evolve(aggregated, cases=tuple(members)) for aggregated, members in items
             )
@@ -439,16 +475,15 @@ class Hub:
         with self.store.reader() as reader:
             # A page with a casesLimit is bounded: kept for its data version.
             bounded = query.limit is not None and query.cases_limit is not None
-            version = reader.data_version() if bounded else None
-            key = ("listing", version, query)
-            if version is not None and (answer := self._answers.get(key)) is not None:
+            key = self._answer_key(reader, "listing", query) if bounded else None
+            if key is not None and (answer := self._answers.get(key)) is not None:
                 yield answer
                 return
-            items, total, next_cursor = self._listing(reader, query)
+            items, total, next_cursor = self._listing(reader, query, self.clock())
             chunks = iter_listing_json(
                 items, total=total, next_cursor=next_cursor, refreshed_at=reader.refreshed_at()
             )
-            yield from chunks if version is None else self._answers.through(key, chunks)
+            yield from chunks if key is None else self._answers.through(key, chunks)
 
     def get(
         self, agg_id: str, *, cases_limit: int | None = None, follow: bool = True
@@ -471,7 +506,8 @@ class Hub:
                 row = _existing(reader, moved.new_id)
             agg_id = row.id
             members = tuple(reader.iter_cases(agg_id, limit=cases_limit))
-            return row.to_aggregated_case(members, last_refresh_at=reader.last_refresh_at())
+            ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
+            return attrs.evolve(aggregated, cases=members)
 
     def cases_page(
         self, agg_id: str, *, cases_limit: int, cases_cursor: str | None = None
@@ -515,10 +551,8 @@ class Hub:
             next_cursor = codec.encode_cases(
                 CasePosition(row.id, last.updated_at, last.source, last.source_id)
             )
-        aggregated = row.to_aggregated_case(
-            tuple(members), last_refresh_at=reader.last_refresh_at()
-        )
-        return CasesPage(aggregated, next_cursor)
+        ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
+        return CasesPage(attrs.evolve(aggregated, cases=tuple(members)), next_cursor)
 
     def iter_aggregated_case_json(
         self, agg_id: str, *, cases_limit: int | None = None, cases_cursor: str | None = None
@@ -539,9 +573,8 @@ class Hub:
         codec = self._codec()
         after = None if cases_cursor is None else codec.decode_cases(cases_cursor, agg_id)
         with self.store.reader() as reader:
-            version = reader.data_version()
-            key = ("aggregated", version, agg_id, cases_limit, cases_cursor)
-            if version is not None and (answer := self._answers.get(key)) is not None:
+            key = self._answer_key(reader, "aggregated", agg_id, cases_limit, cases_cursor)
+            if key is not None and (answer := self._answers.get(key)) is not None:
                 yield answer
                 return
             row = _existing(reader, agg_id)
@@ -553,12 +586,12 @@ class Hub:
                     extra={"nextCasesCursor": page.next_cases_cursor},
                 )
             else:
-                aggregated = row.to_aggregated_case(last_refresh_at=reader.last_refresh_at())
+                ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
                 start = None if after is None else (after.updated_at, after.source, after.source_id)
                 members = reader.iter_cases(agg_id, after=start)
                 extra = None if after is None else {"nextCasesCursor": None}
                 chunks = iter_aggregated_json(aggregated, members, extra=extra)
-            yield from chunks if version is None else self._answers.through(key, chunks)
+            yield from chunks if key is None else self._answers.through(key, chunks)
 
     def counts(self) -> Counts:
         """How many cases each source holds and how many aggregated cases are open/closed.
@@ -571,6 +604,10 @@ class Hub:
                 cases=reader.source_case_counts(),
                 open_aggregated_cases=reader.count(Query(statuses=(Status.OPEN,))),
                 closed_aggregated_cases=reader.count(Query(statuses=(Status.CLOSED,))),
+                unowned_open_aggregated_cases=reader.count(
+                    Query(statuses=(Status.OPEN,), owners=(None,))
+                ),
+                regressed_aggregated_cases=reader.count(Query(states=(WorkState.REGRESSED,))),
             )
 
     def health(self) -> Health:
@@ -616,6 +653,89 @@ class Hub:
             refreshed_at=refreshed_at,
             sources=sources,
         )
+
+    # -- working an aggregated case (contract §7) ----------------------------------
+
+    def update_work(
+        self,
+        agg_id: str,
+        *,
+        by: str,
+        owner: str | Any | None = UNSET,
+        state: WorkState | str | Any = UNSET,
+        tracker_url: str | Any | None = UNSET,
+        note: str | Any | None = UNSET,
+        claim: bool = False,
+    ) -> AggregatedCase:
+        """Change the work on an aggregated case; return it (without its cases).
+
+        Leave a field out to keep it; ``None`` clears ``owner`` (releases it),
+        ``tracker_url`` and ``note``. With ``claim=True`` the owner becomes
+        ``by`` only if nobody owns it (or ``by`` does already). Every change
+        is kept in :meth:`history`.
+
+        :param by: who makes the change (required).
+        :raises InvalidQuery: a value is wrong (nothing changed).
+        :raises NotFound: no aggregated case has this id.
+        :raises ClaimConflict: a claim, and somebody else owns it (nothing changed).
+        """
+        change = WorkChange.checked(
+            by=by, owner=owner, state=state, tracker_url=tracker_url, note=note, claim=claim
+        )
+        self._ready()
+        with self.store.reader() as reader:
+            _existing(reader, agg_id)
+            exists = bool(work_store.work_of(reader.connection, [agg_id]))
+        now = self.clock()
+        if not exists:
+            with self.store.writer(stamp="work_version") as writer:
+                work_store.ensure_work_row(writer.connection, agg_id, now)
+        with self.store.writer(stamp="work_version") as writer:
+            work_store.change_work(writer.connection, agg_id, change, now)
+        return self.get(agg_id, cases_limit=0)
+
+    def claim(self, agg_id: str, *, by: str, note: str | Any | None = UNSET) -> AggregatedCase:
+        """Take an aggregated case: ``by`` becomes its owner unless somebody else is.
+
+        :raises ClaimConflict: somebody else owns it; its ``owner`` says who.
+        """
+        return self.update_work(agg_id, by=by, note=note, claim=True)
+
+    def history(self, agg_id: str) -> list[HistoryEntry]:
+        """Every change of the work on an aggregated case, newest first.
+
+        :raises NotFound: no aggregated case has this id.
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            _existing(reader, agg_id)
+            return work_store.history_of(reader.connection, agg_id)
+
+    def trend(self, agg_id: str, *, days: int = 14) -> list[tuple[dt.date, int]]:
+        """Cases created per UTC day over the last ``days`` days (today last), for a sparkline.
+
+        :raises NotFound: no aggregated case has this id.
+        """
+        today = self.clock().astimezone(dt.UTC).date()
+        first = today - dt.timedelta(days=days - 1)
+        since = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+        self._ready()
+        with self.store.reader() as reader:
+            _existing(reader, agg_id)
+            counts = work_store.daily_counts(reader.connection, agg_id, since)
+        return [
+            (day, counts.get(day, 0)) for day in (first + dt.timedelta(days=n) for n in range(days))
+        ]
+
+    def carry_work(self, old_ids: Sequence[str], new_id: str) -> None:
+        """Carry the work of aggregated cases whose ids went away into ``new_id``.
+
+        Regrouping by overrides and rules does this itself; call it from any
+        other place that maps old ids to new ones.
+        """
+        self._ready()
+        with self.store.writer(stamp="work_version") as writer:
+            work_store.carry_work(writer.connection, old_ids, new_id, at=self.clock())
 
     # -- steering the grouping ------------------------------------------------------
 

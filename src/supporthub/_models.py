@@ -15,6 +15,8 @@ from collections.abc import Mapping
 import attrs
 import orjson
 
+from supporthub._work import Lifecycle, WorkState
+
 __all__ = [
     "AggregatedCase",
     "AggregationKey",
@@ -30,6 +32,7 @@ __all__ = [
     "Status",
     "Tombstone",
     "Trigger",
+    "WorkState",
 ]
 
 
@@ -123,10 +126,16 @@ class AggregatedCase:
     :ivar error_code: the error code key; ``None`` when the key has none.
     :ivar cases: the members, most recently updated first; may be capped by
         ``cases_limit`` while :attr:`case_count` still counts them all.
-    :ivar first_seen_at: when the hub first saw this key (the refresh that created it).
-    :ivar regressed_at: when it last went from closed to open; ``None`` once closed again.
-    :ivar new: first seen in the last refresh.
-    :ivar regressed: it was closed and got an open case again, and is still open.
+    :ivar first_seen_at: when the hub first stored a case of it (the start of
+        the refresh that brought it; not the CRM's ``createdAt``).
+    :ivar owner: who works on it (contract §7), or ``None``.
+    :ivar state: where the work stands; ``untriaged`` at the start.
+    :ivar tracker_url: the bug tracker's ticket, or ``None``.
+    :ivar note: the last note left on it, or ``None``.
+    :ivar recent_case_count: its cases whose CRM ``createdAt`` is in the 24
+        hours before the answer was made.
+    :ivar lifecycle: ``regressed`` while :attr:`state` is, else ``new`` while
+        first seen less than 24 hours ago, else ``None``.
     """
 
     id: str
@@ -141,9 +150,12 @@ class AggregatedCase:
     provider_key: str | None = None
     rules_version: str | None = None
     first_seen_at: dt.datetime | None = None
-    regressed_at: dt.datetime | None = None
-    new: bool = False
-    regressed: bool = False
+    owner: str | None = None
+    state: WorkState = WorkState.UNTRIAGED
+    tracker_url: str | None = None
+    note: str | None = None
+    recent_case_count: int = 0
+    lifecycle: Lifecycle | None = None
 
 
 @attrs.frozen
@@ -285,3 +297,7 @@ class Counts:
     cases: Mapping[str, int]
     open_aggregated_cases: int
     closed_aggregated_cases: int
+    #: Open aggregated cases nobody owns.
+    unowned_open_aggregated_cases: int = 0
+    #: Aggregated cases in state ``regressed``.
+    regressed_aggregated_cases: int = 0

@@ -23,15 +23,18 @@ import orjson
 from supporthub._errors import InvalidQuery
 from supporthub._models import Status
 from supporthub._normalize import error_code_key, provider_key
+from supporthub._work import Lifecycle, WorkState
 
 __all__ = [
     "LIFECYCLES",
     "MAX_LIMIT",
     "MAX_VALUE_LENGTH",
+    "SORTS",
     "CasePosition",
     "CursorCodec",
     "Position",
     "Query",
+    "SortPosition",
     "parse_case_paging",
     "parse_params",
 ]
@@ -43,10 +46,10 @@ MAX_LIMIT = 1000
 # casesLimit beyond this means "all"; keeps SQL integers in range.
 _MAX_CASES_LIMIT = 1_000_000_000
 
-_PAGING = ("limit", "cursor", "casesLimit")
-_FILTERS = ("provider", "errorCode", "status", "lifecycle", "q")
-#: Lifecycle filters: first seen in the last refresh; closed, then open again.
-LIFECYCLES = ("new", "regressed")
+_PAGING = ("limit", "cursor", "casesLimit", "sort")
+_FILTERS = ("provider", "errorCode", "status", "q", "owner", "state", "lifecycle")
+#: Lifecycle filters (contract §7): first seen in the last 24 hours; regressed.
+LIFECYCLES = tuple(Lifecycle)
 _INTEGER = re.compile(r"^[0-9]+$")
 
 
@@ -56,6 +59,19 @@ class Position:
 
     is_open: bool
     case_count: int
+    id: str
+
+
+#: Orders a listing may take besides the contract's (``sort`` parameter).
+SORTS = ("recentCases", "caseCount", "lastUpdated")
+
+
+@attrs.frozen
+class SortPosition:
+    """A place in a sorted listing: the sort key's value (descending), then id."""
+
+    sort: str
+    value: int | str
     id: str
 
 
@@ -82,8 +98,12 @@ class Query:
         key)`` of each value: an aggregated case matches when its provider
         key holds the first as a run of whole-word prefixes, or its error
         code key contains the second.
+    :ivar owners: aggregated cases owned by one of these (``None``: unowned).
+    :ivar states: aggregated cases in one of these states.
     :ivar lifecycle: ``new`` and/or ``regressed`` (see :data:`LIFECYCLES`).
     :ivar after: start after this position (from a cursor).
+    :ivar sort: one of :data:`SORTS`, descending, ties by id; ``None``: the
+        contract's order.
     :ivar cases_limit: embed at most this many cases per aggregated case
         (most recently updated first); ``None`` embeds them all.
     """
@@ -91,11 +111,14 @@ class Query:
     provider_keys: tuple[str, ...] = ()
     error_code_keys: tuple[str, ...] = ()
     statuses: tuple[Status, ...] = ()
-    lifecycle: tuple[str, ...] = ()
+    owners: tuple[str | None, ...] = ()
+    states: tuple[WorkState, ...] = ()
+    lifecycle: tuple[Lifecycle, ...] = ()
     texts: tuple[tuple[str, str | None], ...] = ()
     limit: int | None = None
-    after: Position | None = None
+    after: Position | SortPosition | None = None
     cases_limit: int | None = None
+    sort: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -120,9 +143,14 @@ class CursorCodec:
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()[:16]
 
-    def encode(self, position: Position) -> str:
+    def encode(self, position: Position | SortPosition) -> str:
         """The cursor for ``position``."""
-        payload = orjson.dumps([self._VERSION, position.is_open, position.case_count, position.id])
+        if isinstance(position, SortPosition):
+            payload = orjson.dumps([3, position.sort, position.value, position.id])
+        else:
+            payload = orjson.dumps(
+                [self._VERSION, position.is_open, position.case_count, position.id]
+            )
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
     def encode_cases(self, position: CasePosition) -> str:
@@ -179,7 +207,7 @@ class CursorCodec:
             raise invalid
         return payload
 
-    def decode(self, cursor: str) -> Position:
+    def decode(self, cursor: str) -> Position | SortPosition:
         """The position ``cursor`` stands for.
 
         :raises InvalidQuery: the hub did not issue this cursor.
@@ -187,12 +215,14 @@ class CursorCodec:
         invalid = InvalidQuery("cursor is not one this hub issued; start again without it")
         payload = self._verified(cursor, invalid)
         try:
-            version, is_open, count, agg_id = orjson.loads(payload)
+            version, first, second, agg_id = orjson.loads(payload)
         except (orjson.JSONDecodeError, ValueError, TypeError):
             raise invalid from None
+        if version == 3 and first in SORTS and isinstance(second, int | str):
+            return SortPosition(str(first), second, str(agg_id))
         if version != self._VERSION:
             raise invalid
-        return Position(bool(is_open), int(count), str(agg_id))
+        return Position(bool(first), int(second), str(agg_id))
 
 
 def _integer(name: str, value: str, low: int, high: int | None) -> int:
@@ -208,7 +238,7 @@ def _integer(name: str, value: str, low: int, high: int | None) -> int:
 
 def _filters(
     values: dict[str, list[str]], provider_key: Callable[[str], str | None]
-) -> tuple[list[str], list[str], list[Status], list[str]]:
+) -> tuple[list[str], list[str], list[Status]]:
     provider_keys: list[str] = []
     for raw in values.get("provider", ()):
         key = provider_key(raw)
@@ -228,14 +258,31 @@ def _filters(
         except ValueError:
             raise InvalidQuery(f"status must be 'open' or 'closed', got {raw!r}") from None
 
-    lifecycle: list[str] = []
-    for raw in values.get("lifecycle", ()):
-        value = raw.strip().lower()
-        if value not in LIFECYCLES:
-            raise InvalidQuery(f"lifecycle must be 'new' or 'regressed', got {raw!r}")
-        lifecycle.append(value)
+    return provider_keys, error_keys, statuses
 
-    return provider_keys, error_keys, statuses, lifecycle
+
+def _work_filters(
+    values: dict[str, list[str]],
+) -> tuple[list[str | None], list[WorkState], list[Lifecycle]]:
+    owners: list[str | None] = []
+    for raw in values.get("owner", ()):
+        if not raw.strip():
+            raise InvalidQuery("owner is empty; give a name, or 'none' for the unowned")
+        owners.append(None if raw.strip().lower() == "none" else raw)
+    states: list[WorkState] = []
+    for raw in values.get("state", ()):
+        try:
+            states.append(WorkState(raw.strip().lower()))
+        except ValueError:
+            known = ", ".join(WorkState)
+            raise InvalidQuery(f"state must be one of {known}, got {raw!r}") from None
+    lifecycle: list[Lifecycle] = []
+    for raw in values.get("lifecycle", ()):
+        try:
+            lifecycle.append(Lifecycle(raw.strip().lower()))
+        except ValueError:
+            raise InvalidQuery(f"lifecycle must be 'new' or 'regressed', got {raw!r}") from None
+    return owners, states, lifecycle
 
 
 def _texts(
@@ -288,17 +335,26 @@ def parse_params(
     if cases_limit is not None and cases_limit > _MAX_CASES_LIMIT:
         cases_limit = None
     after = None if cursor_text is None else codec().decode(cursor_text)
+    sort = single("sort")
+    if sort is not None and sort not in SORTS:
+        raise InvalidQuery(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+    if after is not None and (after.sort if isinstance(after, SortPosition) else None) != sort:
+        raise InvalidQuery("cursor belongs to another sort; start again without it")
 
-    provider_keys, error_keys, statuses, lifecycle = _filters(values, provider_key)
+    provider_keys, error_keys, statuses = _filters(values, provider_key)
+    owners, states, lifecycle = _work_filters(values)
     return Query(
         provider_keys=tuple(dict.fromkeys(provider_keys)),
         error_code_keys=tuple(dict.fromkeys(error_keys)),
         statuses=tuple(dict.fromkeys(statuses)),
+        owners=tuple(dict.fromkeys(owners)),
+        states=tuple(dict.fromkeys(states)),
         lifecycle=tuple(dict.fromkeys(lifecycle)),
         texts=tuple(dict.fromkeys(_texts(values.get("q", ()), text_keys))),
         limit=limit,
         after=after,
         cases_limit=cases_limit,
+        sort=sort,
     )
 
 

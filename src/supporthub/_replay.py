@@ -77,6 +77,8 @@ class RegroupPlan:
         its cases were in before.
     :ivar departed: for every id that vanishes, the ``(source, source id)``
         of the cases it held (they say later where its successor is).
+    :ivar flows: for every id before the regroup, how many of its cases
+        went to each id after it.
     """
 
     diff: ReplayDiff
@@ -84,6 +86,17 @@ class RegroupPlan:
     totals: Mapping[str, _Totals]
     origins: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
     departed: Mapping[str, tuple[tuple[str, str], ...]] = attrs.field(factory=dict)
+    flows: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict)
+
+    def successors(self) -> dict[str, str]:
+        """For every vanished id, the id that took over: the one holding most
+        of its former cases (ties: the smallest id), as contract §3 says."""
+        found = {}
+        for old in self.diff.vanished:
+            counts = self.flows.get(old)
+            if counts:
+                found[old] = min(counts, key=lambda new: (-counts[new], new))
+        return found
 
     def rows(
         self, current: Mapping[str, AggregateRow], rules_version: str, now: dt.datetime
@@ -134,12 +147,14 @@ def plan_regroup(
     targets: dict[str, set[str]] = collections.defaultdict(set)
     sources: dict[str, set[str]] = collections.defaultdict(set)
     left: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
+    flows: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for old_id, case in stored:
         key = pipeline.key_for(case)
         new_id = pipeline.id_for(key)
         totals.setdefault(new_id, _Totals(key)).add(case)
         targets[old_id].add(new_id)
         sources[new_id].add(old_id)
+        flows[old_id][new_id] += 1
         if new_id != old_id:
             moves.append((new_id, case.source, case.source_id))
             left[old_id].append((case.source, case.source_id))
@@ -157,4 +172,5 @@ def plan_regroup(
         totals=totals,
         origins={new: frozenset(old) for new, old in sources.items()},
         departed={old: tuple(left[old]) for old in diff.vanished if old in left},
+        flows=flows,
     )

@@ -34,6 +34,7 @@ from supporthub._replay import ReplayDiff
 from supporthub._steering import RuleChange
 from supporthub._suggest import AliasSuggestion, GroupSuggestion, Suggestions
 from supporthub._upgrade import CarriedOverride, RulesUpgrade
+from supporthub._work import FieldChange, HistoryEntry, Lifecycle, WorkState
 
 __all__ = [
     "converter",
@@ -71,6 +72,11 @@ converter.register_unstructure_hook(dt.datetime, format_timestamp)
 converter.register_unstructure_hook(Status, lambda status: status.value)
 converter.register_unstructure_hook(Trigger, lambda trigger: trigger.value)
 converter.register_unstructure_hook(OverrideKind, lambda kind: kind.value)
+converter.register_unstructure_hook(WorkState, lambda state: state.value)
+converter.register_unstructure_hook(Lifecycle, lambda lifecycle: lifecycle.value)
+converter.register_unstructure_hook(
+    FieldChange, lambda change: {"field": change.field, "from": change.before, "to": change.after}
+)
 
 
 def _unstructure_key(key: AggregationKey) -> dict[str, Any]:
@@ -128,6 +134,7 @@ def _unstructure_upgrade(upgrade: RulesUpgrade) -> dict[str, Any]:
 
 
 converter.register_unstructure_hook(RulesUpgrade, _unstructure_upgrade)
+_register_camel(HistoryEntry)
 
 
 def _unstructure_page(page: Page) -> dict[str, Any]:

@@ -145,7 +145,7 @@ def test_undo_restores_the_exact_previous_grouping(client, fake_crm) -> None:
     assert grouping(client) == before
     # Not only the members: every field, lifecycle included (no false "new").
     assert client.get("/get-all").json() == before_answer
-    assert [a["new"] for a in before_answer["aggregatedCases"]].count(True) == 1
+    assert {a["state"] for a in before_answer["aggregatedCases"]} == {"untriaged"}
     assert client.get("/overrides").json() == {"overrides": []}
     history = client.get("/overrides", params={"all": "true"}).json()["overrides"]
     assert [o["removedBy"] for o in history] == ["bob", "bob"]
@@ -210,12 +210,14 @@ def test_a_regressed_aggregated_case_is_flagged_on_the_refresh_that_reopens_it(
 ) -> None:
     globex = ids(client)[("Globex", "AUTH_FAILED")]
     assert client.get("/search", params={"lifecycle": "regressed"}).json()["total"] == 0
+    fixed = client.patch(f"/aggregated-cases/{globex}", json={"state": "fixed", "by": "bob"})
+    assert fixed.status_code == 200, fixed.text
     fake_crm.put("8", provider="Globex", error_code="E-AUTH_FAILED", status="open")
     assert client.post("/refresh").json()["ok"]
     regressed = client.get("/search", params={"lifecycle": "regressed"}).json()
     assert [a["id"] for a in regressed["aggregatedCases"]] == [globex]
-    assert regressed["aggregatedCases"][0]["regressed"] is True
-    assert client.get(f"/aggregated-cases/{globex}").json()["regressed"] is True
+    assert regressed["aggregatedCases"][0]["lifecycle"] == "regressed"
+    assert client.get(f"/aggregated-cases/{globex}").json()["state"] == "regressed"
     new = client.get("/search", params={"lifecycle": "new"}).json()["aggregatedCases"]
     assert globex not in {a["id"] for a in new}
     bad = client.get("/search", params={"lifecycle": "old"})

@@ -47,8 +47,8 @@ class Store(abc.ABC):
         """A consistent snapshot to read from."""
 
     @abc.abstractmethod
-    def writer(self) -> AbstractContextManager[SqlWriter]:
-        """One transaction to write a refresh in."""
+    def writer(self, *, stamp: str = "data_version") -> AbstractContextManager[SqlWriter]:
+        """One transaction to write in; it stamps a new token under ``stamp``."""
 
     @abc.abstractmethod
     def refresh_lock(self, timeout: float | None) -> AbstractContextManager[bool]:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from supporthub._consolidate import AggregateRow
 from supporthub._models import Case, SourceState, Status
 from supporthub._overrides import Override, OverrideKind, decode_subject, decode_target
-from supporthub._query import Position, Query
+from supporthub._query import Position, Query, SortPosition
 from supporthub._store.schema import (
     aggregated_cases,
     cases,
@@ -26,8 +26,11 @@ from supporthub._store.schema import (
     refresh_runs,
     rule_sets,
     sources,
+    work,
 )
 from supporthub._store.succession import successor
+from supporthub._store.work import recent_counts
+from supporthub._work import RECENT, Lifecycle, WorkState
 
 if TYPE_CHECKING:
     from supporthub._store.sql import SqlStore
@@ -139,19 +142,47 @@ def _texts_match(texts: Sequence[tuple[str, str | None]], dialect: str) -> sa.Co
     return aggregated_cases.c.id.in_(found)
 
 
-def _filters(
-    query: Query, last_refresh_at: dt.datetime | None, dialect: str
-) -> list[sa.ColumnElement[bool]]:
+def needs_work(query: Query) -> bool:
+    """Whether ``query`` filters on the work recorded on aggregated cases."""
+    return bool(query.owners or query.states or query.lifecycle)
+
+
+def work_filters(query: Query, now: dt.datetime) -> list[sa.ColumnElement[bool]]:
+    """The conditions of the §7 filters, over ``aggregated_cases`` outer-joined with ``work``.
+
+    A missing work row reads as NULLs: unowned and untriaged. Each condition
+    compares a column of the ``(state, owner)`` index with constants.
+    """
     where: list[sa.ColumnElement[bool]] = []
+    if query.owners:
+        names = [owner for owner in query.owners if owner is not None]
+        owners = [work.c.owner.in_(names)] if names else []
+        if None in query.owners:
+            owners.append(work.c.owner.is_(None))
+        where.append(sa.or_(*owners))
+    if query.states:
+        states: list[sa.ColumnElement[bool]] = [work.c.state.in_([s.value for s in query.states])]
+        if WorkState.UNTRIAGED in query.states:
+            states.append(work.c.state.is_(None))
+        where.append(sa.or_(*states))
     lifecycle: list[sa.ColumnElement[bool]] = []
-    if "new" in query.lifecycle:
-        # Nothing is new before the first refresh.
-        moment = last_refresh_at or dt.datetime.max.replace(tzinfo=dt.UTC)
-        lifecycle.append(aggregated_cases.c.first_seen_at >= moment)
-    if "regressed" in query.lifecycle:
-        lifecycle.append(aggregated_cases.c.regressed_at.is_not(None))
+    if Lifecycle.REGRESSED in query.lifecycle:
+        lifecycle.append(work.c.state == WorkState.REGRESSED.value)
+    if Lifecycle.NEW in query.lifecycle:
+        lifecycle.append(
+            sa.and_(
+                aggregated_cases.c.first_seen_at > now - RECENT,
+                sa.or_(work.c.state.is_(None), work.c.state != WorkState.REGRESSED.value),
+            )
+        )
     if lifecycle:
         where.append(sa.or_(*lifecycle))
+    return where
+
+
+def _filters(query: Query, now: dt.datetime | None, dialect: str) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    where.extend(work_filters(query, now or dt.datetime.now(dt.UTC)))
     if query.provider_keys:
         where.append(aggregated_cases.c.provider_key.in_(query.provider_keys))
     if query.error_code_keys:
@@ -163,6 +194,18 @@ def _filters(
             aggregated_cases.c.is_open.in_([status is Status.OPEN for status in query.statuses])
         )
     return where
+
+
+def _select(query: Query, *columns: Any) -> sa.Select[Any]:
+    statement = sa.select(*columns)
+    if needs_work(query):
+        # An outer join: an aggregated case nobody worked on has no work row.
+        statement = statement.select_from(
+            aggregated_cases.outerjoin(work, work.c.agg_id == aggregated_cases.c.id)
+        )
+    else:
+        statement = statement.select_from(aggregated_cases)
+    return statement
 
 
 def _after(position: Position) -> sa.ColumnElement[bool]:
@@ -184,6 +227,26 @@ def _after(position: Position) -> sa.ColumnElement[bool]:
             ),
         ),
     )
+
+
+def _sort_key(sort: str, now: dt.datetime) -> sa.ColumnElement[Any]:
+    if sort == "caseCount":
+        return aggregated_cases.c.case_count
+    if sort == "lastUpdated":
+        return aggregated_cases.c.last_updated_at
+    # recentCases: counted in the index (agg_id, created_at) for each row.
+    return (
+        sa.select(sa.func.count())
+        .where(cases.c.agg_id == aggregated_cases.c.id, cases.c.created_at >= now - RECENT)
+        .scalar_subquery()
+    )
+
+
+def _sorted_after(position: SortPosition, key: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    value: Any = position.value
+    if position.sort == "lastUpdated":
+        value = dt.datetime.fromisoformat(str(value))
+    return sa.or_(key < value, sa.and_(key == value, aggregated_cases.c.id > position.id))
 
 
 def position_of(row: AggregateRow) -> Position:
@@ -228,6 +291,10 @@ class SqlReader:
         ``None`` in a database no refresh or other write has touched yet.
         """
         return self.meta("data_version")
+
+    def work_version(self) -> str | None:
+        """Like :meth:`data_version`, for changes of the work on aggregated cases only."""
+        return self.meta("work_version")
 
     def rules_version(self) -> str | None:
         """The rule-set version the stored aggregated cases were built with."""
@@ -334,18 +401,28 @@ class SqlReader:
 
     # -- aggregated cases ---------------------------------------------------
 
-    def count(self, query: Query) -> int:
-        """How many aggregated cases match ``query``'s filters, over all pages."""
-        statement = sa.select(sa.func.count()).select_from(aggregated_cases)
-        for condition in _filters(query, self.last_refresh_at(), self.store.dialect_name):
+    def count(self, query: Query, *, now: dt.datetime | None = None) -> int:
+        """How many aggregated cases match ``query``'s filters, over all pages.
+
+        :param now: the time of reading (``lifecycle=new`` moves with it).
+        """
+        statement = _select(query, sa.func.count())
+        for condition in _filters(query, now, self.store.dialect_name):
             statement = statement.where(condition)
         return int(self.connection.execute(statement).scalar_one())
 
-    def rows(self, query: Query, *, after: Position | None, limit: int) -> list[AggregateRow]:
+    def rows(
+        self,
+        query: Query,
+        *,
+        after: Position | SortPosition | None,
+        limit: int,
+        now: dt.datetime | None = None,
+    ) -> list[AggregateRow]:
         """Up to ``limit`` matching aggregated cases after ``after``, in listing order."""
-        statement = sa.select(aggregated_cases).order_by(*_AGG_ORDER).limit(limit)
+        statement = _select(query, *aggregated_cases.c).limit(limit)
         dialect = self.store.dialect_name
-        for condition in _filters(query, self.last_refresh_at(), dialect):
+        for condition in _filters(query, now, dialect):
             statement = statement.where(condition)
         if query.texts and dialect != "sqlite":
             # Few rows match free text: scanning the table and sorting them
@@ -353,19 +430,42 @@ class SqlReader:
             statement = statement.with_hint(
                 aggregated_cases, "IGNORE INDEX (ix_aggregated_order)", dialect_name=dialect
             )
-        if after is not None:
-            statement = statement.where(_after(after))
+        if query.sort is None:
+            statement = statement.order_by(*_AGG_ORDER)
+            if isinstance(after, Position):
+                statement = statement.where(_after(after))
+        else:
+            key = _sort_key(query.sort, now or dt.datetime.now(dt.UTC))
+            statement = statement.order_by(key.desc(), aggregated_cases.c.id.asc())
+            if isinstance(after, SortPosition):
+                statement = statement.where(_sorted_after(after, key))
         return [row_from_db(row) for row in self.connection.execute(statement)]
 
-    def iter_rows(self, query: Query, *, chunk: int = 500) -> Iterator[AggregateRow]:
+    def position(
+        self, row: AggregateRow, query: Query, now: dt.datetime | None = None
+    ) -> Position | SortPosition:
+        """Where ``row`` stands in ``query``'s order (what a cursor after it holds)."""
+        if query.sort is None:
+            return position_of(row)
+        if query.sort == "caseCount":
+            return SortPosition(query.sort, row.case_count, row.id)
+        if query.sort == "lastUpdated":
+            return SortPosition(query.sort, row.last_updated_at.isoformat(), row.id)
+        since = (now or dt.datetime.now(dt.UTC)) - RECENT
+        recent = recent_counts(self.connection, [row.id], since).get(row.id, 0)
+        return SortPosition(query.sort, recent, row.id)
+
+    def iter_rows(
+        self, query: Query, *, chunk: int = 500, now: dt.datetime | None = None
+    ) -> Iterator[AggregateRow]:
         """Every matching aggregated case from ``query.after`` on, fetched in chunks."""
         after = query.after
         while True:
-            rows = self.rows(query, after=after, limit=chunk)
+            rows = self.rows(query, after=after, limit=chunk, now=now)
             yield from rows
             if len(rows) < chunk:
                 return
-            after = position_of(rows[-1])
+            after = self.position(rows[-1], query, now)
 
     def get(self, agg_id: str) -> AggregateRow | None:
         """One aggregated case by id."""

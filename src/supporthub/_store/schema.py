@@ -17,6 +17,7 @@ from sqlalchemy.dialects import mysql
 __all__ = [
     "aggregated_cases",
     "cases",
+    "history",
     "meta",
     "metadata",
     "overrides",
@@ -25,6 +26,7 @@ __all__ = [
     "retired_ids",
     "rule_sets",
     "sources",
+    "work",
 ]
 
 metadata = sa.MetaData()
@@ -82,6 +84,8 @@ cases = sa.Table(
     # Serves a case list most recently updated first, and an aggregated
     # case's last update, without touching the table.
     sa.Index("ix_cases_agg_updated", "agg_id", "updated_at", "source", "source_id"),
+    # Counts an aggregated case's recent cases, and its cases per day, in the index.
+    sa.Index("ix_cases_agg_created", "agg_id", "created_at"),
     **_BINARY,
 )
 
@@ -193,5 +197,40 @@ rule_sets = sa.Table(
     sa.Column("version", sa.String(32), primary_key=True),
     sa.Column("default_rules", sa.String(64), nullable=False),
     sa.Column("label", sa.Text, nullable=False),
+    **_BINARY,
+)
+
+# The work on an aggregated case (contract §7), by aggregated case id. Apart
+# from `aggregated_cases`, which refreshes rewrite and delete, so a refresh
+# never clobbers it and an id that comes back finds its work again.
+work = sa.Table(
+    "aggregated_case_work",
+    metadata,
+    sa.Column("agg_id", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("tracker_url", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # The triage filters (state, owner) read the index, not the table.
+    sa.Index("ix_work_state_owner", "state", "owner"),
+    sa.Index("ix_work_owner", "owner"),
+    **_BINARY,
+)
+
+# Every change of the work, newest last by id. `agg_id` is the aggregated
+# case whose history lists it (it follows merges); `recorded_on` the one it
+# was made on. `changes` is a JSON list of {field, from, to}.
+history = sa.Table(
+    "aggregated_case_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("agg_id", sa.String(32), nullable=False),
+    sa.Column("recorded_on", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("by", sa.String(255), nullable=False),
+    sa.Column("changes", _LONG_TEXT, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Index("ix_history_agg", "agg_id", "id"),
     **_BINARY,
 )

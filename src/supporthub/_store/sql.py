@@ -32,7 +32,7 @@ __all__ = ["SCHEMA_REVISION", "SqlStore", "storage_error"]
 log = logging.getLogger("supporthub.store")
 
 #: The Alembic revision this code expects (checked against the scripts in a test).
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -245,7 +245,13 @@ class SqlStore(Store):
             raise storage_error(error) from None
 
     @contextlib.contextmanager
-    def writer(self) -> Iterator[SqlWriter]:
+    def writer(self, *, stamp: str = "data_version") -> Iterator[SqlWriter]:
+        """One write transaction; it stamps a new token under ``stamp`` in ``meta``.
+
+        Changes of the work on an aggregated case stamp ``work_version``
+        instead, so they never wait for the ``data_version`` row a long
+        refresh holds (answers are kept by both tokens).
+        """
         try:
             with self.engine.connect() as connection:
                 if self.dialect_name == "sqlite":
@@ -257,7 +263,7 @@ class SqlStore(Store):
                     yield writer
                     # In the same transaction as the data: readers that see
                     # this token see this data (answers are kept by it).
-                    writer.set_meta("data_version", secrets.token_hex(8))
+                    writer.set_meta(stamp, secrets.token_hex(8))
         except sa.exc.SQLAlchemyError as error:
             raise storage_error(error) from None
 

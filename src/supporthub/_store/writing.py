@@ -49,6 +49,7 @@ from supporthub._store.schema import (
     sources,
 )
 from supporthub._store.succession import retire
+from supporthub._store.work import carry_work, regress, worked_ids
 
 if TYPE_CHECKING:
     from supporthub._store.sql import SqlStore
@@ -244,11 +245,15 @@ class SqlWriter(SqlReader):
         rows: list[CaseRow] = []
         for row in incoming:
             old = stored.get(row[SOURCE_ID])
+            member = member_of(row)
+            arrived = member.is_open
             if old is not None:
                 if old == row or row[UPDATED_AT] < old[UPDATED_AT]:
                     continue  # unchanged, or an older repeat: the newest stays
-                changes.remove(member_of(old))
-            changes.add(member_of(row), batch.keys[row[AGG_ID]])
+                before = member_of(old)
+                changes.remove(before)
+                arrived = arrived and not (before.is_open and before.agg_id == member.agg_id)
+            changes.add(member, batch.keys[row[AGG_ID]], arrived_open=arrived)
             rows.append(row)
 
         doomed: list[str] = []
@@ -365,6 +370,7 @@ class SqlWriter(SqlReader):
             now=now,
         )
         self._write_aggregates(applied.rows, applied.deleted, applied.spellings)
+        regress(self.connection, sorted(changes.arrivals - applied.deleted), now)
         return len(touched)
 
     def _write_aggregates(
@@ -444,7 +450,20 @@ class SqlWriter(SqlReader):
             },
         )
         retire(self.connection, plan.departed)
+        # The work of an aggregated case regrouped away follows its cases.
+        # A rules upgrade may retire many ids; only those with work cost queries.
+        successors = plan.successors()
+        worked = worked_ids(self.connection, list(successors)) if successors else set()
+        taken_over: dict[str, list[str]] = collections.defaultdict(list)
+        for old_id in sorted(worked):
+            taken_over[successors[old_id]].append(old_id)
+        for new_id, old_ids in sorted(taken_over.items()):
+            carry_work(self.connection, old_ids, new_id, at=now)
         return plan.diff
+
+    def regress(self, agg_ids: Sequence[str], now: dt.datetime) -> list[str]:
+        """Contract §7: the ``fixed`` ones among ``agg_ids`` become ``regressed``."""
+        return regress(self.connection, agg_ids, now)
 
 
 def _as_utc(value: Any) -> dt.datetime:

@@ -20,6 +20,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from supporthub._errors import (
+    ClaimConflict,
     ConfigurationError,
     InvalidQuery,
     Moved,
@@ -86,6 +87,11 @@ async def _in_progress(_: Request, error: Exception) -> Response:
     return error_answer(409, str(error))
 
 
+async def _claimed(_: Request, error: Exception) -> Response:
+    assert isinstance(error, ClaimConflict)
+    return error_answer(409, str(error), owner=error.owner)
+
+
 async def _storage(request: Request, error: Exception) -> Response:
     log.warning("%s %s: %s", request.method, request.url.path, error)
     return error_answer(503, DATABASE_UNAVAILABLE)
@@ -145,6 +151,7 @@ EXCEPTION_HANDLERS = {
     Moved: _moved,
     RefreshNotDue: _not_due,
     RefreshInProgress: _in_progress,
+    ClaimConflict: _claimed,
     StorageError: _storage,
     ConfigurationError: _misconfigured,
     HTTPException: _http,

@@ -23,8 +23,10 @@ from starlette.requests import Request
 
 from supporthub._errors import InvalidQuery
 from supporthub._hub import Hub
+from supporthub._models import AggregatedCase
 from supporthub._query import MAX_VALUE_LENGTH
 from supporthub._steering import MAX_REASON, MAX_WHO, RuleChange
+from supporthub._work import WorkChange
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -35,6 +37,7 @@ __all__ = [
     "override_id",
     "read_json_object",
     "undo_call",
+    "work_call",
 ]
 
 #: Bodies are small; a bigger one is refused before it is parsed.
@@ -183,3 +186,31 @@ def undo_call(raw_id: str, params: list[tuple[str, str]]) -> Callable[[Hub], Rul
     return functools.partial(
         Hub.undo, override_id=override_id(raw_id), by=checked["by"], dry_run=dry_run == "true"
     )
+
+
+#: Fields of ``PATCH /aggregated-cases/{id}`` (contract §7), JSON name → library name.
+WORK_FIELDS: Mapping[str, str] = {
+    "owner": "owner",
+    "state": "state",
+    "trackerUrl": "tracker_url",
+    "note": "note",
+    "by": "by",
+    "claim": "claim",
+}
+
+
+def work_call(agg_id: str, data: Mapping[str, Any]) -> functools.partial[AggregatedCase]:
+    """The hub call that ``PATCH /aggregated-cases/{id}`` asks for, its body checked.
+
+    Every value is checked here, before the hub is called, so a bad one
+    changes nothing; the library checks them again in the same words.
+    """
+    unknown = sorted(name[:50] for name in data if name not in WORK_FIELDS)
+    if unknown:
+        known = ", ".join(WORK_FIELDS)
+        raise InvalidQuery(f"this request takes {known}; unknown: {', '.join(unknown)}")
+    if "by" not in data:
+        raise InvalidQuery("'by' is required: say who makes the change")
+    values = {WORK_FIELDS[name]: value for name, value in data.items()}
+    WorkChange.checked(**values)
+    return functools.partial(Hub.update_work, agg_id=agg_id, **values)

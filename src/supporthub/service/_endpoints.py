@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
-from supporthub._errors import InvalidQuery
+from supporthub._errors import ClaimConflict, InvalidQuery
 from supporthub._hub import Hub
 from supporthub._query import parse_case_paging
 from supporthub._serialize import to_json_dict
@@ -28,6 +28,7 @@ from supporthub.service._bodies import (
     override_call,
     read_json_object,
     undo_call,
+    work_call,
 )
 from supporthub.service._metrics import ServiceMetrics
 from supporthub.service._openapi import openapi_document
@@ -134,6 +135,37 @@ class Endpoints:
             self.hub.iter_aggregated_case_json(
                 request.path_params["id"], cases_limit=cases_limit, cases_cursor=cases_cursor
             )
+        )
+
+    # -- working an aggregated case (contract §7) --------------------------------
+
+    async def change_work(self, request: Request) -> Response:
+        """``PATCH /aggregated-cases/{id}``: owner, state, tracker link, note, claim."""
+        _no_parameters(request)
+        agg_id = request.path_params["id"]
+        call = work_call(agg_id, await read_json_object(request))
+        claim = call.keywords.get("claim") is True
+        try:
+            await run_in_threadpool(call, self.hub)
+        except ClaimConflict:
+            self.metrics.claims.labels("lost").inc()
+            raise
+        if claim:
+            self.metrics.claims.labels("won").inc()
+        return await _stream_json(self.hub.iter_aggregated_case_json(agg_id))
+
+    async def history(self, request: Request) -> Response:
+        """``GET /aggregated-cases/{id}/history``: every change of its work, newest first."""
+        _no_parameters(request)
+        entries = await run_in_threadpool(self.hub.history, request.path_params["id"])
+        return JSONResponse({"history": to_json_dict(entries)})
+
+    async def trend(self, request: Request) -> Response:
+        """``GET /aggregated-cases/{id}/trend``: cases created per day, last 14 days."""
+        _no_parameters(request)
+        days = await run_in_threadpool(self.hub.trend, request.path_params["id"])
+        return JSONResponse(
+            {"days": [{"date": day.isoformat(), "cases": count} for day, count in days]}
         )
 
     # -- steering the grouping: each handler is one library call ------------------

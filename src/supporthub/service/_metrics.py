@@ -73,6 +73,12 @@ class ServiceMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.claims = Counter(
+            "supporthub_claims",
+            "Claims of aggregated cases by outcome: won, or lost (somebody owned it).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.registry.register(HubCollector(hub))
 
     @hookimpl
@@ -104,6 +110,14 @@ class HubCollector(Collector):
                 labels=["status"],
             ),
             GaugeMetricFamily(
+                "supporthub_unowned_open_aggregated_cases",
+                "Open aggregated cases nobody owns (contract §7).",
+            ),
+            GaugeMetricFamily(
+                "supporthub_regressed_aggregated_cases",
+                "Aggregated cases in state regressed: fixed, then a new open case came.",
+            ),
+            GaugeMetricFamily(
                 "supporthub_source_last_success_timestamp_seconds",
                 "When the last successful fetch of a source started (Unix time).",
                 labels=["source"],
@@ -115,7 +129,7 @@ class HubCollector(Collector):
         yield from self._families()
 
     def collect(self) -> Iterator[Metric]:
-        up, cases, aggregated, last_success = self._families()
+        up, cases, aggregated, unowned, regressed, last_success = self._families()
         try:
             counts = self.hub.counts()
             health = self.hub.health()
@@ -128,10 +142,12 @@ class HubCollector(Collector):
             cases.add_metric([source], count)
         aggregated.add_metric(["open"], counts.open_aggregated_cases)
         aggregated.add_metric(["closed"], counts.closed_aggregated_cases)
+        unowned.add_metric([], counts.unowned_open_aggregated_cases)
+        regressed.add_metric([], counts.regressed_aggregated_cases)
         for source, state in health.sources.items():
             if state.last_success_at is not None:
                 last_success.add_metric([source], state.last_success_at.timestamp())
-        yield from (up, cases, aggregated, last_success)
+        yield from (up, cases, aggregated, unowned, regressed, last_success)
 
 
 class RequestObserver:

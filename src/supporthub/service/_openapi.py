@@ -17,6 +17,13 @@ import supporthub
 from supporthub._query import MAX_LIMIT, MAX_VALUE_LENGTH
 from supporthub._steering import MAX_REASON, MAX_WHO
 from supporthub.service._bodies import MAX_ID_LENGTH
+from supporthub.service._openapi_work import (
+    WORK_FIELDS,
+    WORK_PARAMETERS,
+    WORK_REQUIRED,
+    WORK_SCHEMAS,
+    work_paths,
+)
 
 __all__ = ["openapi_document"]
 
@@ -130,6 +137,7 @@ _SCHEMAS: dict[str, Any] = {
             "firstCreatedAt",
             "lastUpdatedAt",
             "cases",
+            *WORK_REQUIRED,
         ],
         "properties": {
             "id": {"type": "string", "description": "Derived from the key alone: stable."},
@@ -154,13 +162,7 @@ _SCHEMAS: dict[str, Any] = {
             "rulesVersion": _nullable(
                 "string", description="The rule set that produced this aggregated case."
             ),
-            "firstSeenAt": _TIME_OR_NULL,
-            "regressedAt": _TIME_OR_NULL,
-            "new": {"type": "boolean", "description": "First seen in the last refresh."},
-            "regressed": {
-                "type": "boolean",
-                "description": "Was closed, got an open case again, and is still open.",
-            },
+            **WORK_FIELDS,
         },
     },
     "Listing": {
@@ -531,6 +533,7 @@ _STEERING_SCHEMAS["Decision"] = {
     "properties": {"by": _WHO, "reason": _WHY, "dryRun": _DRY_RUN},
 }
 _SCHEMAS.update(_STEERING_SCHEMAS)
+_SCHEMAS.update(WORK_SCHEMAS)
 
 _TEXT = {
     "type": "string",
@@ -589,15 +592,6 @@ _PARAMETERS: dict[str, Any] = {
         "style": "form",
         "explode": True,
     },
-    "lifecycle": {
-        "name": "lifecycle",
-        "in": "query",
-        "description": "`new` (first seen in the last refresh) or `regressed` (was closed, "
-        "got an open case again, still open). Repeat to match any of them.",
-        "schema": {"type": "array", "items": {"type": "string", "enum": ["new", "regressed"]}},
-        "style": "form",
-        "explode": True,
-    },
     "status": {
         "name": "status",
         "in": "query",
@@ -608,12 +602,15 @@ _PARAMETERS: dict[str, Any] = {
     },
 }
 
+_PARAMETERS.update(WORK_PARAMETERS)
+
 _READ_SECURITY: list[dict[str, list[str]]] = [{}, {"bearerAuth": []}]
 
 _PAGING = [
     {"$ref": "#/components/parameters/limit"},
     {"$ref": "#/components/parameters/cursor"},
     {"$ref": "#/components/parameters/casesLimit"},
+    {"$ref": "#/components/parameters/sort"},
 ]
 
 
@@ -622,7 +619,7 @@ def _listing_operation(summary: str, description: str, filters: bool) -> dict[st
     if filters:
         parameters += [
             {"$ref": f"#/components/parameters/{name}"}
-            for name in ("provider", "errorCode", "status", "lifecycle", "q")
+            for name in ("provider", "errorCode", "status", "q", "owner", "state", "lifecycle")
         ]
     return {
         "summary": summary,
@@ -845,6 +842,7 @@ def _steering_paths() -> dict[str, Any]:
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document served at ``/openapi.json``."""
+    _work = work_paths(_BAD_REQUEST, _UNAUTHORIZED, _UNAVAILABLE)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -930,8 +928,11 @@ def openapi_document() -> dict[str, Any]:
                         "404": _error("No aggregated case has this id."),
                         "503": _UNAVAILABLE,
                     },
-                }
+                },
+                "patch": _work["patch"],
             },
+            "/aggregated-cases/{id}/history": _work["history"],
+            "/aggregated-cases/{id}/trend": _work["trend"],
             **_steering_paths(),
             "/refresh": {"get": _refresh_operation("get"), "post": _refresh_operation("post")},
             "/health": {
@@ -970,7 +971,8 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Prometheus metrics",
                     "description": "Request latency by route and status; refresh duration and "
-                    "outcome per source; cases per source; open and closed aggregated cases.",
+                    "outcome per source; cases per source; open and closed aggregated cases; "
+                    "unowned open and regressed aggregated cases; claims won and lost.",
                     "operationId": "metrics",
                     "security": _READ_SECURITY,
                     "responses": {

@@ -164,6 +164,9 @@ function readFilters() {
   if (errorCode) params.append("errorCode", errorCode);
   if (status) params.append("status", status);
   if (lifecycle) params.append("lifecycle", lifecycle);
+  const sort = $("filter-sort").value;
+  if (sort) params.append("sort", sort);
+  addViewFilter(params); // triage.js
   return params;
 }
 
@@ -231,20 +234,21 @@ function aggregatedRows(aggregated) {
 
   row.append(
     toggleCell,
-    element("td", aggregated.provider ?? "(no provider)", aggregated.provider ? "" : "muted"),
+    providerCell(aggregated), // triage.js: isolated from bidi controls
     element("td", aggregated.errorCode ?? "(no error code)", aggregated.errorCode ? "" : "muted"),
     element("td", aggregated.status, `status status-${aggregated.status}`),
     element("td", aggregated.caseCount, "number"),
     element("td", aggregated.openCaseCount, "number"),
     element("td", formatTime(aggregated.lastUpdatedAt)),
     lifecycleCell(aggregated),
+    ...triageCells(aggregated), // triage.js
   );
 
   const detail = element("tr", null, "detail");
   detail.id = detailId;
   detail.hidden = true;
   const detailCell = element("td");
-  detailCell.colSpan = 8;
+  detailCell.colSpan = 12;
   detail.append(detailCell);
 
   toggle.addEventListener("click", () => toggleCases(aggregated.id, toggle, detail, detailCell));
@@ -253,8 +257,8 @@ function aggregatedRows(aggregated) {
 
 function lifecycleCell(aggregated) {
   const cell = element("td", null, "lifecycle");
-  if (aggregated.new) cell.append(element("span", "new", "badge badge-new"));
-  if (aggregated.regressed) cell.append(element("span", "regressed", "badge badge-regressed"));
+  const lifecycle = aggregated.lifecycle;
+  if (lifecycle) cell.append(element("span", lifecycle, `badge badge-${lifecycle}`));
   return cell;
 }
 
@@ -277,11 +281,17 @@ async function toggleCases(id, toggle, detail, cell) {
   cell.replaceChildren(element("p", "Loading the cases…", "muted"));
   try {
     const path = `/aggregated-cases/${encodeURIComponent(id)}`;
-    const [aggregated, explanation] = await Promise.all([api(path), api(`${path}/explain`)]);
+    const [aggregated, explanation] = await Promise.all([
+      api(`${path}?casesLimit=${CASES_PAGE}`),
+      api(`${path}/explain`),
+    ]);
+    // The cases first, paged; the explanation folded (triage.js).
     cell.replaceChildren(
-      explanationBlock(explanation),
+      pagedCases(aggregated, casesTable),
+      sparkline(id),
+      workControls(aggregated),
+      folded("Why these cases are together", explanationBlock(explanation)),
       mergeForm(aggregated),
-      casesTable(aggregated),
     );
     cell.dataset.loaded = "true";
   } catch (error) {
@@ -306,10 +316,8 @@ function safeLink(url) {
 
 function casesTable(aggregated) {
   const table = element("table", null, "cases");
-  const caption = element(
-    "caption",
-    `${aggregated.caseCount} cases of ${aggregated.provider ?? "(no provider)"} / ${aggregated.errorCode ?? "(no error code)"}`,
-  );
+  const caption = element("caption", `${aggregated.caseCount} cases of `);
+  caption.append(providerText(aggregated.provider), ` / ${aggregated.errorCode ?? "(no error code)"}`);
   const head = element("thead");
   const headRow = element("tr");
   for (const title of ["CRM", "Number", "Subject", "Status", "Priority", "Updated", "Steer"]) {
