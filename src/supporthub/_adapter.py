@@ -229,6 +229,8 @@ class Adapter(abc.ABC):
     :cvar title: the CRM's name for people (``Banana``).
     :cvar settings: what it reads from the environment.
     :cvar enabling: the setting whose presence enables the source.
+    :cvar writes_per_minute: the CRM's write rate limit, which the hub's
+        deliverer keeps to (per process); ``None``: no limit to keep.
     :ivar config: the settings' values.
     :ivar http: the shared HTTP client, with the source's base URL.
     """
@@ -237,6 +239,7 @@ class Adapter(abc.ABC):
     title: ClassVar[str]
     settings: ClassVar[tuple[Setting, ...]] = (Setting("url", "Base URL of the CRM"),)
     enabling: ClassVar[str] = "url"
+    writes_per_minute: ClassVar[float | None] = None
 
     def __init__(self, config: SourceConfig, http: HttpClient) -> None:
         self.config = config
