@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from supporthub._cli_replies import REPLY_COMMANDS, add_reply_commands, run_replies
 from supporthub._cli_steering import STEERING_COMMANDS, add_steering_commands, run_steering
 from supporthub._errors import (
     ConfigurationError,
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("name", metavar="NAME", help="the source name, e.g. acme")
     new.add_argument("--dir", default=".", help="folder to write the package into (default .)")
     add_steering_commands(commands)
+    add_reply_commands(commands)
     return parser
 
 
@@ -201,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugins(settings)
         if args.command in STEERING_COMMANDS:
             return run_steering(settings, args)
+        if args.command in REPLY_COMMANDS:
+            return run_replies(settings, args)
         return _service(settings, args)
     except (ConfigurationError, PluginError) as error:
         print(f"supporthub: configuration error: {error}", file=sys.stderr)
