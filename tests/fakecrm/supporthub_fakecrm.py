@@ -120,7 +120,10 @@ class FakeAdapter(Adapter):
     def write_case(self, write: CaseWrite) -> CaseWriteResult:
         folder = Path(self.config["url"] + ".writes")
         folder.mkdir(exist_ok=True)
-        time.sleep(float(self.config.get("write_delay") or 0))
+        # Half the delay before applying and half after: a kill -9 lands as
+        # often between applying and answering as before applying.
+        delay = float(self.config.get("write_delay") or 0) / 2
+        time.sleep(delay)
         key = write.idempotency_key
         with (folder / f"attempts-{key}").open("ab") as attempts_file:
             attempts_file.write(b".")
@@ -153,6 +156,7 @@ class FakeAdapter(Adapter):
             replayed = True
         finally:
             draft.unlink()
+        time.sleep(delay)
         if attempt <= int(self.config.get("write_fail_first") or 0) + int(
             self.config.get("write_lose_first") or 0
         ):
@@ -171,23 +175,26 @@ class TransientWriteError(SourceUnavailable):
         self.retry_after = retry_after
 
 
-def comments(url: str) -> list[dict]:
-    """Every comment the fake CRM holds (for tests), with its idempotency key."""
+def comments(url: str, key_prefix: str = "") -> list[dict]:
+    """Every comment the fake CRM holds (for tests), with its idempotency key.
+
+    :param key_prefix: only the comments whose key starts with this.
+    """
     folder = Path(url + ".writes")
     found = []
-    for path in sorted(folder.glob("comment-*")) if folder.exists() else []:
+    for path in sorted(folder.glob(f"comment-{key_prefix}*")) if folder.exists() else []:
         found.append({"key": path.name.removeprefix("comment-"), **json.loads(path.read_text())})
     return found
 
 
-def attempts(url: str) -> dict[str, int]:
+def attempts(url: str, key_prefix: str = "") -> dict[str, int]:
     """How many times each idempotency key was sent (for tests)."""
     folder = Path(url + ".writes")
     if not folder.exists():
         return {}
     return {
         path.name.removeprefix("attempts-"): path.stat().st_size
-        for path in folder.glob("attempts-*")
+        for path in folder.glob(f"attempts-{key_prefix}*")
     }
 
 
