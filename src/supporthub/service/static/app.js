@@ -273,6 +273,8 @@ async function toggleCases(id, toggle, detail, cell) {
       explanationBlock(explanation),
       mergeForm(aggregated),
       casesTable(aggregated),
+      // replies.js adds the reply form, when loaded
+      ...(typeof replyPanel === "function" ? [replyPanel(aggregated)] : []),
     );
     cell.dataset.loaded = "true";
   } catch (error) {
