@@ -693,6 +693,12 @@ class Hub:
             outbox.stop(connection, reply_id, by, self.clock())
         return self.reply_status(reply_id)
 
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """Delivery rows of all replies by ``(source, state)``, for metrics."""
+        self._ready()
+        with self.store.reader() as reader:
+            return outbox.state_counts(reader.connection)
+
     def deliverer(self, *, poll: float = 2.0) -> Deliverer:
         """A deliverer for this hub's sources; ``start()`` it to send in the background."""
         self._ready()

@@ -73,6 +73,8 @@ def test_a_reply_is_accepted_delivered_by_the_service_and_shown(client, fake_crm
     assert sorted(counted) == ["1", "2", "3"]
     listed = client.get(f"/aggregated-cases/{agg_id}/replies").json()["replies"]
     assert [(r["id"], r["state"], r["targets"]) for r in listed] == [(reply_id, "done", 3)]
+    metrics = client.get("/metrics").text.splitlines()
+    assert 'supporthub_reply_deliveries{source="fake",state="delivered"} 3.0' in metrics
 
 
 def test_stop_ends_auto_reply(client) -> None:
