@@ -14,6 +14,9 @@ deliver --reply ID``, picks up once the dead process's leases run out, and:
 A reply killed before it was stored is no reply: it must have left no
 comment at all. Rounds: ``SUPPORTHUB_REPLY_CRASH_ROUNDS`` per database (3
 by default, for CI; ``tox -e reliability`` runs 100).
+
+And two ``supporthub deliver`` processes on one database, sending the same
+replies at once, send each delivery row once: the lease holds across processes.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import supporthub_fakecrm
+
+import supporthub
 
 ROUNDS = int(os.environ.get("SUPPORTHUB_REPLY_CRASH_ROUNDS", "3"))
 N = 30  # target cases per reply
@@ -137,4 +142,48 @@ def test_kill_9_mid_delivery_never_doubles_or_drops_a_comment(
         + f"; {in_flight} delivery row(s) held by a killed process, taken over after the "
         f"lease; {resent} write(s) the CRM saw twice, absorbed by the idempotency key; "
         "0 duplicates, 0 missing",
+    )
+
+
+def test_two_deliverer_processes_on_one_database_send_each_row_once(
+    database_url: str,
+    installed_fakecrm: dict[str, str],
+    fake_crm: Any,
+    plugin_manager: Any,
+    trial: Any,
+) -> None:
+    for n in range(80):
+        fake_crm.put(f"c{n:02d}", provider="Acme", error_code="E-1")
+    url = str(fake_crm.path)
+    env = {
+        **installed_fakecrm,
+        "SUPPORTHUB_DATABASE_URL": database_url,
+        "SUPPORTHUB_FAKE_URL": url,
+        "SUPPORTHUB_FAKE_TOKEN": "two-secret",
+        "SUPPORTHUB_FAKE_WRITE_DELAY": "0.01",
+        "SUPPORTHUB_LOG_LEVEL": "WARNING",
+    }
+    with supporthub.Hub.from_env(env, plugins=plugin_manager) as hub:
+        hub.refresh(force=True)
+        (agg,) = hub.all().aggregated_cases
+        replies = [hub.reply(agg.id, message=f"reply {k}", by="ana") for k in range(2)]
+        processes = [cli(env, "deliver") for _ in range(2)]
+        for process in processes:
+            out, err = process.communicate(timeout=300)
+            assert process.returncode == 0, (out.decode(), err.decode())
+        for accepted in replies:
+            assert hub.reply_status(accepted.id).state == "done"
+    attempts = supporthub_fakecrm.attempts(url)
+    assert len(attempts) == 160
+    assert set(attempts.values()) == {1}, "a row was sent by both processes"
+    per_case: dict[tuple[str, str], int] = {}
+    for comment in supporthub_fakecrm.comments(url):
+        key = (comment["message"], comment["case_id"])
+        per_case[key] = per_case.get(key, 0) + 1
+    assert set(per_case.values()) == {1}
+    assert len(per_case) == 160
+    trial.record(
+        "two deliverer processes on one database, the same two replies of 80 cases",
+        160,
+        "every delivery row sent exactly once (by one of the two); 0 duplicates, 0 missing",
     )
