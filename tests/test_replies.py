@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -350,3 +351,36 @@ def test_a_source_that_cannot_write_fails_with_a_reason_and_the_others_are_answe
         states = {(c.source, c.state): c.error for c in reply.cases}
         assert states[("fake", "delivered")] is None
         assert "Read-only CRM adapter cannot write" in (states[("nowrite", "failed")] or "")
+
+
+class _Paced(supporthub_fakecrm.FakeAdapter):
+    writes_per_minute = 600  # one write every 0.1 s
+
+
+def test_a_deliverer_keeps_to_the_crms_write_rate(database_url, fake_crm) -> None:
+    manager = supporthub.make_plugin_manager(entry_points=False)
+
+    class Plugin:
+        @supporthub.hookimpl
+        def register_adapters(self, register):
+            register(_Paced)
+
+    manager.register(Plugin(), name="paced")
+    for n in range(11):
+        fake_crm.put(str(n), provider="Acme", error_code="E-1")
+    environ = {
+        "SUPPORTHUB_DATABASE_URL": database_url,
+        "SUPPORTHUB_FAKE_URL": str(fake_crm.path),
+        "SUPPORTHUB_FAKE_TOKEN": "t",
+    }
+    with supporthub.Hub.from_env(environ, plugins=manager) as hub:
+        hub.refresh(force=True)
+        accepted = hub.reply(acme(hub), message="paced", by="ana")
+        deliverer = hub.deliverer()
+        began = time.monotonic()
+        assert deliverer.deliver_due("fake") == 11
+        took = time.monotonic() - began
+        deliverer.stop()
+        assert hub.reply_status(accepted.id).state == "done"
+    # Eleven writes, ten pauses of at least 0.1 s between them.
+    assert took >= 1.0

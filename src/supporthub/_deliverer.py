@@ -90,6 +90,7 @@ class Deliverer:
     :param lease: seconds a claimed row stays this deliverer's; another
         deliverer takes it over after that (a process that died).
     :param poll: seconds between looks at an empty outbox.
+    :param ready: makes sure the schema is there (called before each look).
     """
 
     def __init__(
@@ -102,7 +103,9 @@ class Deliverer:
         clock: Clock,
         lease: float = 30.0,
         poll: float = 2.0,
+        ready: Callable[[], None] = lambda: None,
     ) -> None:
+        self.ready = ready
         self.store = store
         self.sources = dict(sources)
         self.clock = clock
@@ -268,6 +271,7 @@ class Deliverer:
         def loop() -> None:
             while not self._stop.is_set():
                 try:
+                    self.ready()  # the schema, once the database answers
                     step()
                 except StorageError as error:
                     log.warning("delivery: %s; trying again in %g s", error, self.poll)

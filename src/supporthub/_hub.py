@@ -700,9 +700,13 @@ class Hub:
             return outbox.state_counts(reader.connection)
 
     def deliverer(self, *, poll: float = 2.0) -> Deliverer:
-        """A deliverer for this hub's sources; ``start()`` it to send in the background."""
-        self._ready()
+        """A deliverer for this hub's sources; ``start()`` it to send in the background.
+
+        Making it touches no database: a service starts while the database
+        is down, and its deliverer begins once the database answers.
+        """
         return Deliverer(
+            ready=self._ready,
             store=self.store,
             sources=self.sources,
             policy=self.settings.http,
