@@ -41,8 +41,9 @@ __all__ = ["Deliverer", "unwritable_reason"]
 
 log = logging.getLogger("supporthub.delivery")
 
-#: Longest wait between two attempts of one delivery (and the cap on a Retry-After).
-MAX_BACKOFF_SECONDS = 600.0
+#: Longest wait between two attempts of one delivery (and the cap on a Retry-After):
+#: a restarted hub resumes every delivery within a minute (contract §7).
+MAX_BACKOFF_SECONDS = 60.0
 _FIRST_BACKOFF_SECONDS = 2.0
 #: Rows read per look at the outbox; each is claimed just before it is sent.
 _PAGE = 50
@@ -122,6 +123,11 @@ class Deliverer:
         host = socket.gethostname()[:30]
         self.owner = f"{host}:{os.getpid()}:{secrets.token_hex(6)}"
         self._senders: dict[str, _Sender] = {}
+        # Per source: transient failures in a row, and no send before this
+        # (monotonic) time, so a CRM that is down gets one probe per backoff,
+        # not one per queued row.
+        self._failures: dict[str, int] = {}
+        self._paused_until: dict[str, float] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._wake = threading.Event()
@@ -184,6 +190,8 @@ class Deliverer:
             for reply_id, case_id in page:
                 if self._stop.is_set() or (limit is not None and sent >= limit):
                     return sent
+                if time.monotonic() < self._paused_until.get(name, 0.0):
+                    return sent
                 if self._deliver_one(sender, name, reply_id, case_id):
                     sent += 1
                     progressed = True
@@ -216,13 +224,17 @@ class Deliverer:
         state, error, result, retry_at = "delivered", None, CaseWriteResult(), None
         try:
             result = sender.adapter.write_case(write)
+            self._failures[name] = 0
         except SourceRejected as refusal:
+            self._failures[name] = 0
             state, error = "failed", _words(refusal)
             log.warning("reply %s: %s case %s refused for good: %s", reply_id, name, case_id, error)
         except Exception as trouble:  # transient, or an adapter bug: try again later
             state, error = "pending", _words(trouble)
-            wait = backoff(delivery.attempts, getattr(trouble, "retry_after", None))
+            failures = self._failures[name] = self._failures.get(name, 0) + 1
+            wait = backoff(max(delivery.attempts, failures), getattr(trouble, "retry_after", None))
             retry_at = self.clock() + dt.timedelta(seconds=wait)
+            self._paused_until[name] = time.monotonic() + wait
             log.info(
                 "reply %s: %s case %s failed (attempt %d), again in %.0f s: %s",
                 reply_id,
