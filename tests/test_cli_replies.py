@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import subprocess
 import sys
 from typing import Any
@@ -10,6 +12,8 @@ import pytest
 import supporthub_fakecrm
 
 import supporthub
+from supporthub._cli_replies import _Progress
+from supporthub._replies import Reply
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -90,3 +94,30 @@ def test_deliver_sends_what_was_queued(env, fake_crm, plugin_manager) -> None:
     assert followed.returncode == 0
     assert followed.stdout.splitlines()[-1] == f"reply {first.id}: done"
     assert len(supporthub_fakecrm.comments(str(fake_crm.path))) == 8
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _reply(delivered: int, failed: int, pending: int) -> Reply:
+    return Reply(
+        id="r", aggregated_case_id="a", message="m", by="b",
+        created_at=dt.datetime(2026, 12, 6, tzinfo=dt.UTC), public=True, set_status=None,
+        scope="open", auto_reply=False, stopped_at=None, stopped_by=None,
+        targets=delivered + failed + pending, delivered=delivered, pending=pending, failed=failed,
+    )  # fmt: skip
+
+
+def test_progress_is_a_bar_redrawn_in_place_on_a_terminal() -> None:
+    out = _Terminal()
+    progress = _Progress(out)
+    progress(_reply(0, 0, 4))
+    progress(_reply(0, 0, 4))  # unchanged: not drawn again
+    progress(_reply(3, 1, 0))
+    progress.end()
+    assert out.getvalue() == (
+        "\r[..............................] 0/4  0 delivered, 0 failed, 4 pending   "
+        "\r[##############################] 4/4  3 delivered, 1 failed, 0 pending   \n"
+    )
