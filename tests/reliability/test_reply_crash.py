@@ -3,8 +3,9 @@
 Each round queues a reply to every case of one aggregated case with
 ``supporthub reply`` in a subprocess, whose fake CRM takes a while per
 write (half before applying it, half after, so kills land between applying
-and recording too), and kills it (SIGKILL) after a random delay within the
-time an uninterrupted reply takes. Then a new process, ``supporthub
+and recording too), and kills it (SIGKILL) at a random moment of the time
+an uninterrupted delivery takes once the reply is stored (one round in ten:
+while it starts up, maybe before it stored the reply). Then a new process, ``supporthub
 deliver --reply ID``, picks up once the dead process's leases run out, and:
 
 - every target case holds **exactly one** comment of the reply (zero
@@ -59,6 +60,26 @@ def to_the_end(env: dict[str, str], *args: str) -> tuple[float, str]:
     return time.monotonic() - began, out.decode()
 
 
+def wait_until_stored(engine: sa.Engine, message: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while not reply_ids(engine, message) and process.poll() is None:
+        assert time.monotonic() < deadline, "the reply was never stored"
+        time.sleep(0.01)
+
+
+def timed_reply(
+    env: dict[str, str], engine: sa.Engine, agg_id: str, message: str
+) -> tuple[float, float]:
+    """Run one reply to the end: seconds until it was stored, and seconds of delivery after."""
+    began = time.monotonic()
+    process = cli(env, "reply", agg_id, "--message", message, "--by", "crash")
+    wait_until_stored(engine, message, process)
+    stored = time.monotonic()
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, (out.decode(), err.decode())
+    return stored - began, time.monotonic() - stored
+
+
 def reply_ids(engine: sa.Engine, message: str) -> list[str]:
     with engine.connect() as connection:
         rows = connection.execute(
@@ -88,14 +109,18 @@ def test_kill_9_mid_delivery_never_doubles_or_drops_a_comment(
     try:
         with engine.connect() as connection:
             agg_id = connection.execute(sa.text("SELECT id FROM aggregated_cases")).scalar_one()
-        duration, _ = to_the_end(env, "reply", agg_id, "--message", "warm-up", "--by", "crash")
+        stored_after, delivery = timed_reply(env, engine, agg_id, "warm-up")
         targets = {f"c{n:02d}" for n in range(N)}
         outcomes: dict[str, int] = {}
         resent = in_flight = 0
         for round_ in range(ROUNDS):
             message = f"round {round_}"
             process = cli(env, "reply", agg_id, "--message", message, "--by", "crash")
-            time.sleep(rng.uniform(0.2, 1.1) * duration)
+            if rng.random() < 0.1:  # now and then a kill while it starts up
+                time.sleep(rng.uniform(0, 1.2) * stored_after)
+            else:  # mostly a kill within the time its delivery takes
+                wait_until_stored(engine, message, process)
+                time.sleep(rng.uniform(0, 1.1) * delivery)
             finished = process.poll() is not None
             process.send_signal(signal.SIGKILL)
             process.communicate(timeout=30)
