@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Generator, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
 import pluggy
 
 from supporthub import _due
+from supporthub._adapter import ReplyStatus
 from supporthub._answers import AnswerCache
 from supporthub._consolidate import AggregateRow, KeyPipeline, KeyRule
+from supporthub._deliverer import Deliverer, unwritable_reason
 from supporthub._errors import ConfigurationError, InvalidQuery, Moved, NotFound, StorageError
 from supporthub._explain import Explanation, explain
 from supporthub._models import (
@@ -44,16 +47,25 @@ from supporthub._query import MAX_LIMIT, CasePosition, CursorCodec, Query, parse
 from supporthub._redact import register_secrets
 from supporthub._refresh import Clock, Refresher, Source, TransportFactory, utcnow
 from supporthub._replay import ReplayDiff
+from supporthub._replies import (
+    Reply,
+    ReplyAccepted,
+    ReplyPreview,
+    ReplyScope,
+    checked_reply,
+    new_reply_id,
+)
 from supporthub._rulesets import UNRECORDED_DEFAULT, rule_set
 from supporthub._serialize import iter_aggregated_json, iter_listing_json
 from supporthub._settings import Settings
 from supporthub._steering import RuleChange, Steering
+from supporthub._store import outbox
 from supporthub._store import work as work_store
 from supporthub._store.reading import SqlReader
 from supporthub._store.sql import SCHEMA_REVISION, SqlStore
 from supporthub._suggest import AliasSuggestion, Suggestions, suggest
 from supporthub._upgrade import RulesUpgrade, plan_upgrade, replacements
-from supporthub._work import RECENT, UNSET, HistoryEntry, WorkChange
+from supporthub._work import RECENT, UNSET, FieldChange, HistoryEntry, WorkChange
 
 __all__ = ["Hub"]
 
@@ -121,7 +133,7 @@ class Hub:
         self.rules: tuple[KeyRule, ...] = collect_key_pipeline(self.plugins, self.settings).rules
         self.store = store or SqlStore(self.settings.database_url)
         self.clock = clock
-        self._steering = Steering(self.store, self._pipeline_with, clock)
+        self._steering = Steering(self.store, self._pipeline_with, clock, self._unwritable)
         self._refresher = Refresher(
             store=self.store,
             sources=self.sources,
@@ -130,7 +142,9 @@ class Hub:
             plugins=self.plugins,
             transport_factory=transport_factory,
             clock=clock,
+            unwritable=self._unwritable,
         )
+        self._transport_factory = transport_factory
         self._schema_ready = False
         #: Bounded answers by data version: a repeated list view costs one query.
         self._answers = AnswerCache()
@@ -691,7 +705,10 @@ class Hub:
             with self.store.writer(stamp="work_version") as writer:
                 work_store.ensure_work_row(writer.connection, agg_id, now)
         with self.store.writer(stamp="work_version") as writer:
-            work_store.change_work(writer.connection, agg_id, change, now)
+            after = work_store.change_work(writer.connection, agg_id, change, now)
+            if after.state is WorkState.FIXED:
+                # Contract §7: a fixed aggregated case ends its auto-replies for good.
+                outbox.end_auto_replies(writer.connection, agg_id, change.by, now)
         return self.get(agg_id, cases_limit=0)
 
     def claim(self, agg_id: str, *, by: str, note: str | Any | None = UNSET) -> AggregatedCase:
@@ -883,3 +900,187 @@ class Hub:
             return [self._steering.move(reader, ref, into, by, reason) for ref in group.cases]
 
         return self._change(build, by=by, dry_run=dry_run)
+
+    # -- replies to every customer (contract §7) -------------------------------------
+
+    def _unwritable(self, source: str) -> str | None:
+        return unwritable_reason(self.sources, source)
+
+    def reply(
+        self,
+        agg_id: str,
+        *,
+        message: str,
+        by: str,
+        public: bool = True,
+        set_status: ReplyStatus | None = None,
+        scope: ReplyScope = "open",
+        auto_reply: bool = False,
+    ) -> ReplyAccepted:
+        """Answer every customer of an aggregated case: store the reply and its outbox.
+
+        The reply and one delivery row per target case (its open cases, or
+        all with ``scope="all"``) are stored in one transaction; deliverers
+        (``supporthub serve``, ``supporthub reply``, :meth:`deliver`) then
+        post the comment on each, exactly once. Targets in a source whose
+        adapter cannot write are ``failed`` at once, with the reason.
+
+        :param public: a comment the customer sees; ``False``: an internal note.
+        :param set_status: also set each case to ``"pending"`` (waiting on
+            the customer) or ``"solved"``.
+        :param auto_reply: also send it to every open case that joins the
+            aggregated case later, until :meth:`stop_reply`.
+        :raises InvalidQuery: a value is wrong (empty or oversized message, no author).
+        :raises NotFound: no aggregated case has this id.
+        """
+        request = checked_reply(
+            message=message,
+            by=by,
+            public=public,
+            set_status=set_status,
+            scope=scope,
+            auto_reply=auto_reply,
+        )
+        self._ready()
+        reply_id = new_reply_id()
+        with outbox.transaction(self.store) as connection:
+            _existing(SqlReader(connection, self.store), agg_id)
+            now = self.clock()
+            targets = outbox.insert_reply(
+                connection, reply_id, agg_id, request, unwritable=self._unwritable, now=now
+            )
+            # Every write names its author and is kept in the history (§7).
+            change = FieldChange("reply", None, f"{reply_id} ({targets} cases)")
+            work_store.record(connection, agg_id, [change], by=request.by, at=now)
+        return ReplyAccepted(id=reply_id, targets=targets)
+
+    def preview_reply(self, agg_id: str, *, scope: ReplyScope = "open") -> ReplyPreview:
+        """Who a reply would reach now: target cases per source, and the sources that
+        cannot be written to.
+
+        :raises InvalidQuery: an unknown scope.
+        :raises NotFound: no aggregated case has this id.
+        """
+        checked_reply(message="-", by="-", scope=scope)
+        self._ready()
+        with self.store.reader() as reader:
+            _existing(reader, agg_id)
+            counts = outbox.target_counts(reader.connection, agg_id, open_only=scope == "open")
+        unwritable = {
+            name: reason for name in counts if (reason := self._unwritable(name)) is not None
+        }
+        return ReplyPreview(
+            aggregated_case_id=agg_id,
+            scope=scope,
+            targets=sum(counts.values()),
+            by_source=dict(sorted(counts.items())),
+            unwritable=unwritable,
+        )
+
+    def reply_status(self, reply_id: str) -> Reply:
+        """A reply and the progress of its delivery, with every target case.
+
+        :raises NotFound: no reply has this id.
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            found = outbox.read_reply(reader.connection, reply_id)
+        if found is None:
+            raise NotFound(f"no reply has the id {reply_id[:100]!r}")
+        return found
+
+    def replies(self, agg_id: str) -> list[Reply]:
+        """The replies of one aggregated case, newest first (without their target lists).
+
+        :raises NotFound: no aggregated case has this id, and no reply names it.
+        """
+        self._ready()
+        with self.store.reader() as reader:
+            found = outbox.read_replies(reader.connection, agg_id)
+            if not found:
+                _existing(reader, agg_id)
+        return found
+
+    def stop_reply(self, reply_id: str, *, by: str) -> Reply:
+        """End a reply's auto-reply for good (deliveries already queued still go out).
+
+        :raises InvalidQuery: no author.
+        :raises NotFound: no reply has this id.
+        """
+        checked_reply(message="-", by=by)
+        self._ready()
+        with outbox.transaction(self.store) as connection:
+            reply = outbox.read_reply(connection, reply_id, with_cases=False)
+            if reply is None:
+                raise NotFound(f"no reply has the id {reply_id[:100]!r}")
+            now = self.clock()
+            outbox.stop(connection, reply_id, by, now)
+            change = FieldChange("autoReply", reply_id, None)
+            work_store.record(connection, reply.aggregated_case_id, [change], by=by, at=now)
+        return self.reply_status(reply_id)
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """Delivery rows of all replies by ``(source, state)``, for metrics."""
+        self._ready()
+        with self.store.reader() as reader:
+            return outbox.state_counts(reader.connection)
+
+    def deliverer(self, *, poll: float = 2.0) -> Deliverer:
+        """A deliverer for this hub's sources; ``start()`` it to send in the background.
+
+        Making it touches no database: a service starts while the database
+        is down, and its deliverer begins once the database answers.
+        """
+        return Deliverer(
+            ready=self._ready,
+            store=self.store,
+            sources=self.sources,
+            policy=self.settings.http,
+            transport_factory=self._transport_factory,
+            clock=self.clock,
+            lease=self.settings.delivery_lease.total_seconds(),
+            poll=poll,
+        )
+
+    def deliver(
+        self,
+        reply_id: str | None = None,
+        *,
+        timeout: float | None = None,
+        progress: Callable[[Reply], None] | None = None,
+        poll: float = 0.5,
+    ) -> Reply | None:
+        """Deliver in this process, alongside any other, until a reply (or the outbox) is done.
+
+        :param reply_id: follow this reply until none of its targets is
+            pending; ``None``: until no pending row is left that this
+            process can send.
+        :param timeout: give up waiting after this many seconds (delivery
+            goes on in other processes, or the next time).
+        :param progress: called with the reply each time its progress is read.
+        :return: the reply as it ended (``None`` without ``reply_id``).
+        :raises NotFound: no reply has this id.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        deliverer = self.deliverer(poll=poll)
+        if reply_id is not None:
+            self.reply_status(reply_id)
+        deliverer.start()
+        try:
+            while True:
+                if reply_id is not None:
+                    current: Reply | None = self.reply_status(reply_id)
+                    assert current is not None
+                    if progress is not None:
+                        progress(current)
+                    finished = current.pending == 0
+                else:
+                    current = None
+                    with self.store.reader() as reader:
+                        left = outbox.pending_count(reader.connection, deliverer.writable_sources())
+                    finished = left == 0
+                if finished or (deadline is not None and time.monotonic() >= deadline):
+                    return current
+                time.sleep(poll)
+        finally:
+            deliverer.stop()

@@ -44,6 +44,7 @@ from supporthub._redact import redact
 from supporthub._serialize import to_json_dict
 from supporthub._settings import Settings
 from supporthub._spool import FetchFailed, SpoolCancelled, SpoolSet
+from supporthub._store import outbox
 from supporthub._store.idfilter import IdFilter
 from supporthub._store.reading import SqlReader
 from supporthub._store.sql import SqlStore
@@ -144,7 +145,9 @@ class Refresher:
         plugins: pluggy.PluginManager,
         transport_factory: TransportFactory | None = None,
         clock: Clock = utcnow,
+        unwritable: Callable[[str], str | None] = lambda source: None,
     ) -> None:
+        self.unwritable = unwritable
         self.store = store
         self.sources = dict(sources)
         self.load_pipeline = pipeline
@@ -337,7 +340,8 @@ class Refresher:
             clock_start = time.perf_counter()
             try:
                 with self.store.writer() as writer:
-                    if writer.rules_version() != pipeline.version:
+                    regrouped = writer.rules_version() != pipeline.version
+                    if regrouped:
                         diff = writer.regroup(pipeline, started_at)
                         writer.record_rules(pipeline)
                         log.log(
@@ -355,6 +359,13 @@ class Refresher:
                         )
                         durations[spool.name] = time.perf_counter() - clock_start
                     writer.apply_changes(changes, pipeline.version, started_at)
+                    # Auto-replies reach the open cases this refresh brings, in its commit.
+                    outbox.after_membership_change(
+                        writer.connection,
+                        None if regrouped else changes.touched,
+                        self.unwritable,
+                        started_at,
+                    )
                     writer.set_meta("last_refresh_at", started_at.isoformat())
                     finished_at = self.clock()
                     report = self._report(

@@ -31,6 +31,7 @@ from supporthub._models import (
 )
 from supporthub._overrides import CaseRef, Override, OverrideKind
 from supporthub._replay import ReplayDiff
+from supporthub._replies import Delivery, Reply, ReplyAccepted, ReplyPreview
 from supporthub._steering import RuleChange
 from supporthub._suggest import AliasSuggestion, GroupSuggestion, Suggestions
 from supporthub._upgrade import CarriedOverride, RulesUpgrade
@@ -135,6 +136,21 @@ def _unstructure_upgrade(upgrade: RulesUpgrade) -> dict[str, Any]:
 
 converter.register_unstructure_hook(RulesUpgrade, _unstructure_upgrade)
 _register_camel(HistoryEntry)
+_register_camel(Delivery)
+_register_camel(ReplyAccepted)
+_register_camel(ReplyPreview)
+_register_camel(Reply)
+_reply_fields = converter.get_unstructure_hook(Reply)
+
+
+def _unstructure_reply(reply: Reply) -> dict[str, Any]:
+    data: dict[str, Any] = _reply_fields(reply)
+    data["state"] = reply.state
+    data["autoReplyActive"] = reply.auto_reply_active
+    return data
+
+
+converter.register_unstructure_hook(Reply, _unstructure_reply)
 
 
 def _unstructure_page(page: Page) -> dict[str, Any]:

@@ -90,6 +90,12 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "Longest wait between two attempts, also the cap on a CRM's `Retry-After`.",
     ),
     EnvironmentVariable(
+        "SUPPORTHUB_DELIVERY_LEASE_SECONDS",
+        "30",
+        "How long a deliverer holds a reply's delivery row while it sends it; a row whose "
+        "deliverer died is taken over by another hub process after this.",
+    ),
+    EnvironmentVariable(
         "SUPPORTHUB_BLOCKED_PLUGINS",
         None,
         "Comma-separated entry-point names of installed plug-ins not to load.",
@@ -196,6 +202,7 @@ class Settings:
     api_token: str | None = attrs.field(default=None, repr=False)
     read_token: str | None = attrs.field(default=None, repr=False)
     http: RetryPolicy = attrs.field(factory=RetryPolicy)
+    delivery_lease: dt.timedelta = dt.timedelta(seconds=30)
     blocked_plugins: frozenset[str] = frozenset()
     log_level: str = "INFO"
     log_format: str = "text"
@@ -230,6 +237,11 @@ class Settings:
                 max_wait=_number(
                     env, "SUPPORTHUB_HTTP_MAX_WAIT_SECONDS", minimum=0, inclusive=True
                 ),
+            ),
+            delivery_lease=dt.timedelta(
+                seconds=_number(
+                    env, "SUPPORTHUB_DELIVERY_LEASE_SECONDS", minimum=0, inclusive=False
+                )
             ),
             blocked_plugins=frozenset(p.strip() for p in blocked.split(",") if p.strip()),
             log_level=_log_level(env),

@@ -21,6 +21,7 @@ from supporthub._normalize import MAX_KEY_LENGTH, provider_key
 from supporthub._overrides import CaseRef, Override, OverrideKind
 from supporthub._query import Query
 from supporthub._replay import ReplayDiff, plan_regroup
+from supporthub._store import outbox
 from supporthub._store.reading import SqlReader
 from supporthub._store.sql import SqlStore
 
@@ -63,10 +64,12 @@ class Steering:
         store: SqlStore,
         pipeline_with: Callable[[Sequence[Override], str | None], KeyPipeline],
         clock: Callable[[], dt.datetime],
+        unwritable: Callable[[str], str | None] = lambda source: None,
     ) -> None:
         self.store = store
         self.pipeline_with = pipeline_with
         self.clock = clock
+        self.unwritable = unwritable
 
     # -- building overrides ----------------------------------------------------
 
@@ -208,4 +211,6 @@ class Steering:
             made = [attrs.evolve(o, id=writer.add_override(o)) for o in add]
             diff = writer.regroup(pipeline, now)
             writer.record_rules(pipeline)
+            # Replies follow their cases to their new aggregated cases.
+            outbox.after_membership_change(writer.connection, None, self.unwritable, now)
         return RuleChange(diff=diff, applied=True, overrides=tuple(made), removed=tuple(removed))

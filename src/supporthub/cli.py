@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from supporthub._cli_replies import REPLY_COMMANDS, add_reply_commands, run_replies
 from supporthub._cli_steering import STEERING_COMMANDS, add_steering_commands, run_steering
 from supporthub._cli_work import WORK_COMMANDS, add_work_commands, run_work
 from supporthub._errors import (
@@ -136,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--dir", default=".", help="folder to write the package into (default .)")
     add_steering_commands(commands)
     add_work_commands(commands)
+    add_reply_commands(commands)
     return parser
 
 
@@ -254,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_steering(settings, args)
         if args.command in WORK_COMMANDS:
             return run_work(settings, args)
+        if args.command in REPLY_COMMANDS:
+            return run_replies(settings, args)
         return _service(settings, args)
     except (ConfigurationError, PluginError) as error:
         print(f"supporthub: configuration error: {error}", file=sys.stderr)

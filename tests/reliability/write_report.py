@@ -32,6 +32,7 @@ START, END = "<!-- trials:start -->", "<!-- trials:end -->"
 PARTS = {
     "test_crm_faults": "1. CRM faults",
     "test_crash": "2. Crash safety",
+    "test_reply_crash": "2. Crash safety",
     "test_database_faults": "3. Database faults",
     "test_concurrency": "4. Concurrency",
     "test_hostile_input": "5. Hostile input",

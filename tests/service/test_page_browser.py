@@ -286,3 +286,34 @@ def test_merge_see_it_in_the_overrides_undo_and_the_grouping_is_back(
         page.get_by_label("Lifecycle").select_option("regressed")
         page.get_by_label("Lifecycle").press("Enter")
         expect(page.locator("#summary")).to_have_text("No aggregated case matches.")
+
+
+def test_reply_to_every_customer_confirm_and_follow_the_delivery(page, make_hub, fake_crm) -> None:
+    from playwright.sync_api import expect
+
+    seed(fake_crm)
+    hub = make_hub(SUPPORTHUB_API_TOKEN="api-token-5150")
+    hub.refresh(force=True)
+    with live_server(create_app(hub, scheduler=False)) as url:
+        page.goto(url + "/")
+        page.get_by_label("Your name").fill("alice")
+        hooli = page.locator("tr.aggregated").filter(has_text="Hooli")
+        hooli.get_by_role("button", name=re.compile("Show the cases")).press("Enter")
+        panel = page.get_by_role("region", name=re.compile("Reply to every customer of Hooli"))
+        panel.get_by_label("Message").fill("We found it; it works again.")
+        panel.get_by_label("Set status").select_option("solved")
+        panel.get_by_role("button", name="Review reply").click()
+        expect(panel.locator(".reply-confirm")).to_contain_text(
+            "This sends the message to 2 customer case(s): 2 in fake."
+        )
+        panel.get_by_role("button", name="Send", exact=True).click()
+        # Writes need the API token: the page asks for it, then sends.
+        expect(page.locator("#token-reason")).to_contain_text("Replying needs the API token")
+        page.get_by_label("Access token", exact=True).fill("api-token-5150")
+        page.get_by_label("Access token", exact=True).press("Enter")
+        expect(panel.locator(".reply-confirm")).to_have_text("Reply queued for 2 case(s).")
+        expect(panel.locator(".reply-progress")).to_have_text(
+            "done: 2 delivered, 0 failed, 0 pending of 2", timeout=30_000
+        )
+        expect(panel.locator(".reply-list li")).to_have_count(1)
+        expect(panel.locator(".reply-list li").first).to_contain_text("alice")

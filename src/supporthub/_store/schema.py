@@ -23,6 +23,8 @@ __all__ = [
     "overrides",
     "provider_spellings",
     "refresh_runs",
+    "replies",
+    "reply_deliveries",
     "retired_ids",
     "rule_sets",
     "sources",
@@ -232,5 +234,48 @@ history = sa.Table(
     sa.Column("changes", _LONG_TEXT, nullable=False),
     sa.Column("note", sa.Text),
     sa.Index("ix_history_agg", "agg_id", "id"),
+    **_BINARY,
+)
+
+# Replies to every customer of an aggregated case (contract §7): the reply,
+# and its outbox: one delivery row per target case, written in the same
+# transaction, sent by whichever deliverer holds its lease.
+replies = sa.Table(
+    "replies",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("agg_id", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False),
+    sa.Column("set_status", sa.String(16)),
+    sa.Column("scope", sa.String(8), nullable=False),
+    sa.Column("auto_reply", sa.Boolean, nullable=False),
+    sa.Column("stopped_at", UTCDateTime),
+    sa.Column("stopped_by", sa.String(255)),
+    sa.Index("ix_replies_agg", "agg_id", "created_at"),
+    **_BINARY,
+)
+
+reply_deliveries = sa.Table(
+    "reply_deliveries",
+    metadata,
+    sa.Column("reply_id", sa.String(32), primary_key=True),
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("case_id", sa.String(255), primary_key=True),
+    # The same on every attempt, so the CRM makes one comment however often it is sent.
+    sa.Column("idempotency_key", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Column("comment_id", sa.String(255)),
+    # What a deliverer looks for: the due pending rows of one source.
+    sa.Index("ix_deliveries_due", "state", "source", "next_attempt_at"),
     **_BINARY,
 )

@@ -32,7 +32,7 @@ __all__ = ["SCHEMA_REVISION", "SqlStore", "storage_error"]
 log = logging.getLogger("supporthub.store")
 
 #: The Alembic revision this code expects (checked against the scripts in a test).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 

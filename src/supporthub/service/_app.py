@@ -6,7 +6,8 @@
         ─▶  TokenGuard (401)  ─▶  routes ─▶ Endpoints ─▶ Hub
 
 While the app runs (its lifespan) the metrics hook is registered on the
-hub's plug-in manager and, unless switched off, the scheduler thread runs.
+hub's plug-in manager and, unless switched off, the scheduler thread and
+the deliverer of replies run.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def create_app(
     scheduler: bool | None = None,
     refresh_wait_seconds: float = 60.0,
     on_ready: Callable[[], None] | None = None,
+    deliver: bool = True,
 ) -> Starlette:
     """The service for ``hub`` as an ASGI app.
 
@@ -45,6 +47,8 @@ def create_app(
     :param refresh_wait_seconds: how long ``/refresh`` waits for a refresh
         that is already running before it answers ``409``.
     :param on_ready: called once the app has started (the demo prints its URL).
+    :param deliver: send the replies' outbox while the app runs (any number
+        of processes may, on one database).
     """
     metrics = ServiceMetrics(hub)
     gate = RefreshGate(hub, wait_seconds=refresh_wait_seconds)
@@ -58,6 +62,9 @@ def create_app(
         schedule = Scheduler(hub) if run_scheduler else None
         if schedule is not None:
             schedule.start()
+        deliverer = hub.deliverer() if deliver else None
+        if deliverer is not None:
+            deliverer.start()
         if on_ready is not None:
             on_ready()
         try:
@@ -65,6 +72,8 @@ def create_app(
         finally:
             if schedule is not None:
                 schedule.stop()
+            if deliverer is not None:
+                deliverer.stop()
             gate.close()
             hub.plugins.unregister(name=metrics_plugin)
 
@@ -77,6 +86,11 @@ def create_app(
         Route("/aggregated-cases/{id}/history", endpoints.history, methods=["GET"]),
         Route("/aggregated-cases/{id}/trend", endpoints.trend, methods=["GET"]),
         Route("/aggregated-cases/{id}/explain", endpoints.explain, methods=["GET"]),
+        Route("/aggregated-cases/{id}/replies", endpoints.replies, methods=["GET"]),
+        Route("/aggregated-cases/{id}/replies", endpoints.make_reply, methods=["POST"]),
+        Route("/aggregated-cases/{id}/replies/preview", endpoints.preview_reply, methods=["GET"]),
+        Route("/replies/{id}", endpoints.reply, methods=["GET"]),
+        Route("/replies/{id}/stop", endpoints.stop_reply, methods=["POST"]),
         Route("/overrides", endpoints.overrides, methods=["GET"]),
         Route("/overrides", endpoints.make_override, methods=["POST"]),
         Route("/overrides/{id}", endpoints.undo_override, methods=["DELETE"]),

@@ -25,6 +25,7 @@ from supporthub._errors import InvalidQuery
 from supporthub._hub import Hub
 from supporthub._models import AggregatedCase
 from supporthub._query import MAX_VALUE_LENGTH
+from supporthub._replies import Reply, ReplyAccepted, checked_reply
 from supporthub._steering import MAX_REASON, MAX_WHO, RuleChange
 from supporthub._work import WorkChange
 
@@ -36,6 +37,8 @@ __all__ = [
     "override_call",
     "override_id",
     "read_json_object",
+    "reply_call",
+    "stop_call",
     "undo_call",
     "work_call",
 ]
@@ -214,3 +217,47 @@ def work_call(agg_id: str, data: Mapping[str, Any]) -> functools.partial[Aggrega
     values = {WORK_FIELDS[name]: value for name, value in data.items()}
     WorkChange.checked(**values)
     return functools.partial(Hub.update_work, agg_id=agg_id, **values)
+
+
+#: ``POST /aggregated-cases/{id}/replies``: JSON name → the library's name.
+REPLY_FIELDS: Mapping[str, str] = {
+    "message": "message",
+    "by": "by",
+    "public": "public",
+    "setStatus": "set_status",
+    "scope": "scope",
+    "autoReply": "auto_reply",
+}
+
+
+def reply_call(agg_id: str, data: Mapping[str, Any]) -> Callable[[Hub], ReplyAccepted]:
+    """The hub call that ``POST /aggregated-cases/{id}/replies`` asks for.
+
+    A field left out takes its default; a JSON ``null`` is a value, and only
+    ``setStatus`` accepts it.
+    """
+    unknown = sorted(name[:50] for name in data if name not in REPLY_FIELDS)
+    if unknown:
+        raise InvalidQuery(
+            f"a reply takes {', '.join(REPLY_FIELDS)}; unknown: {', '.join(unknown)}"
+        )
+    given = {python: data[json] for json, python in REPLY_FIELDS.items() if json in data}
+    given.setdefault("message", None)
+    given.setdefault("by", None)
+    request = checked_reply(**given)
+    return functools.partial(
+        Hub.reply,
+        agg_id=agg_id,
+        message=request.message,
+        by=request.by,
+        public=request.public,
+        set_status=request.set_status,
+        scope=request.scope,
+        auto_reply=request.auto_reply,
+    )
+
+
+def stop_call(reply_id: str, data: Mapping[str, Any]) -> Callable[[Hub], Reply]:
+    """The hub call that ``POST /replies/{id}/stop`` asks for (``{"by": …}``)."""
+    values = _checked(data, {"by": DECISION_FIELDS["by"]}, "stopping a reply")
+    return functools.partial(Hub.stop_reply, reply_id=reply_id, by=values["by"])

@@ -10,6 +10,7 @@ runs in Starlette's thread pool, so the event loop never blocks.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
@@ -22,11 +23,14 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from supporthub._errors import ClaimConflict, InvalidQuery
 from supporthub._hub import Hub
 from supporthub._query import parse_case_paging
+from supporthub._replies import ReplyScope
 from supporthub._serialize import to_json_dict
 from supporthub.service._bodies import (
     accept_call,
     override_call,
     read_json_object,
+    reply_call,
+    stop_call,
     undo_call,
     work_call,
 )
@@ -221,6 +225,49 @@ class Endpoints:
         """``POST /suggestions/{id}/accept``: the suggestion becomes an override."""
         _no_parameters(request)
         call = accept_call(request.path_params["id"], await read_json_object(request))
+        return _json(await run_in_threadpool(call, self.hub))
+
+    # -- replies to every customer: each handler is one library call ----------------
+
+    async def make_reply(self, request: Request) -> Response:
+        """``POST /aggregated-cases/{id}/replies``: store the reply and its outbox, 202."""
+        _no_parameters(request)
+        call = reply_call(request.path_params["id"], await read_json_object(request))
+        accepted = await run_in_threadpool(call, self.hub)
+        return JSONResponse(to_json_dict(accepted), status_code=202)
+
+    async def replies(self, request: Request) -> Response:
+        """``GET /aggregated-cases/{id}/replies``: the replies of one aggregated case."""
+        _no_parameters(request)
+        found = await run_in_threadpool(self.hub.replies, request.path_params["id"])
+        return JSONResponse({"replies": to_json_dict(found)})
+
+    async def preview_reply(self, request: Request) -> Response:
+        """``GET /aggregated-cases/{id}/replies/preview[?scope=all]``: who a reply reaches."""
+        params = request.query_params.multi_items()
+        unknown = sorted({key[:50] for key, _ in params if key != "scope"})
+        if unknown:
+            raise InvalidQuery(f"the preview takes only scope, got: {', '.join(unknown)}")
+        if len(params) > 1:
+            raise InvalidQuery("scope is given twice")
+        raw = params[0][1] if params else "open"
+        if raw not in ("open", "all"):
+            raise InvalidQuery("scope must be open or all")
+        scope: ReplyScope = "all" if raw == "all" else "open"
+        preview = await run_in_threadpool(
+            functools.partial(self.hub.preview_reply, request.path_params["id"], scope=scope)
+        )
+        return _json(preview)
+
+    async def reply(self, request: Request) -> Response:
+        """``GET /replies/{id}``: a reply's progress, with every target case."""
+        _no_parameters(request)
+        return _json(await run_in_threadpool(self.hub.reply_status, request.path_params["id"]))
+
+    async def stop_reply(self, request: Request) -> Response:
+        """``POST /replies/{id}/stop``: end its auto-reply for good."""
+        _no_parameters(request)
+        call = stop_call(request.path_params["id"], await read_json_object(request))
         return _json(await run_in_threadpool(call, self.hub))
 
     async def refresh(self, request: Request) -> Response:

@@ -80,6 +80,7 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.registry.register(HubCollector(hub))
+        self.registry.register(DeliveryCollector(hub))
 
     @hookimpl
     def refresh_finished(self, report: RefreshReport) -> None:
@@ -210,3 +211,30 @@ class RequestObserver:
                 "durationMs": round(seconds * 1000, 3),
             },
         )
+
+
+class DeliveryCollector(Collector):
+    """The replies' outbox, read at scrape time: delivery rows by source and state."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "supporthub_reply_deliveries",
+            "Delivery rows of replies by source and state (pending, delivered, failed).",
+            labels=["source", "state"],
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        try:
+            counts = self.hub.delivery_counts()
+        except StorageError:
+            return
+        for (source, state), count in sorted(counts.items()):
+            family.add_metric([source, state], count)
+        yield family

@@ -15,6 +15,7 @@ from typing import Any
 
 import supporthub
 from supporthub._query import MAX_LIMIT, MAX_VALUE_LENGTH
+from supporthub._replies import MAX_MESSAGE
 from supporthub._steering import MAX_REASON, MAX_WHO
 from supporthub.service._bodies import MAX_ID_LENGTH
 from supporthub.service._openapi_work import (
@@ -839,6 +840,210 @@ def _steering_paths() -> dict[str, Any]:
     }
 
 
+_STRING_OR_NULL = {"type": ["string", "null"]}
+_SCOPE = {
+    "type": "string",
+    "enum": ["open", "all"],
+    "default": "open",
+    "description": "`open`: the open member cases; `all`: every member case.",
+}
+_SCHEMAS.update(
+    {
+        "NewReply": {
+            "type": "object",
+            "required": ["message", "by"],
+            "additionalProperties": False,
+            "properties": {
+                "message": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_MESSAGE,
+                    "pattern": "\\S",
+                    "description": "The comment, posted as written on each target case.",
+                },
+                "by": {**_WHO, "pattern": "\\S", "description": "Who replies."},
+                "public": {
+                    "type": "boolean",
+                    "default": True,
+                    "description": "`false`: an internal note the customer does not see.",
+                },
+                "setStatus": {
+                    "type": ["string", "null"],
+                    "enum": ["pending", "solved", None],
+                    "default": None,
+                    "description": "Also set each case to waiting on the customer (`pending`) "
+                    "or `solved`; null leaves the status alone.",
+                },
+                "scope": _SCOPE,
+                "autoReply": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "Also send it to every open case that joins the aggregated "
+                    "case later, on the refresh that brings it, until stopped or `fixed`.",
+                },
+            },
+        },
+        "ReplyAccepted": {
+            "type": "object",
+            "required": ["id", "targets"],
+            "properties": {
+                "id": {"type": "string", "description": "The reply id, for `GET /replies/{id}`."},
+                "targets": {**_COUNT, "description": "Target cases."},
+            },
+        },
+        "ReplyPreview": {
+            "type": "object",
+            "required": ["targets", "bySource", "unwritable"],
+            "properties": {
+                "aggregatedCaseId": {"type": "string"},
+                "scope": _SCOPE,
+                "targets": _COUNT,
+                "bySource": {
+                    "type": "object",
+                    "additionalProperties": _COUNT,
+                    "description": "Target cases per source.",
+                },
+                "unwritable": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Sources whose adapter cannot write, and why: their "
+                    "cases would fail at once.",
+                },
+            },
+        },
+        "Delivery": {
+            "type": "object",
+            "required": ["source", "caseId", "state", "attempts", "error"],
+            "properties": {
+                "source": {"type": "string"},
+                "caseId": {"type": "string"},
+                "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                "attempts": _COUNT,
+                "error": {
+                    **_STRING_OR_NULL,
+                    "description": "Why it failed for good (the CRM's reason), or the last "
+                    "transient error of a pending one.",
+                },
+            },
+        },
+        "Reply": {
+            "type": "object",
+            "required": ["id", "state", "delivered", "pending", "failed", "cases"],
+            "properties": {
+                "id": {"type": "string"},
+                "aggregatedCaseId": {
+                    "type": "string",
+                    "description": "Follows the cases when a regroup changes the id.",
+                },
+                "state": {"type": "string", "enum": ["delivering", "done", "done-with-failures"]},
+                "targets": _COUNT,
+                "delivered": _COUNT,
+                "pending": _COUNT,
+                "failed": _COUNT,
+                "message": {"type": "string"},
+                "by": {"type": "string"},
+                "createdAt": _TIME,
+                "public": {"type": "boolean"},
+                "setStatus": {"type": ["string", "null"], "enum": ["pending", "solved", None]},
+                "scope": _SCOPE,
+                "autoReply": {"type": "boolean"},
+                "autoReplyActive": {"type": "boolean"},
+                "stoppedAt": _TIME_OR_NULL,
+                "stoppedBy": _STRING_OR_NULL,
+                "cases": {
+                    "type": "array",
+                    "items": _ref("Delivery"),
+                    "description": "Every target case (empty in lists of replies).",
+                },
+            },
+        },
+        "Replies": {
+            "type": "object",
+            "required": ["replies"],
+            "properties": {"replies": {"type": "array", "items": _ref("Reply")}},
+        },
+        "StopReply": {
+            "type": "object",
+            "required": ["by"],
+            "additionalProperties": False,
+            "properties": {"by": _WHO},
+        },
+    }
+)
+
+
+def _reply_paths() -> dict[str, Any]:
+    unknown_case = _error("No aggregated case has this id.")
+    return {
+        "/aggregated-cases/{id}/replies": {
+            "get": _read_operation(
+                "listReplies",
+                "The replies of one aggregated case, newest first",
+                _answer("Replies", "The replies with their counts (without target lists)."),
+                parameters=[_path_id("The aggregated case id.")],
+                responses={"404": unknown_case},
+            ),
+            "post": {
+                **_write_operation(
+                    "reply",
+                    "Answer every customer of an aggregated case",
+                    "Stores the reply and one delivery per target case in one transaction, "
+                    "then the hub posts the comment on each case in its CRM, exactly once, "
+                    "through crashes and CRM faults. Follow it at `GET /replies/{id}`.",
+                    parameters=[_path_id("The aggregated case id.")],
+                    requestBody=_body("NewReply"),
+                ),
+                "responses": {
+                    "202": _answer("ReplyAccepted", "Stored; delivery has begun."),
+                    "400": _BAD_REQUEST,
+                    "401": _UNAUTHORIZED,
+                    "404": unknown_case,
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/aggregated-cases/{id}/replies/preview": {
+            "get": _read_operation(
+                "previewReply",
+                "Who a reply would reach: target cases per source",
+                _answer("ReplyPreview", "The count per source, before anything is sent."),
+                parameters=[
+                    _path_id("The aggregated case id."),
+                    {"name": "scope", "in": "query", "schema": _SCOPE},
+                ],
+                responses={"404": unknown_case},
+            )
+        },
+        "/replies/{id}": {
+            "get": _read_operation(
+                "replyProgress",
+                "A reply's progress, with every target case",
+                _answer("Reply", "The reply."),
+                parameters=[_path_id("The reply id.")],
+                responses={"404": _error("No reply has this id.")},
+            )
+        },
+        "/replies/{id}/stop": {
+            "post": {
+                **_write_operation(
+                    "stopReply",
+                    "End a reply's auto-reply for good",
+                    "Deliveries already queued still go out; no new case gets it.",
+                    parameters=[_path_id("The reply id.")],
+                    requestBody=_body("StopReply"),
+                ),
+                "responses": {
+                    "200": _answer("Reply", "The reply, stopped."),
+                    "400": _BAD_REQUEST,
+                    "401": _UNAUTHORIZED,
+                    "404": _error("No reply has this id."),
+                    "503": _UNAVAILABLE,
+                },
+            }
+        },
+    }
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document served at ``/openapi.json``."""
@@ -934,6 +1139,7 @@ def openapi_document() -> dict[str, Any]:
             "/aggregated-cases/{id}/history": _work["history"],
             "/aggregated-cases/{id}/trend": _work["trend"],
             **_steering_paths(),
+            **_reply_paths(),
             "/refresh": {"get": _refresh_operation("get"), "post": _refresh_operation("post")},
             "/health": {
                 "get": {

@@ -292,6 +292,8 @@ async function toggleCases(id, toggle, detail, cell) {
       workControls(aggregated),
       folded("Why these cases are together", explanationBlock(explanation)),
       mergeForm(aggregated),
+      // replies.js adds the reply form, when loaded
+      ...(typeof replyPanel === "function" ? [replyPanel(aggregated)] : []),
     );
     cell.dataset.loaded = "true";
   } catch (error) {
