@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
@@ -146,6 +147,7 @@ class Hub:
         )
         self._transport_factory = transport_factory
         self._schema_ready = False
+        self._schema_lock = threading.Lock()
         #: Bounded answers by data version: a repeated list view costs one query.
         self._answers = AnswerCache()
 
@@ -271,9 +273,14 @@ class Hub:
     def _ready(self) -> None:
         # An empty database gets the schema (zero set-up with SQLite); an
         # older one needs a deliberate `supporthub db upgrade`.
+        # One thread creates it while the others wait: on MariaDB, DDL is not
+        # transactional, so a second thread (the deliverer beside a request)
+        # would see a half-made schema and call it foreign.
         if not self._schema_ready:
-            self.store.check_schema(create_if_empty=True)
-            self._schema_ready = True
+            with self._schema_lock:
+                if not self._schema_ready:
+                    self.store.check_schema(create_if_empty=True)
+                    self._schema_ready = True
 
     # -- refreshing ---------------------------------------------------------------
 
