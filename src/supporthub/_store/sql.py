@@ -23,7 +23,8 @@ from sqlalchemy.engine import make_url
 from supporthub._errors import ConfigurationError, RefreshInProgress, StorageError
 from supporthub._redact import redact
 from supporthub._store.base import Store
-from supporthub._store.locks import FileLock, MariaDbLock, RefreshLock
+from supporthub._store.conflicts import retry_conflicts
+from supporthub._store.locks import FileLock, GaleraAwareLock, RefreshLock
 from supporthub._store.reading import SqlReader
 from supporthub._store.writing import SqlWriter
 
@@ -145,7 +146,7 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
     def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         return connection_class(*cargs, **cparams)
 
-    return engine, MariaDbLock(engine, str(url.database))
+    return engine, GaleraAwareLock(engine, str(url.database))
 
 
 class SqlStore(Store):
@@ -180,6 +181,16 @@ class SqlStore(Store):
             ) from None
         self.dialect_name = self.engine.dialect.name
         self._cursor_secret: bytes | None = None
+        #: On Galera, writers stream their write set in fragments of this many
+        #: bytes: a refresh of any size stays under ``wsrep_max_ws_size`` and
+        #: other nodes apply it piece by piece, yet it commits (and becomes
+        #: visible) at once.
+        self.fragment_bytes = 1 << 20
+
+    def is_galera(self) -> bool:
+        """Whether the database is a Galera cluster node."""
+        lock = self._lock
+        return isinstance(lock, GaleraAwareLock) and lock.is_galera()
 
     def __repr__(self) -> str:
         return f"SqlStore({self.display_url!r})"
@@ -252,14 +263,31 @@ class SqlStore(Store):
                     # Take the write lock up front: no upgrade from a read lock
                     # that could fail half-way.
                     connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+                streaming = self.dialect_name != "sqlite" and self.is_galera()
+                if streaming:
+                    self._stream(connection, self.fragment_bytes)
                 with connection.begin():
                     writer = SqlWriter(connection, self)
+                    writer.streaming = streaming and self.fragment_bytes > 0
                     yield writer
                     # In the same transaction as the data: readers that see
                     # this token see this data (answers are kept by it).
                     writer.set_meta("data_version", secrets.token_hex(8))
+                    # Last, so the lease row is locked only for the commit.
+                    self._lock.fence(connection)
         except sa.exc.SQLAlchemyError as error:
             raise storage_error(error) from None
+
+    @staticmethod
+    def _stream(connection: sa.Connection, fragment_bytes: int) -> None:
+        """Galera 4 streaming replication for this session (0: off, one write set).
+
+        Only writers set it; a pooled connection keeps it, which is harmless:
+        a transaction smaller than one fragment is one write set anyway.
+        """
+        connection.exec_driver_sql("SET SESSION wsrep_trx_fragment_unit = 'bytes'")
+        connection.exec_driver_sql(f"SET SESSION wsrep_trx_fragment_size = {int(fragment_bytes)}")
+        connection.commit()
 
     def cursor_secret(self) -> bytes:
         """The secret that signs paging cursors, shared by every process on the database."""
@@ -268,9 +296,13 @@ class SqlStore(Store):
                 value = reader.meta("cursor_secret")
             if value is None:
                 # Older databases get one now; concurrent creators agree on the first.
-                with self.writer() as writer:
-                    value = writer.meta("cursor_secret") or secrets.token_hex(32)
-                    writer.set_meta("cursor_secret", value)
+                def create() -> str:
+                    with self.writer() as writer:
+                        made = writer.meta("cursor_secret") or secrets.token_hex(32)
+                        writer.set_meta("cursor_secret", made)
+                    return made
+
+                value = retry_conflicts(create)
             self._cursor_secret = bytes.fromhex(value)
         return self._cursor_secret
 
