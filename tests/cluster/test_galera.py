@@ -505,3 +505,34 @@ def test_a_source_failing_mid_stream_keeps_its_old_cases(
             cursor.execute("SELECT COUNT(*) FROM mysql.wsrep_streaming_log")
             assert cursor.fetchone() == (0,)
         connection.close()
+
+
+def test_a_hub_with_a_failover_list_follows_the_surviving_nodes(
+    cluster: Any, cluster_hub: Callable[..., Any], cluster_urls: list[str], fake_crm: Any
+):
+    """URL on node 3 with ``?failover=`` nodes 1 and 2: node 3 killed, the hub carries on."""
+    trials = max(1, TRIALS // 5)
+    total = 10
+    load(fake_crm, 0, total)
+    others = ",".join(f"127.0.0.1:{node.port}" for node in cluster.nodes[:2])
+    lines = []
+    for _ in range(trials):
+        hub = cluster_hub(0, SUPPORTHUB_DATABASE_URL=f"{cluster_urls[2]}?failover={others}")
+        assert hub.refresh(force=True).ok
+        cluster.nodes[2].kill(signal.SIGKILL)
+        started = time.monotonic()
+        load(fake_crm, total, 5)
+        total += 5
+        report = hub.refresh(force=True)
+        failover_seconds = time.monotonic() - started
+        assert report.ok
+        assert hub.counts().cases == {"fake": total}
+        assert count_cases(cluster_urls[0]) == (total, total)
+        started = time.monotonic()
+        cluster.restart(cluster.nodes[2])
+        lines.append(
+            f"node 3 killed under a hub with a failover list: next refresh ok in "
+            f"{failover_seconds:.1f} s; node 3 back in {time.monotonic() - started:.1f} s"
+        )
+        hub.close()
+    print("\n".join(lines))

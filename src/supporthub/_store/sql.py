@@ -125,6 +125,8 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
         )
     if "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})
+    failover = _failover_hosts(url)
+    url = url.difference_update_query(["failover"])
     engine = sa.create_engine(
         url,
         pool_pre_ping=True,  # a restarted server costs one failed ping, not a failed request
@@ -144,9 +146,68 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        return connection_class(*cargs, **cparams)
+        if not failover:
+            return connection_class(*cargs, **cparams)
+        return _connect_first(connection_class, cargs, cparams, failover)
 
     return engine, GaleraAwareLock(engine, str(url.database))
+
+
+def _failover_hosts(url: sa.URL) -> list[tuple[str, int]]:
+    """``?failover=host:port,host:port``: the nodes to try when the URL's host fails."""
+    raw = url.query.get("failover")
+    if raw is None:
+        return []
+    hosts = []
+    for part in (raw if isinstance(raw, str) else ",".join(raw)).split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(
+                "SUPPORTHUB_DATABASE_URL: failover= takes host:port pairs separated by "
+                f"commas, not {part.strip()!r}"
+            )
+        hosts.append((host, int(port)))
+    return hosts
+
+
+def _connect_first(
+    connection_class: type[Any],
+    cargs: Any,
+    cparams: dict[str, Any],
+    failover: list[tuple[str, int]],
+) -> Any:
+    """Connect to the URL's node, else to the first failover node that answers and is ready.
+
+    A Galera node cut off from the rest accepts connections but refuses
+    queries (not in the primary component): it is skipped like a dead one.
+    """
+    import pymysql  # noqa: PLC0415 - only MariaDB needs the driver
+
+    first = (cparams.get("host", "localhost"), int(cparams.get("port", 3306)))
+    error: BaseException | None = None
+    for host, port in [first, *(h for h in failover if h != first)]:
+        try:
+            connection = connection_class(*cargs, **{**cparams, "host": host, "port": port})
+        except pymysql.err.OperationalError as failed:
+            error = failed
+            continue
+        if _node_ready(connection):
+            return connection
+        connection.close()
+        error = pymysql.err.OperationalError(1047, f"{host}:{port} is not a ready cluster node")
+    assert error is not None
+    raise error
+
+
+def _node_ready(connection: Any) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW VARIABLES LIKE 'wsrep_on'")
+        row = cursor.fetchone()
+        if row is None or str(row[1]).upper() != "ON":
+            return True  # not a Galera node: reachable is ready
+        cursor.execute("SHOW STATUS LIKE 'wsrep_ready'")
+        row = cursor.fetchone()
+    return row is not None and str(row[1]).upper() == "ON"
 
 
 class SqlStore(Store):
