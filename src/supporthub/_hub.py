@@ -104,7 +104,9 @@ class Hub:
         #: The key rules of the configuration and the plug-ins; the operators'
         #: overrides, stored in the database, run after them.
         self.rules: tuple[KeyRule, ...] = collect_key_pipeline(self.plugins, self.settings).rules
-        self.store = store or SqlStore(self.settings.database_url)
+        self.store = store or SqlStore(
+            self.settings.database_url, read_url=self.settings.read_database_url
+        )
         self.clock = clock
         self._steering = Steering(self.store, self._pipeline_with, clock)
         self._refresher = Refresher(
@@ -305,7 +307,7 @@ class Hub:
     def page(self, query: Query) -> Page:
         """Run a parsed query; the answer is held in memory (see :meth:`iter_json`)."""
         self._ready()
-        with self.store.reader() as reader:
+        with self.store.list_reader() as reader:
             items, total, next_cursor = self._listing(reader, query)
             found = tuple(
                 attrs.evolve(aggregated, cases=tuple(members)) for aggregated, members in items
@@ -319,7 +321,7 @@ class Hub:
         cases it holds. Close the iterator to stop early.
         """
         self._ready()
-        with self.store.reader() as reader:
+        with self.store.list_reader() as reader:
             # A page with a casesLimit is bounded: kept for its data version.
             bounded = query.limit is not None and query.cases_limit is not None
             version = reader.data_version() if bounded else None
@@ -339,7 +341,7 @@ class Hub:
         :raises NotFound: no aggregated case has this id.
         """
         self._ready()
-        with self.store.reader() as reader:
+        with self.store.list_reader() as reader:
             row = _existing(reader, agg_id)
             members = tuple(reader.iter_cases(agg_id, limit=cases_limit))
             return row.to_aggregated_case(members, last_refresh_at=reader.last_refresh_at())
@@ -354,7 +356,7 @@ class Hub:
             ``next()``, before any chunk).
         """
         self._ready()
-        with self.store.reader() as reader:
+        with self.store.list_reader() as reader:
             version = reader.data_version()
             key = ("aggregated", version, agg_id)
             if version is not None and (answer := self._answers.get(key)) is not None:

@@ -309,3 +309,81 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- a primary with an asynchronous read replica (no Galera) --------------------
+
+REPLICA_PORT_BASE = int(os.environ.get("SUPPORTHUB_REPLICA_SQL_PORT", "3321"))
+
+
+@dataclass
+class PlainNode(Node):
+    """A ``mariadbd`` of a primary/replica pair: binary log on, no Galera."""
+
+    def command(self, cluster_address: str, *, bootstrap: bool) -> list[str]:
+        return [
+            MARIADBD,
+            "--no-defaults",
+            "--user=root",
+            f"--datadir={self.datadir}",
+            f"--socket={self.root / f'node{self.index}.sock'}",
+            f"--pid-file={self.root / f'node{self.index}.pid'}",
+            f"--log-error={self.log}",
+            "--bind-address=127.0.0.1",
+            f"--port={self.port}",
+            "--skip-name-resolve",
+            "--performance-schema=OFF",
+            "--innodb-buffer-pool-size=64M",
+            "--innodb-log-file-size=32M",
+            "--innodb-flush-log-at-trx-commit=2",
+            f"--server-id={self.index}",
+            f"--log-bin={self.root / f'node{self.index}-bin'}",
+            "--binlog-format=ROW",
+            *self.extra,
+        ]
+
+    def wait_up(self, timeout: float = START_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"node{self.index} exited: {self.tail()}")
+            try:
+                self.connect(2).close()
+                return
+            except pymysql.MySQLError:
+                time.sleep(0.25)
+        raise RuntimeError(f"node{self.index} did not start in {timeout:g} s: {self.tail()}")
+
+    def sql(self, statement: str) -> None:
+        connection = self.connect()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            connection.close()
+
+
+@contextlib.contextmanager
+def primary_and_replica() -> Iterator[tuple[PlainNode, PlainNode]]:
+    """A primary and a replica following it (GTID), on ports 3321 and 3322."""
+    root = Path(tempfile.mkdtemp(prefix="supporthub-replica-"))
+    primary = PlainNode(index=1, root=root, port=REPLICA_PORT_BASE, galera_port=0)
+    replica = PlainNode(
+        index=2, root=root, port=REPLICA_PORT_BASE + 1, galera_port=0, extra=["--read-only"]
+    )
+    try:
+        for node in (primary, replica):
+            node.install()
+            node.start("", bootstrap=False)
+        for node in (primary, replica):
+            node.wait_up()
+        replica.sql(
+            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={primary.port}, "
+            "MASTER_USER='root', MASTER_USE_GTID=current_pos"
+        )
+        replica.sql("START SLAVE")
+        yield primary, replica
+    finally:
+        for node in (replica, primary):
+            node.kill()
+        shutil.rmtree(root, ignore_errors=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import secrets
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,37 +212,49 @@ def _node_ready(connection: Any) -> bool:
     return row is not None and str(row[1]).upper() == "ON"
 
 
+def _open(url: str, variable: str) -> tuple[sa.Engine, RefreshLock, str]:
+    """The engine and refresh lock of a URL, and the URL to show (no password)."""
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise ConfigurationError(
+            f"{variable} is not a database URL; expected e.g. "
+            "sqlite:///supporthub.db or mysql+pymysql://user:pass@host:3306/db"
+        ) from None
+    display_url = parsed.render_as_string(hide_password=True)
+    backend = parsed.get_backend_name()
+    try:
+        if backend == "sqlite":
+            engine, lock = _sqlite_engine(parsed)
+        elif backend in {"mysql", "mariadb"}:
+            engine, lock = _mariadb_engine(parsed)
+        else:
+            raise ConfigurationError(
+                f"{variable}: unsupported database {backend!r}; "
+                "use sqlite:///… or mysql+pymysql://… (MariaDB)"
+            )
+    except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
+        raise ConfigurationError(f"{variable} ({display_url}) cannot be used: {error}") from None
+    return engine, lock, display_url
+
+
 class SqlStore(Store):
     """The store on a SQLAlchemy URL (``sqlite:///…`` or ``mysql+pymysql://…``).
 
     :raises ConfigurationError: the URL is not one the hub can use.
     """
 
-    def __init__(self, url: str) -> None:
-        try:
-            parsed = make_url(url)
-        except (sa.exc.ArgumentError, ValueError):
-            raise ConfigurationError(
-                "SUPPORTHUB_DATABASE_URL is not a database URL; expected e.g. "
-                "sqlite:///supporthub.db or mysql+pymysql://user:pass@host:3306/db"
-            ) from None
-        self.display_url = parsed.render_as_string(hide_password=True)
-        backend = parsed.get_backend_name()
-        try:
-            if backend == "sqlite":
-                self.engine, self._lock = _sqlite_engine(parsed)
-            elif backend in {"mysql", "mariadb"}:
-                self.engine, self._lock = _mariadb_engine(parsed)
-            else:
-                raise ConfigurationError(
-                    f"SUPPORTHUB_DATABASE_URL: unsupported database {backend!r}; "
-                    "use sqlite:///… or mysql+pymysql://… (MariaDB)"
-                )
-        except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
-            raise ConfigurationError(
-                f"SUPPORTHUB_DATABASE_URL ({self.display_url}) cannot be used: {error}"
-            ) from None
+    def __init__(self, url: str, *, read_url: str | None = None) -> None:
+        self.engine, self._lock, self.display_url = _open(url, "SUPPORTHUB_DATABASE_URL")
         self.dialect_name = self.engine.dialect.name
+        #: A replica for the list views (``SUPPORTHUB_READ_DATABASE_URL``), or None.
+        self.read_engine: sa.Engine | None = None
+        if read_url:
+            self.read_engine = _open(read_url, "SUPPORTHUB_READ_DATABASE_URL")[0]
+        #: After this process wrote, list views read the primary this long:
+        #: a replica may not have the write yet (read your own writes).
+        self.read_your_writes_seconds = 10.0
+        self._wrote_at = -math.inf
         self._cursor_secret: bytes | None = None
         #: On Galera, writers stream their write set in fragments of this many
         #: bytes: a refresh of any size stays under ``wsrep_max_ws_size`` and
@@ -310,8 +324,24 @@ class SqlStore(Store):
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[SqlReader]:
+        with self._reader(self.engine) as reader:
+            yield reader
+
+    def list_reader(self) -> contextlib.AbstractContextManager[SqlReader]:
+        """A snapshot for the list views: on the read replica when there is one.
+
+        The primary instead for a while after this process wrote, so that a
+        person sees their own claim or override in the next answer.
+        """
+        recent = time.monotonic() - self._wrote_at < self.read_your_writes_seconds
+        if self.read_engine is None or recent:
+            return self._reader(self.engine)
+        return self._reader(self.read_engine)
+
+    @contextlib.contextmanager
+    def _reader(self, engine: sa.Engine) -> Iterator[SqlReader]:
         try:
-            with self.engine.connect() as connection, connection.begin():
+            with engine.connect() as connection, connection.begin():
                 yield SqlReader(connection, self)
         except sa.exc.SQLAlchemyError as error:
             raise storage_error(error) from None
@@ -336,6 +366,7 @@ class SqlStore(Store):
                     writer.set_meta("data_version", secrets.token_hex(8))
                     # Last, so the lease row is locked only for the commit.
                     self._lock.fence(connection)
+                self._wrote_at = time.monotonic()
         except sa.exc.SQLAlchemyError as error:
             raise storage_error(error) from None
 
@@ -400,3 +431,5 @@ class SqlStore(Store):
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
