@@ -351,6 +351,7 @@ class Refresher:
             except _SourceUndo as undo:
                 # A writer without savepoints (Galera, streaming) rolled the
                 # whole refresh back: again, without the source that failed.
+                log.warning("%s failed half-way; the refresh runs again without it", undo.name)
                 failed[undo.name] = undo.outcome
 
     def _run_once(

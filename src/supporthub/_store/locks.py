@@ -21,6 +21,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from supporthub._errors import StorageError
+from supporthub._store.conflicts import is_conflict, retry_conflicts
+
 __all__ = ["FileLock", "GaleraAwareLock", "LeaseLock", "LocalLock", "MariaDbLock", "RefreshLock"]
 
 # Polling granularity while waiting for a lock held by another process.
@@ -199,8 +202,6 @@ class LeaseLock(RefreshLock):
         self._renewer: threading.Thread | None = None
 
     def _try(self) -> bool:
-        from supporthub._store.conflicts import is_conflict  # noqa: PLC0415 - no cycle
-
         holder = f"{os.getpid()}.{secrets.token_hex(6)}"
         try:
             with self.engine.begin() as connection:
@@ -263,8 +264,6 @@ class LeaseLock(RefreshLock):
         return bool(result.rowcount)
 
     def _renew_loop(self) -> None:
-        from supporthub._store.conflicts import retry_conflicts  # noqa: PLC0415
-
         while not self._stop.wait(self.ttl / 3):
             try:
 
@@ -286,8 +285,6 @@ class LeaseLock(RefreshLock):
         if self._head is None or threading.get_ident() != self._thread_id:
             return
         if not self._renew(connection):
-            from supporthub._errors import StorageError  # noqa: PLC0415
-
             raise StorageError(
                 "the refresh lock expired while this refresh ran (another hub process "
                 "took it over); nothing was written"
