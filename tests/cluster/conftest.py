@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,12 @@ def cluster_urls(cluster: galera.Cluster) -> Iterator[list[str]]:
     store = SqlStore(urls[0])
     store.upgrade()
     store.close()
+    # DDL reaches the other nodes a moment after node 1 answered.
+    for node in cluster.nodes:
+        deadline = time.monotonic() + 30
+        while not _has_schema(node, name):
+            assert time.monotonic() < deadline, f"node{node.index} never got the schema"
+            time.sleep(0.05)
     yield urls
     for node in cluster.nodes:
         try:
@@ -54,6 +61,20 @@ def cluster_urls(cluster: galera.Cluster) -> Iterator[list[str]]:
             cursor.execute(f"DROP DATABASE IF EXISTS {name}")
         connection.close()
         break
+
+
+def _has_schema(node: galera.Node, database: str) -> bool:
+    connection = node.connect()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM information_schema.tables"
+                " WHERE table_schema = %s AND table_name = 'alembic_version'",
+                (database,),
+            )
+            return bool(cursor.fetchone()[0])
+    finally:
+        connection.close()
 
 
 @pytest.fixture

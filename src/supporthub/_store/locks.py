@@ -394,7 +394,19 @@ def _is_galera(connection: sa.Connection) -> bool:
 def _has_meta(connection: sa.Connection) -> bool:
     # Before the first `db upgrade` there is no table for the lease: the
     # schema's creation takes the node's GET_LOCK (DDL runs cluster-wide).
-    return sa.inspect(connection).has_table("meta")
+    # A causal read (wsrep_sync_wait): a node that has not yet applied the
+    # schema another node just created must not fall back to GET_LOCK.
+    connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
+    try:
+        found = connection.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM information_schema.tables"
+                " WHERE table_schema = DATABASE() AND table_name = 'meta'"
+            )
+        ).scalar_one()
+    finally:
+        connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 0")
+    return bool(found)
 
 
 def _parse_lease(value: str | None) -> tuple[int, str, float]:
