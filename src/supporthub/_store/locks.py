@@ -312,11 +312,17 @@ class LeaseLock(RefreshLock):
         if self._head is not None:
             return True
         with self.engine.connect() as connection:
-            now = self._now(connection)
-            value = connection.execute(
-                sa.text("SELECT value FROM meta WHERE `key` = :key"), {"key": self.KEY}
-            ).scalar()
-            connection.commit()
+            # A causal read: a lease just taken or given back on another node
+            # may not be applied on this one yet.
+            connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
+            try:
+                now = self._now(connection)
+                value = connection.execute(
+                    sa.text("SELECT value FROM meta WHERE `key` = :key"), {"key": self.KEY}
+                ).scalar()
+                connection.commit()
+            finally:
+                connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 0")
         return _parse_lease(value)[2] > now
 
 
