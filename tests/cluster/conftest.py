@@ -19,7 +19,7 @@ import pymysql
 import pytest
 
 import supporthub
-from supporthub._store.sql import SqlStore
+from supporthub._store.sql import SCHEMA_REVISION, SqlStore
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -72,7 +72,11 @@ def _has_schema(node: galera.Node, database: str) -> bool:
                 " WHERE table_schema = %s AND table_name = 'alembic_version'",
                 (database,),
             )
-            return bool(cursor.fetchone()[0])
+            if not cursor.fetchone()[0]:
+                return False
+            cursor.execute(f"SELECT version_num FROM {database}.alembic_version")
+            row = cursor.fetchone()
+            return row is not None and row[0] == SCHEMA_REVISION
     finally:
         connection.close()
 

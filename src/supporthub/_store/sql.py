@@ -238,6 +238,15 @@ def _open(url: str, variable: str) -> tuple[sa.Engine, RefreshLock, str]:
     return engine, lock, display_url
 
 
+def _catch_up(connection: sa.Connection) -> None:
+    """Wait until this Galera node applied what the cluster had committed (a causal read)."""
+    connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
+    try:
+        connection.exec_driver_sql("SELECT 1").all()
+    finally:
+        connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 0")
+
+
 class SqlStore(Store):
     """The store on a SQLAlchemy URL (``sqlite:///…`` or ``mysql+pymysql://…``).
 
@@ -276,6 +285,9 @@ class SqlStore(Store):
         """The schema revision in the database; ``None`` when it has no schema."""
         try:
             with self.engine.connect() as connection:
+                if self.dialect_name != "sqlite" and self.is_galera():
+                    # A node applies a `db upgrade` run on another a moment later.
+                    _catch_up(connection)
                 if not sa.inspect(connection).has_table("alembic_version"):
                     return None
                 return connection.execute(
