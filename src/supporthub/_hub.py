@@ -132,7 +132,9 @@ class Hub:
         #: The key rules of the configuration and the plug-ins; the operators'
         #: overrides, stored in the database, run after them.
         self.rules: tuple[KeyRule, ...] = collect_key_pipeline(self.plugins, self.settings).rules
-        self.store = store or SqlStore(self.settings.database_url)
+        self.store = store or SqlStore(
+            self.settings.database_url, read_url=self.settings.read_database_url
+        )
         self.clock = clock
         self._steering = Steering(self.store, self._pipeline_with, clock, self._unwritable)
         self._refresher = Refresher(
@@ -479,7 +481,7 @@ class Hub:
     def page(self, query: Query) -> Page:
         """Run a parsed query; the answer is held in memory (see :meth:`iter_json`)."""
         self._ready()
-        with self.store.reader() as reader:
+        with self.store.list_reader() as reader:
             items, total, next_cursor = self._listing(reader, query, self.clock())
             found = tuple(
                 attrs.evolve(aggregated, cases=tuple(members)) for aggregated, members in items
@@ -493,7 +495,7 @@ class Hub:
         cases it holds. Close the iterator to stop early.
         """
         self._ready()
-        with self.store.reader() as reader:
+        with self.store.list_reader() as reader:
             # A page with a casesLimit is bounded: kept for its data version.
             bounded = query.limit is not None and query.cases_limit is not None
             key = self._answer_key(reader, "listing", query) if bounded else None
@@ -518,7 +520,7 @@ class Hub:
         :raises NotFound: no aggregated case has this id (or took it over).
         """
         self._ready()
-        with self.store.reader() as reader:
+        with self.store.list_reader() as reader:
             try:
                 row = _existing(reader, agg_id)
             except Moved as moved:
@@ -550,7 +552,7 @@ class Hub:
         self._ready()
         codec = self._codec()
         after = None if cases_cursor is None else codec.decode_cases(cases_cursor, agg_id)
-        with self.store.reader() as reader:
+        with self.store.list_reader() as reader:
             row = _existing(reader, agg_id)
             return self._cases_page(reader, row, codec, cases_limit, after)
 
@@ -593,7 +595,7 @@ class Hub:
         self._ready()
         codec = self._codec()
         after = None if cases_cursor is None else codec.decode_cases(cases_cursor, agg_id)
-        with self.store.reader() as reader:
+        with self.store.list_reader() as reader:
             key = self._answer_key(reader, "aggregated", agg_id, cases_limit, cases_cursor)
             if key is not None and (answer := self._answers.get(key)) is not None:
                 yield answer

@@ -132,6 +132,15 @@ class _Outcome:
     error: str | None = None
 
 
+class _SourceUndo(Exception):
+    """One source failed inside a writer that cannot undo only its part."""
+
+    def __init__(self, name: str, outcome: _Outcome) -> None:
+        super().__init__(name)
+        self.name = name
+        self.outcome = outcome
+
+
 class Refresher:
     """Runs refreshes for one hub; one at a time in this process and across processes."""
 
@@ -330,8 +339,39 @@ class Refresher:
         full: bool,
         started_at: dt.datetime,
     ) -> RefreshReport:
-        runnable = [name for name in due if self.sources[name].problem is None]
-        outcomes: dict[str, _Outcome] = {}
+        failed: dict[str, _Outcome] = {}
+        while True:
+            try:
+                return self._run_once(
+                    due,
+                    states,
+                    pipeline,
+                    failed,
+                    trigger=trigger,
+                    full=full,
+                    started_at=started_at,
+                )
+            except _SourceUndo as undo:
+                # A writer without savepoints (Galera, streaming) rolled the
+                # whole refresh back: again, without the source that failed.
+                log.warning("%s failed half-way; the refresh runs again without it", undo.name)
+                failed[undo.name] = undo.outcome
+
+    def _run_once(
+        self,
+        due: list[str],
+        states: Mapping[str, SourceState],
+        pipeline: KeyPipeline,
+        failed: Mapping[str, _Outcome],
+        *,
+        trigger: Trigger,
+        full: bool,
+        started_at: dt.datetime,
+    ) -> RefreshReport:
+        runnable = [
+            name for name in due if self.sources[name].problem is None and name not in failed
+        ]
+        outcomes: dict[str, _Outcome] = dict(failed)
         durations: dict[str, float] = {}
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, len(runnable)), thread_name_prefix="supporthub-fetch"
@@ -426,6 +466,8 @@ class Refresher:
                     outcome.deleted += writer.remove_unseen(tracker, source_changes)
         except FetchFailed as failure:
             outcome.error = self._describe(name, failure.error)
+            if writer.streaming:
+                raise _SourceUndo(name, outcome) from None
             return outcome
         changes.merge(source_changes)
         return outcome

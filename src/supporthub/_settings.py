@@ -40,6 +40,14 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         secret=True,
     ),
     EnvironmentVariable(
+        "SUPPORTHUB_READ_DATABASE_URL",
+        None,
+        "Optional URL of a read replica (or a read-only proxy) of the database for the "
+        "list views; writes, refreshes and reads right after this process wrote use the "
+        "database above.",
+        secret=True,
+    ),
+    EnvironmentVariable(
         "SUPPORTHUB_REFRESH_INTERVAL_HOURS",
         "4",
         "Period of the scheduled refresh in `supporthub serve` (fractions allowed).",
@@ -195,6 +203,7 @@ class Settings:
     """
 
     database_url: str = "sqlite:///supporthub.db"
+    read_database_url: str | None = attrs.field(default=None, repr=False)
     refresh_interval: dt.timedelta = dt.timedelta(hours=4)
     min_refresh_age: dt.timedelta = dt.timedelta(minutes=15)
     scheduler: bool = True
@@ -219,6 +228,7 @@ class Settings:
         blocked = _text(env, "SUPPORTHUB_BLOCKED_PLUGINS") or ""
         return cls(
             database_url=_text(env, "SUPPORTHUB_DATABASE_URL") or "sqlite:///supporthub.db",
+            read_database_url=_text(env, "SUPPORTHUB_READ_DATABASE_URL"),
             refresh_interval=dt.timedelta(
                 hours=_number(env, "SUPPORTHUB_REFRESH_INTERVAL_HOURS", minimum=0, inclusive=False)
             ),
@@ -252,8 +262,9 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Values that must never appear in a log line, an error or an answer."""
         values = [self.api_token, self.read_token]
-        password = _url_password(self.database_url)
-        values.append(password)
+        values.append(_url_password(self.database_url))
+        if self.read_database_url:
+            values.append(_url_password(self.read_database_url))
         return tuple(v for v in values if v)
 
 

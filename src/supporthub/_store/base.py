@@ -7,7 +7,8 @@ promises, whatever the database:
   committed state: before a refresh or after it, never between.
 - **One transaction per refresh.** Everything written inside one
   :meth:`Store.writer` becomes visible at once when it exits cleanly, and
-  not at all when it raises. Savepoints undo one source's part.
+  not at all when it raises. Savepoints undo one source's part (except on
+  Galera while streaming, where the refresh runs again without that source).
 - **Idempotent writes.** The same batch applied twice changes nothing the
   second time; an older version of a case never replaces a newer one.
 - **One refresh at a time** through :meth:`Store.refresh_lock`, also across

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import secrets
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,8 @@ from sqlalchemy.engine import make_url
 from supporthub._errors import ConfigurationError, RefreshInProgress, StorageError
 from supporthub._redact import redact
 from supporthub._store.base import Store
-from supporthub._store.locks import FileLock, MariaDbLock, RefreshLock
+from supporthub._store.conflicts import retry_conflicts
+from supporthub._store.locks import FileLock, GaleraAwareLock, RefreshLock
 from supporthub._store.reading import SqlReader
 from supporthub._store.writing import SqlWriter
 
@@ -124,6 +127,8 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
         )
     if "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})
+    failover = _failover_hosts(url)
+    url = url.difference_update_query(["failover"])
     engine = sa.create_engine(
         url,
         pool_pre_ping=True,  # a restarted server costs one failed ping, not a failed request
@@ -143,9 +148,103 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        return connection_class(*cargs, **cparams)
+        if not failover:
+            return connection_class(*cargs, **cparams)
+        return _connect_first(connection_class, cargs, cparams, failover)
 
-    return engine, MariaDbLock(engine, str(url.database))
+    return engine, GaleraAwareLock(engine, str(url.database))
+
+
+def _failover_hosts(url: sa.URL) -> list[tuple[str, int]]:
+    """``?failover=host:port,host:port``: the nodes to try when the URL's host fails."""
+    raw = url.query.get("failover")
+    if raw is None:
+        return []
+    hosts = []
+    for part in (raw if isinstance(raw, str) else ",".join(raw)).split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigurationError(
+                "SUPPORTHUB_DATABASE_URL: failover= takes host:port pairs separated by "
+                f"commas, not {part.strip()!r}"
+            )
+        hosts.append((host, int(port)))
+    return hosts
+
+
+def _connect_first(
+    connection_class: type[Any],
+    cargs: Any,
+    cparams: dict[str, Any],
+    failover: list[tuple[str, int]],
+) -> Any:
+    """Connect to the URL's node, else to the first failover node that answers and is ready.
+
+    A Galera node cut off from the rest accepts connections but refuses
+    queries (not in the primary component): it is skipped like a dead one.
+    """
+    import pymysql  # noqa: PLC0415 - only MariaDB needs the driver
+
+    first = (cparams.get("host", "localhost"), int(cparams.get("port", 3306)))
+    error: BaseException | None = None
+    for host, port in [first, *(h for h in failover if h != first)]:
+        try:
+            connection = connection_class(*cargs, **{**cparams, "host": host, "port": port})
+        except pymysql.err.OperationalError as failed:
+            error = failed
+            continue
+        if _node_ready(connection):
+            return connection
+        connection.close()
+        error = pymysql.err.OperationalError(1047, f"{host}:{port} is not a ready cluster node")
+    assert error is not None
+    raise error
+
+
+def _node_ready(connection: Any) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW VARIABLES LIKE 'wsrep_on'")
+        row = cursor.fetchone()
+        if row is None or str(row[1]).upper() != "ON":
+            return True  # not a Galera node: reachable is ready
+        cursor.execute("SHOW STATUS LIKE 'wsrep_ready'")
+        row = cursor.fetchone()
+    return row is not None and str(row[1]).upper() == "ON"
+
+
+def _open(url: str, variable: str) -> tuple[sa.Engine, RefreshLock, str]:
+    """The engine and refresh lock of a URL, and the URL to show (no password)."""
+    try:
+        parsed = make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise ConfigurationError(
+            f"{variable} is not a database URL; expected e.g. "
+            "sqlite:///supporthub.db or mysql+pymysql://user:pass@host:3306/db"
+        ) from None
+    display_url = parsed.render_as_string(hide_password=True)
+    backend = parsed.get_backend_name()
+    try:
+        if backend == "sqlite":
+            engine, lock = _sqlite_engine(parsed)
+        elif backend in {"mysql", "mariadb"}:
+            engine, lock = _mariadb_engine(parsed)
+        else:
+            raise ConfigurationError(
+                f"{variable}: unsupported database {backend!r}; "
+                "use sqlite:///… or mysql+pymysql://… (MariaDB)"
+            )
+    except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
+        raise ConfigurationError(f"{variable} ({display_url}) cannot be used: {error}") from None
+    return engine, lock, display_url
+
+
+def _catch_up(connection: sa.Connection) -> None:
+    """Wait until this Galera node applied what the cluster had committed (a causal read)."""
+    connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
+    try:
+        connection.exec_driver_sql("SELECT 1").all()
+    finally:
+        connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 0")
 
 
 class SqlStore(Store):
@@ -154,32 +253,28 @@ class SqlStore(Store):
     :raises ConfigurationError: the URL is not one the hub can use.
     """
 
-    def __init__(self, url: str) -> None:
-        try:
-            parsed = make_url(url)
-        except (sa.exc.ArgumentError, ValueError):
-            raise ConfigurationError(
-                "SUPPORTHUB_DATABASE_URL is not a database URL; expected e.g. "
-                "sqlite:///supporthub.db or mysql+pymysql://user:pass@host:3306/db"
-            ) from None
-        self.display_url = parsed.render_as_string(hide_password=True)
-        backend = parsed.get_backend_name()
-        try:
-            if backend == "sqlite":
-                self.engine, self._lock = _sqlite_engine(parsed)
-            elif backend in {"mysql", "mariadb"}:
-                self.engine, self._lock = _mariadb_engine(parsed)
-            else:
-                raise ConfigurationError(
-                    f"SUPPORTHUB_DATABASE_URL: unsupported database {backend!r}; "
-                    "use sqlite:///… or mysql+pymysql://… (MariaDB)"
-                )
-        except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
-            raise ConfigurationError(
-                f"SUPPORTHUB_DATABASE_URL ({self.display_url}) cannot be used: {error}"
-            ) from None
+    def __init__(self, url: str, *, read_url: str | None = None) -> None:
+        self.engine, self._lock, self.display_url = _open(url, "SUPPORTHUB_DATABASE_URL")
         self.dialect_name = self.engine.dialect.name
+        #: A replica for the list views (``SUPPORTHUB_READ_DATABASE_URL``), or None.
+        self.read_engine: sa.Engine | None = None
+        if read_url:
+            self.read_engine = _open(read_url, "SUPPORTHUB_READ_DATABASE_URL")[0]
+        #: After this process wrote, list views read the primary this long:
+        #: a replica may not have the write yet (read your own writes).
+        self.read_your_writes_seconds = 10.0
+        self._wrote_at = -math.inf
         self._cursor_secret: bytes | None = None
+        #: On Galera, writers stream their write set in fragments of this many
+        #: bytes: a refresh of any size stays under ``wsrep_max_ws_size`` and
+        #: other nodes apply it piece by piece, yet it commits (and becomes
+        #: visible) at once.
+        self.fragment_bytes = 1 << 20
+
+    def is_galera(self) -> bool:
+        """Whether the database is a Galera cluster node."""
+        lock = self._lock
+        return isinstance(lock, GaleraAwareLock) and lock.is_galera()
 
     def __repr__(self) -> str:
         return f"SqlStore({self.display_url!r})"
@@ -190,6 +285,9 @@ class SqlStore(Store):
         """The schema revision in the database; ``None`` when it has no schema."""
         try:
             with self.engine.connect() as connection:
+                if self.dialect_name != "sqlite" and self.is_galera():
+                    # A node applies a `db upgrade` run on another a moment later.
+                    _catch_up(connection)
                 if not sa.inspect(connection).has_table("alembic_version"):
                     return None
                 return connection.execute(
@@ -238,8 +336,24 @@ class SqlStore(Store):
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[SqlReader]:
+        with self._reader(self.engine) as reader:
+            yield reader
+
+    def list_reader(self) -> contextlib.AbstractContextManager[SqlReader]:
+        """A snapshot for the list views: on the read replica when there is one.
+
+        The primary instead for a while after this process wrote, so that a
+        person sees their own claim or override in the next answer.
+        """
+        recent = time.monotonic() - self._wrote_at < self.read_your_writes_seconds
+        if self.read_engine is None or recent:
+            return self._reader(self.engine)
+        return self._reader(self.read_engine)
+
+    @contextlib.contextmanager
+    def _reader(self, engine: sa.Engine) -> Iterator[SqlReader]:
         try:
-            with self.engine.connect() as connection, connection.begin():
+            with engine.connect() as connection, connection.begin():
                 yield SqlReader(connection, self)
         except sa.exc.SQLAlchemyError as error:
             raise storage_error(error) from None
@@ -258,14 +372,32 @@ class SqlStore(Store):
                     # Take the write lock up front: no upgrade from a read lock
                     # that could fail half-way.
                     connection.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+                streaming = self.dialect_name != "sqlite" and self.is_galera()
+                if streaming:
+                    self._stream(connection, self.fragment_bytes)
                 with connection.begin():
                     writer = SqlWriter(connection, self)
+                    writer.streaming = streaming and self.fragment_bytes > 0
                     yield writer
                     # In the same transaction as the data: readers that see
                     # this token see this data (answers are kept by it).
                     writer.set_meta(stamp, secrets.token_hex(8))
+                    # Last, so the lease row is locked only for the commit.
+                    self._lock.fence(connection)
+                self._wrote_at = time.monotonic()
         except sa.exc.SQLAlchemyError as error:
             raise storage_error(error) from None
+
+    @staticmethod
+    def _stream(connection: sa.Connection, fragment_bytes: int) -> None:
+        """Galera 4 streaming replication for this session (0: off, one write set).
+
+        Only writers set it; a pooled connection keeps it, which is harmless:
+        a transaction smaller than one fragment is one write set anyway.
+        """
+        connection.exec_driver_sql("SET SESSION wsrep_trx_fragment_unit = 'bytes'")
+        connection.exec_driver_sql(f"SET SESSION wsrep_trx_fragment_size = {int(fragment_bytes)}")
+        connection.commit()
 
     def cursor_secret(self) -> bytes:
         """The secret that signs paging cursors, shared by every process on the database."""
@@ -274,9 +406,13 @@ class SqlStore(Store):
                 value = reader.meta("cursor_secret")
             if value is None:
                 # Older databases get one now; concurrent creators agree on the first.
-                with self.writer() as writer:
-                    value = writer.meta("cursor_secret") or secrets.token_hex(32)
-                    writer.set_meta("cursor_secret", value)
+                def create() -> str:
+                    with self.writer() as writer:
+                        made = writer.meta("cursor_secret") or secrets.token_hex(32)
+                        writer.set_meta("cursor_secret", made)
+                    return made
+
+                value = retry_conflicts(create)
             self._cursor_secret = bytes.fromhex(value)
         return self._cursor_secret
 
@@ -313,3 +449,5 @@ class SqlStore(Store):
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
