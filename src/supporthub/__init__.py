@@ -47,6 +47,7 @@ from supporthub._hub import Hub
 from supporthub._kit.auth import ApiKeyAuth, ClientCredentialsAuth
 from supporthub._kit.paging import CursorPaging, NextLinkPaging, Paging, fetch_pages
 from supporthub._kit.records import DecodedPage, Field, RecordFormat, id_field, parse_timestamp
+from supporthub._kit.refusals import reword
 from supporthub._kit.watermark import Watermark
 from supporthub._models import (
     AggregatedCase,
@@ -167,5 +168,6 @@ __all__ = [
     "read_optional_str",
     "read_str",
     "read_timestamp",
+    "reword",
     "to_json_dict",
 ]
