@@ -46,7 +46,14 @@ from supporthub._http import HttpClient, RetryPolicy
 from supporthub._hub import Hub
 from supporthub._kit.auth import ApiKeyAuth, ClientCredentialsAuth
 from supporthub._kit.paging import CursorPaging, NextLinkPaging, Paging, fetch_pages
-from supporthub._kit.records import DecodedPage, Field, RecordFormat, id_field, parse_timestamp
+from supporthub._kit.records import (
+    DecodedPage,
+    Field,
+    RecordFormat,
+    custom_field_ids,
+    id_field,
+    parse_timestamp,
+)
 from supporthub._kit.refusals import reword
 from supporthub._kit.watermark import Watermark
 from supporthub._models import (
@@ -154,6 +161,7 @@ __all__ = [
     "__version__",
     "consolidate",
     "converter",
+    "custom_field_ids",
     "error_code_key",
     "fetch_pages",
     "format_timestamp",

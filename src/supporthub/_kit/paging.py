@@ -102,13 +102,13 @@ def fetch_pages(
     paging: Paging,
     *,
     auth: httpx.Auth | None = None,
-    refused: Callable[[SourceRejected, str, int], Exception] | None = None,
+    refused: Callable[[SourceRejected, str, Mapping[str, Any], int], Exception] | None = None,
 ) -> Iterator[DecodedPage]:
     """Every page of a listing, decoded, from ``path`` with ``params`` on.
 
     :param refused: turns a refusal of a request into the error to raise
-        (words that say what to fix); it gets the path asked and the number
-        of records read before.
+        (words that say what to fix); it gets the path and query asked and
+        the number of records read before.
     :raises MalformedPage: a page is not a listing, or a link or cursor repeats.
     """
     seen: set[str] = set()
@@ -119,7 +119,7 @@ def fetch_pages(
         except SourceRejected as error:
             if refused is None:
                 raise
-            raise refused(error, path, read) from None
+            raise refused(error, path, params, read) from None
         page = records.decode(response.content, http.title, path)
         read += len(page.records)
         following = paging.next(page, http.title, path, params)

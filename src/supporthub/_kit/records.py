@@ -27,12 +27,19 @@ import msgspec
 import orjson
 
 from supporthub._adapter import Batch, BatchBuilder
-from supporthub._errors import MalformedPage, MalformedRecord
+from supporthub._errors import MalformedPage, MalformedRecord, SourceError
 from supporthub._kit.watermark import Watermark
 from supporthub._models import Case, Tombstone
 from supporthub._records import MAX_FIELD_LENGTH, _type_name, read_timestamp
 
-__all__ = ["DecodedPage", "Field", "RecordFormat", "id_field", "parse_timestamp"]
+__all__ = [
+    "DecodedPage",
+    "Field",
+    "RecordFormat",
+    "custom_field_ids",
+    "id_field",
+    "parse_timestamp",
+]
 
 #: The JSON types a field may be declared with.
 Kind = Literal["str", "int", "bool", "timestamp", "object", "list[str]", "list[object]", "any"]
@@ -359,14 +366,14 @@ class RecordFormat:
             for record in records:
                 if blank and (not (rid := getattr(record, id_name)) or rid.isspace()):
                     return None
-                item = to_item(record, context)
+                item: Any = to_item(record, context)
                 if type(item) is Case:
                     add_case(item)
                     moment = item.updated_at
                 else:
-                    add_tombstone(item)  # type: ignore[arg-type]
-                    moment = item.deleted_at  # type: ignore[union-attr]
-                if newest is None or moment > newest:  # type: ignore[operator]
+                    add_tombstone(item)
+                    moment = item.deleted_at
+                if newest is None or moment > newest:
                     newest = moment
         except MalformedRecord:
             return None
@@ -402,3 +409,47 @@ class RecordFormat:
             return parse_timestamp(record.get(self.time_field), self.time_field)
         except MalformedRecord:
             return None
+
+
+def custom_field_ids(
+    body: Any, *, title: str, path: str, listed: str, keys: Sequence[str]
+) -> list[int]:
+    """The ids of an account's custom fields, matched on their ``key``, in ``keys``' order.
+
+    Ids differ from one account to the next, so an adapter looks them up at
+    the start of every sync (Strawberry's ``/v1/ticket_fields``).
+
+    :param listed: the answer's key of the field list (``ticket_fields``).
+    :raises MalformedPage: the answer has not that shape, or an id is not a number.
+    :raises SourceError: a key is missing or taken twice, or two keys share an
+        id: the account is misconfigured.
+    """
+    fields = body.get(listed) if type(body) is dict else None
+    if type(fields) is not list:
+        raise MalformedPage(f"{title} answered {path} without a {listed} list")
+    found = [f.get("key") if type(f) is dict else None for f in fields]
+    wrong = f"{title} account is misconfigured: "
+    ids: list[int] = []
+    for key in keys:
+        matching = [f.get("id") for f, k in zip(fields, found, strict=True) if k == key]
+        if not matching:
+            present = ", ".join(sorted(k for k in found if isinstance(k, str))) or "none"
+            raise SourceError(
+                f"{wrong}no {listed[:-1].replace('_', ' ')} has the key {key!r} (its keys: "
+                f"{present}); without it no case can be consolidated by provider and error code"
+            )
+        if len(matching) > 1:
+            raise SourceError(
+                f"{wrong}{len(matching)} {listed.replace('_', ' ')} have the key {key!r}, so "
+                "which one holds the value is unclear"
+            )
+        if type(matching[0]) is not int:
+            raise MalformedPage(
+                f"{title} answered {path} with an id of {key!r} that is not a number"
+            )
+        ids.append(matching[0])
+    if len(set(ids)) != len(ids):
+        raise SourceError(
+            f"{wrong}its {' and '.join(keys)} {listed.replace('_', ' ')} have the same id"
+        )
+    return ids

@@ -15,11 +15,11 @@ def reword(
     """``refusal`` in the words given for its ``(status, error)`` or its status.
 
     A template may use ``{code}`` (``HTTP 404 NotFound``), ``{detail}`` (the
-    code and the CRM's description) and ``values``. A refusal no template
-    fits comes back as it is.
+    code and the CRM's description) and ``values``. The template under ``0``
+    fits any other refusal; with none, the refusal comes back as it is.
     """
     status, error = refusal.status or 0, refusal.error
-    template = words.get((status, error or "")) or words.get(status)
+    template = words.get((status, error or "")) or words.get(status) or words.get(0)
     if template is None:
         return refusal
     code = f"HTTP {status}" + (f" {error}" if error else "")

@@ -140,10 +140,10 @@ class BananaAdapter(Adapter):
             params["modifiedSince"] = format_cursor(since)
         pages = fetch_pages(self.http, CASES_PATH, params, RECORD, NextLinkPaging(),
                             auth=self.auth, refused=self._refused_page)  # fmt: skip
-        where, mark = (self.name, self.http.base_url + "/ui/cases/"), Watermark(since)
-        yield from RECORD.batches(pages, where, self.name, mark, format_cursor)
+        where = (self.name, self.http.base_url + "/ui/cases/")
+        yield from RECORD.batches(pages, where, self.name, Watermark(since), format_cursor)
 
-    def _refused_page(self, error: SourceRejected, path: str, read: int) -> SourceRejected:
+    def _refused_page(self, error: SourceRejected, path: str, _: Any, read: int) -> SourceRejected:
         if path == CASES_PATH or error.status == 401:  # the first page, or the token: in words
             return error
         return SourceRejected(

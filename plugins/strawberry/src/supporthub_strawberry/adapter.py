@@ -78,16 +78,12 @@ class StrawberryAdapter(Adapter):
         try:
             return self.http.get_json(FIELDS_PATH, auth=auth)
         except SourceRejected as refusal:
-            raise _explained(refusal, FIELDS_PATH, 0) from None
+            raise _explained(refusal, FIELDS_PATH) from None
 
     def write_case(self, write: CaseWrite) -> CaseWriteResult:
-        """One ``PUT`` with the comment (and status), keyed by ``Idempotency-Key``.
+        """One ``PUT`` keyed by ``Idempotency-Key``; every attempt waits for the write limit.
 
-        Every attempt, retries included, waits for the client-side write limit first.
-
-        :raises SourceRejected: unknown or deleted ticket (404), closed (422 TicketClosed),
-            a read-only key (403), a refused body (400), or the key used for another update.
-        :raises SourceUnavailable: transient failures outlasted the retries.
+        :raises SourceRejected: unknown, deleted or closed ticket, read-only key, refused body.
         """
         key, ticket = write.idempotency_key, write.case_id
         if not (1 <= len(key) <= 64 and key.isascii() and key.isprintable()):
@@ -111,11 +107,7 @@ class StrawberryAdapter(Adapter):
                 limiter.hold(error.retry_after)
             raise
         except SourceRejected as refusal:
-            words = reword(refusal, _WRITE_REFUSED, ticket=ticket, key=key)
-            if words is refusal:
-                words = SourceRejected(str(refusal).replace("the request", f"the update of ticket {ticket}"),
-                                       status=refusal.status, error=refusal.error)  # fmt: skip
-            raise words from None
+            raise reword(refusal, _WRITE_REFUSED, ticket=ticket, key=key) from None
         replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
         return CaseWriteResult(comment_id=None, replayed=replayed)
 
@@ -167,10 +159,13 @@ _WRITE_REFUSED: Final = {
     (422, "TicketClosed"): "Strawberry ticket {ticket} is closed and cannot be changed ({code})",
     (422, "IdempotencyKeyReused"): "Strawberry already took idempotency key {key!r} for a "
     "different update ({code}): a repeat must send the same body; not retried",
+    0: "Strawberry rejected the update of ticket {ticket}: {detail}",
 }
 
 
-def _explained(refusal: SourceRejected, path: str, read: int) -> SourceRejected:
-    """A refused read in words; ``read``: records read before (a rejected cursor if any)."""
-    words = {**_READ_REFUSED, **(_CURSOR_REFUSED if path == TICKETS_PATH and read else {})}
+def _explained(
+    refusal: SourceRejected, path: str, params: Any = None, _: int = 0
+) -> SourceRejected:
+    """A refused read in words that say what to fix."""
+    words = {**_READ_REFUSED, **(_CURSOR_REFUSED if "cursor" in (params or {}) else {})}
     return reword(refusal, words, path=path)

@@ -16,12 +16,11 @@ import msgspec
 from supporthub import (
     Case,
     Field,
-    MalformedPage,
     MalformedRecord,
     RecordFormat,
-    SourceError,
     Status,
     Tombstone,
+    custom_field_ids,
     id_field,
     parse_timestamp,
     read_optional_str,
@@ -60,9 +59,10 @@ def _item(t: Any, context: Context) -> Case | Tombstone:
             provider = entry.get("value")
         elif field_id == error_code_id:
             error_code = entry.get("value")
+    provider, error_code = _custom(provider, "provider"), _custom(error_code, "error_code")
+    created_at = parse_timestamp(t.created_at, "created_at")
     return Case(source, ticket_id, ticket_id, t.subject, STATUSES[t.status], t.priority,
-                _custom(provider, "provider"), _custom(error_code, "error_code"),
-                parse_timestamp(t.created_at, "created_at"), updated_at, url + ticket_id)  # fmt: skip
+                provider, error_code, created_at, updated_at, url + ticket_id)  # fmt: skip
 
 
 #: A Strawberry ticket, as the spec types it.
@@ -73,8 +73,13 @@ TICKET: Final = RecordFormat(
         Field("updated_at", "timestamp", core=True),
         Field("status", choices=(*STATUSES, DELETED), core=True),
         *(Field(name, required=False) for name in ("subject", "priority", "description")),
-        Field("tags", "list[str]", required=False, wrong="is not a list of strings",
-              wrong_item="is not a list of strings"),
+        Field(
+            "tags",
+            "list[str]",
+            required=False,
+            wrong="is not a list of strings",
+            wrong_item="is not a list of strings",
+        ),
         Field("requester", "object", required=False, wrong="is not an object or null"),
         Field("created_at", "timestamp"),
         Field("custom_fields", "list[object]", required=False, wrong="is not a list"),
@@ -98,34 +103,10 @@ class FieldIds:
 
     @classmethod
     def from_answer(cls, body: Any) -> FieldIds:
-        """The ids in a ``/v1/ticket_fields`` answer, matched on ``key``.
-
-        :raises MalformedPage: the answer has not the spec's shape.
-        :raises SourceError: a key is missing or taken twice: the account is misconfigured.
-        """
-        fields = body.get("ticket_fields") if isinstance(body, dict) else None
-        if not isinstance(fields, list):
-            raise MalformedPage(f"Strawberry answered {FIELDS_PATH} without a ticket_fields list")
-        keys = [f.get("key") if isinstance(f, dict) else None for f in fields]
-        wrong = "Strawberry account is misconfigured: "
-        ids = []
-        for key in ("provider", "error_code"):
-            matching = [f.get("id") for f, k in zip(fields, keys, strict=True) if k == key]
-            if len(matching) != 1:
-                present = ", ".join(sorted(k for k in keys if isinstance(k, str))) or "none"
-                raise SourceError(wrong + (
-                    f"no ticket field has the key {key!r} (its keys: {present}); without it no "
-                    "case can be consolidated by provider and error code" if not matching else
-                    f"{len(matching)} ticket fields have the key {key!r}, so which one holds the "
-                    "value is unclear"))  # fmt: skip
-            if type(matching[0]) is not int:
-                raise MalformedPage(
-                    f"Strawberry answered {FIELDS_PATH} with an id of {key!r} that is not a number"
-                )
-            ids.append(matching[0])
-        if ids[0] == ids[1]:
-            raise SourceError(wrong + "its provider and error_code ticket fields have the same id")
-        return cls(*ids)
+        """The ids in a ``/v1/ticket_fields`` answer (:func:`~supporthub.custom_field_ids`)."""
+        keys = ("provider", "error_code")
+        return cls(*custom_field_ids(body, title="Strawberry", path=FIELDS_PATH,
+                                     listed="ticket_fields", keys=keys))  # fmt: skip
 
 
 class TicketReader:
