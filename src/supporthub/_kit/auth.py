@@ -25,20 +25,23 @@ class ApiKeyAuth(httpx.Auth):
     The key is registered for redaction; one that is not printable ASCII
     (HTTP headers are) is refused before anything is sent.
 
+    :param prefix: put before the key (``"Bearer "``).
     :param hint: what to check when the key is refused (the variable's name).
     """
 
-    def __init__(self, key: str, *, header: str = "X-Api-Key", hint: str = "the API key") -> None:
+    def __init__(
+        self, key: str, *, header: str = "X-Api-Key", prefix: str = "", hint: str = "the API key"
+    ) -> None:
         if not key.isascii() or not key.isprintable():
             from supporthub._errors import ConfigurationError  # noqa: PLC0415
 
             raise ConfigurationError(f"{hint} must be printable ASCII, as HTTP headers are")
         register_secrets([key])
-        self.key, self.header = key, header
+        self.key, self.header, self.prefix = key, header, prefix
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the header."""
-        request.headers[self.header] = self.key
+        request.headers[self.header] = self.prefix + self.key
         yield request
 
 

@@ -63,13 +63,16 @@ class NextLinkPaging(Paging):
 class CursorPaging(Paging):
     """An export cursor in a ``meta`` object: ``has_more`` and ``after_cursor``.
 
+    :param meta: the envelope's object holding both; ``None``: the envelope itself.
+    :param more: the flag that says another page follows; ``None``: a cursor
+        that is not null says so (``next_page_token``).
     :param keep: query parameters every page repeats (``limit``).
     """
 
     def __init__(
         self,
-        meta: str = "meta",
-        more: str = "has_more",
+        meta: str | None = "meta",
+        more: str | None = "has_more",
         cursor: str = "after_cursor",
         param: str = "cursor",
         keep: Mapping[str, Any] | None = None,
@@ -81,10 +84,11 @@ class CursorPaging(Paging):
         self, page: DecodedPage, title: str, path: str, params: Mapping[str, Any]
     ) -> Next | None:
         """The next page's query, ``None`` when there is no more."""
-        meta = page.envelope.get(self.meta)
-        if type(meta) is not dict:
+        meta = page.envelope if self.meta is None else page.envelope.get(self.meta)
+        if not isinstance(meta, Mapping):
             raise MalformedPage(f"{title} answered {path} without a {self.meta} object")
-        more, cursor = meta.get(self.more), meta.get(self.cursor)
+        cursor = meta.get(self.cursor)
+        more = cursor is not None if self.more is None else meta.get(self.more)
         if type(more) is not bool:
             raise MalformedPage(f"{title} answered {path} without a {self.more} flag")
         if not more:
