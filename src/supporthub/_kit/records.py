@@ -156,9 +156,10 @@ class Field:
             absent = self.absent or f"is null, expected {_EXPECTED[self.kind]}"
             raise MalformedRecord(f"{self.name} {absent}")
         if not _CHECKS[self.kind](value):
-            if type(value) is list and self.kind.startswith("list"):
-                item = self.wrong_item or f"holds an entry that is not {_EXPECTED[self.kind[5:-1]]}"
-                raise MalformedRecord(f"{self.name} {item}")
+            if self.kind.startswith("list"):  # "tags is not a list of strings"
+                item = f"holds an entry that is not {_EXPECTED[self.kind[5:-1]]}"
+                wrong = self.wrong_item or item if type(value) is list else self.wrong
+                raise MalformedRecord(f"{self.name} {wrong or 'is not ' + _EXPECTED[self.kind]}")
             raise MalformedRecord(
                 f"{self.name} {self.wrong}"
                 if self.wrong

@@ -48,8 +48,7 @@ log = logging.getLogger("supporthub.banana")
 PAGE_SIZE: Final = 2000
 TOKEN_PATH: Final = "/oauth/token"  # noqa: S105 - a path, not a password
 CASES_PATH: Final = "/api/v2/cases"
-#: What Banana accepts as a comment's ``ExternalId``.
-EXTERNAL_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,80}", re.ASCII)
+EXTERNAL_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,80}", re.ASCII)  #: a comment's ExternalId
 #: The cursor: ``2026-11-20T10:02:11.000Z``, and back (``None``: not one of ours).
 format_cursor, parse_cursor = Watermark.zulu, Watermark.from_zulu
 
