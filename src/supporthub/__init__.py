@@ -52,6 +52,7 @@ from supporthub._kit.records import (
     RecordFormat,
     custom_field_ids,
     id_field,
+    parse_iso_timestamp,
     parse_timestamp,
 )
 from supporthub._kit.refusals import reword
@@ -169,6 +170,7 @@ __all__ = [
     "id_field",
     "load_plugins",
     "make_plugin_manager",
+    "parse_iso_timestamp",
     "parse_timestamp",
     "provider_key",
     "read_bool",

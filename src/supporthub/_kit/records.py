@@ -38,6 +38,7 @@ __all__ = [
     "RecordFormat",
     "custom_field_ids",
     "id_field",
+    "parse_iso_timestamp",
     "parse_timestamp",
 ]
 
@@ -111,12 +112,34 @@ def parse_timestamp(text: Any, field: str) -> dt.datetime:
     return read_timestamp({field: text}, field)
 
 
+def parse_iso_timestamp(text: Any, field: str) -> dt.datetime:
+    """Any ISO 8601 timestamp :meth:`datetime.fromisoformat` reads, with an offset, as UTC.
+
+    The lenient sibling of :func:`parse_timestamp` (week dates, a space for
+    ``T``, any offset form), for a CRM whose adapter always took what the C
+    parser takes; declare such a field ``Field(..., strict=False)``.
+
+    :raises MalformedRecord: it does not parse, or has no offset.
+    """
+    try:
+        parsed = _fromisoformat(text)
+    except (TypeError, ValueError):
+        return read_timestamp({field: text}, field)  # raises, in words
+    zone = parsed.tzinfo
+    if zone is _UTC:
+        return parsed
+    if zone is not None:
+        return parsed.astimezone(_UTC)
+    return read_timestamp({field: text}, field)
+
+
 @attrs.frozen
 class Field:
     """One field of a record, as the CRM's spec types it.
 
     :ivar kind: its JSON type; ``timestamp`` is a string that must parse
-        (the mapping parses it with :func:`parse_timestamp`).
+        (the mapping parses it with :func:`parse_timestamp`, or with
+        :func:`parse_iso_timestamp` when not ``strict``).
     :ivar required: present and not null; otherwise absent and null are allowed.
     :ivar nullable: whether null is allowed (default: when not ``required``);
         ``required=False, nullable=False`` is a field that may be left out
@@ -141,6 +164,7 @@ class Field:
     wrong_item: str | None = None
     default: Any = None
     nullable: bool | None = None
+    strict: bool = True
 
     @property
     def may_be_null(self) -> bool:
@@ -166,7 +190,7 @@ class Field:
                 else f"{self.name} is {_type_name(value)}, expected {_EXPECTED[self.kind]}"
             )
         if self.kind == "timestamp":
-            parse_timestamp(value, self.name)
+            (parse_timestamp if self.strict else parse_iso_timestamp)(value, self.name)
         if self.choices and value not in self.choices:
             shown = value if len(value) <= 32 else value[:32] + "…"
             raise MalformedRecord(f"{self.name} {shown!r} is not one of {', '.join(self.choices)}")

@@ -37,7 +37,7 @@ from supporthub import (
     Watermark,
     fetch_pages,
     id_field,
-    parse_timestamp,
+    parse_iso_timestamp,
 )
 
 __all__ = ["PAGE_SIZE", "RECORD", "BananaAdapter", "format_cursor", "parse_cursor", "read_record"]
@@ -55,7 +55,7 @@ format_cursor, parse_cursor = Watermark.zulu, Watermark.from_zulu
 
 def _item(r: Any, where: tuple[str, str]) -> Case | Tombstone:
     """A typed record as a case or tombstone; ``where``: source name, case page URL base."""
-    modified = parse_timestamp(r.LastModifiedDate, "LastModifiedDate")
+    modified = parse_iso_timestamp(r.LastModifiedDate, "LastModifiedDate")
     if r.IsDeleted:
         return Tombstone(r.Id, modified)
     record_id, (source, url) = r.Id, where
@@ -63,7 +63,7 @@ def _item(r: Any, where: tuple[str, str]) -> Case | Tombstone:
     status = (
         Status.CLOSED if r.IsClosed else Status.OPEN
     )  # Status is free text per tenant: IsClosed decides
-    created = parse_timestamp(r.CreatedDate, "CreatedDate")
+    created = parse_iso_timestamp(r.CreatedDate, "CreatedDate")
     return Case(source, record_id, r.CaseNumber, r.Subject, status, r.Priority, r.Provider__c,
                 r.Error_Code__c, created, modified, url)  # fmt: skip
 
@@ -73,7 +73,7 @@ RECORD: Final = RecordFormat(
     "Banana",
     [
         id_field("Id"),
-        Field("LastModifiedDate", "timestamp", core=True),
+        Field("LastModifiedDate", "timestamp", core=True, strict=False),
         Field("IsDeleted", "bool", required=False, default=False, nullable=False),
         Field("IsClosed", "bool"),
         Field("CaseNumber"),
@@ -82,7 +82,7 @@ RECORD: Final = RecordFormat(
         *(Field(n, required=False) for n in ("Subject", "Description", "Priority", "Origin")),
         Field("ContactEmail", required=False),
         *(Field(n, required=False, max_length=255) for n in ("Provider__c", "Error_Code__c")),
-        Field("CreatedDate", "timestamp"),
+        Field("CreatedDate", "timestamp", strict=False),
     ],
     _item,
     deleted=lambda record: record.get("IsDeleted") is True,
