@@ -70,9 +70,7 @@ Context = tuple[str, str, int, int]
 
 
 def _custom(value: Any, name: str) -> str | None:
-    if value is None or (type(value) is str and len(value) <= 255):
-        return value
-    return read_optional_str({name: value}, name, max_length=255)  # raises, in words
+    return read_optional_str({name: value}, name, max_length=255)
 
 
 def _item(t: Any, context: Context) -> Case | Tombstone:
@@ -88,7 +86,10 @@ def _item(t: Any, context: Context) -> Case | Tombstone:
             provider = entry.get("value")
         elif field_id == error_code_id:
             error_code = entry.get("value")
-    provider, error_code = _custom(provider, "provider"), _custom(error_code, "error_code")
+    if not (provider is None or (type(provider) is str and len(provider) <= 255)):
+        provider = _custom(provider, "provider")  # raises, in words
+    if not (error_code is None or (type(error_code) is str and len(error_code) <= 255)):
+        error_code = _custom(error_code, "error_code")
     created_at = parse_timestamp(t.created_at, "created_at")
     return Case(source, ticket_id, ticket_id, t.subject, STATUSES[t.status], t.priority,
                 provider, error_code, created_at, updated_at, url + ticket_id)  # fmt: skip
