@@ -7,5 +7,6 @@
 - :mod:`~supporthub._kit.watermark`: the newest ``(updated_at, id)`` read;
 - :mod:`~supporthub._kit.records`: a record format declared once, from
   which the typed page decoder, the record-by-record fallback and the
-  error messages all come.
+  error messages all come;
+- :mod:`~supporthub._kit.refusals`: a CRM's refusal in words that say what to fix.
 """

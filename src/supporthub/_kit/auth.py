@@ -12,7 +12,7 @@ from collections.abc import Generator
 import httpx
 import orjson
 
-from supporthub._errors import MalformedPage, SourceRejected
+from supporthub._errors import ConfigurationError, MalformedPage, SourceRejected
 from supporthub._http import HttpClient, _error_field
 from supporthub._redact import register_secrets
 
@@ -33,8 +33,6 @@ class ApiKeyAuth(httpx.Auth):
         self, key: str, *, header: str = "X-Api-Key", prefix: str = "", hint: str = "the API key"
     ) -> None:
         if not key.isascii() or not key.isprintable():
-            from supporthub._errors import ConfigurationError  # noqa: PLC0415
-
             raise ConfigurationError(f"{hint} must be printable ASCII, as HTTP headers are")
         register_secrets([key])
         self.key, self.header, self.prefix = key, header, prefix
