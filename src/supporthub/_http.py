@@ -170,6 +170,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         before_attempt: Callable[[], object] | None = None,
+        auth: httpx.Auth | None = None,
     ) -> httpx.Response:
         """Send a request, retrying transient failures; return a 2xx/3xx answer.
 
@@ -181,6 +182,8 @@ class HttpClient:
         :param json: a body to send as JSON, encoded once for every attempt.
         :param before_attempt: called before every attempt, retries included
             (a client-side rate limiter waits there).
+        :param auth: an httpx ``Auth`` flow (the kit's ``ClientCredentialsAuth``,
+            ``ApiKeyAuth``), run on every attempt.
 
         :raises SourceUnavailable: transient failures outlasted the attempts.
         :raises SourceRejected: the CRM answered a final 4xx.
@@ -206,7 +209,9 @@ class HttpClient:
                     attempts += 1
                     if before_attempt is not None:
                         before_attempt()
-                    response = self._send(method, url, params, data, headers, content=content)
+                    response = self._send(
+                        method, url, params, data, headers, content=content, auth=auth
+                    )
                     if response.status_code in TRANSIENT_STATUSES:
                         last_status = response.status_code
                         raise _TransientStatus(response, _retry_after_seconds(response))
@@ -244,11 +249,18 @@ class HttpClient:
         headers: Mapping[str, str] | None,
         *,
         content: bytes | None = None,
+        auth: httpx.Auth | None = None,
     ) -> httpx.Response:
         started = time.perf_counter()
         self.requests_sent += 1
         response = self._client.request(
-            method, url, params=params, data=data, headers=headers, content=content
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            content=content,
+            auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
         )
         # Only the path is logged: query strings are harmless, bodies and
         # headers may hold credentials.
@@ -268,12 +280,13 @@ class HttpClient:
         *,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
     ) -> Any:
         """GET ``path`` and decode its JSON body.
 
         :raises MalformedPage: the answer is not JSON.
         """
-        response = self.request("GET", path, params=params, headers=headers)
+        response = self.request("GET", path, params=params, headers=headers, auth=auth)
         return self.decode(response)
 
     def decode(self, response: httpx.Response) -> Any:

@@ -1,67 +1,52 @@
-"""The Strawberry CRM adapter: REST API v1 tickets become hub cases.
+"""The Strawberry CRM adapter: REST API v1 (``strawberry-crm-api.md``) on the core's kit.
 
-One sync, as ``strawberry-crm-api.md`` asks, every request with ``X-Api-Key``::
-
-    GET /v1/ticket_fields                      custom field ids, matched by key
-    GET /v1/tickets?updated_after=S&limit=1000 the incremental export, then
-    GET /v1/tickets?cursor=C&limit=1000        while meta.has_more
-
-Each page becomes one :class:`~supporthub.Batch`; what a ticket becomes (a
-case, a tombstone, or a skipped record) is :mod:`supporthub_strawberry.tickets`.
-
-**The cursor** the hub stores is the newest ``updated_at`` read so far, in
-Unix seconds. The next sync asks ``updated_after`` that second (inclusive),
-so a change made in the same second as the last one read is not lost, and a
-sync that fails half-way (the hub keeps nothing of it) starts again from
-there. Strawberry's own ``after_cursor`` lives only within one sync: it may
-expire, and a rejected one fails the sync in words.
-
-**Failures** go through the core's :class:`~supporthub.HttpClient`: ``429``
-waits ``Retry-After``, 5xx and resets are retried; ``400``, ``401`` and
-``404`` fail at once, and this module says what to fix.
-
-**A write** (:meth:`StrawberryAdapter.write_case`) is one update::
-
-    PUT /v1/tickets/{id}   Idempotency-Key: <hub key>
-    {"ticket": {"comment": {"body", "public"}, "status": "pending" | "solved"}}
-
-Strawberry remembers the key 24 hours and answers a repeat with the same body
-``Idempotent-Replayed: true`` without applying it again, so the core's
-retries and the hub's (after a crash or a lost answer) never make a second
-comment. The body is built the same way from the same write, so a repeat is
-the same bytes. Updates are limited to 100 a minute per account: a
-per-process :class:`~supporthub_strawberry.ratelimit.WriteLimiter` keeps to
-it (:meth:`StrawberryAdapter.write_wait` tells how long until the next).
+``X-Api-Key`` on every request; ``/v1/ticket_fields`` gives the custom field ids, then the
+export ``/v1/tickets?updated_after=S`` and ``?cursor=C`` while ``meta.has_more``; one batch
+per page. The cursor is the newest ``updated_at`` in Unix seconds, floored, read again
+inclusive. A ``deleted`` ticket is a tombstone; ``requester`` is personal data: typed,
+never read. A write is one ``PUT`` with ``Idempotency-Key`` (a repeat is answered
+``Idempotent-Replayed: true``), kept to 100 a minute by the :mod:`.ratelimit` limiter.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
+import attrs
+import msgspec
+
 from supporthub import (
     Adapter,
+    ApiKeyAuth,
     Batch,
-    BatchBuilder,
     Case,
     CaseWrite,
     CaseWriteResult,
     ConfigurationError,
-    MalformedPage,
+    CursorPaging,
+    Field,
     MalformedRecord,
+    RecordFormat,
     Setting,
     SourceRejected,
     SourceUnavailable,
-    read_timestamp,
+    Status,
+    Tombstone,
+    Watermark,
+    custom_field_ids,
+    fetch_pages,
+    id_field,
+    parse_timestamp,
+    read_optional_str,
+    reword,
 )
 from supporthub_strawberry.ratelimit import WriteLimiter, limiter_for
-from supporthub_strawberry.tickets import FIELDS_PATH, FieldIds, TicketReader
 
-__all__ = ["PAGE_LIMIT", "TICKETS_PATH", "StrawberryAdapter", "parse_cursor"]
+__all__ = ["PAGE_LIMIT", "TICKET", "TICKETS_PATH", "FieldIds", "StrawberryAdapter", "TicketReader"]
 
 log = logging.getLogger("supporthub.strawberry")
 
@@ -69,67 +54,168 @@ log = logging.getLogger("supporthub.strawberry")
 PAGE_LIMIT: Final = 1000
 #: The incremental export.
 TICKETS_PATH: Final = "/v1/tickets"
+_KEY_HINT: Final = "SUPPORTHUB_STRAWBERRY_API_KEY"
+
+
+#: Where the account's custom fields are listed.
+FIELDS_PATH: Final = "/v1/ticket_fields"
+#: Strawberry statuses and what they mean to the hub; :data:`DELETED` is a tombstone.
+STATUSES: Final[Mapping[str, Status]] = {
+    **dict.fromkeys(("new", "open", "pending", "hold"), Status.OPEN),
+    **dict.fromkeys(("solved", "closed"), Status.CLOSED),
+}
+DELETED: Final = "deleted"
+#: The source, the ticket URL without the id, and the provider and error code field ids.
+Context = tuple[str, str, int, int]
+
+
+def _custom(value: Any, name: str) -> str | None:
+    return read_optional_str({name: value}, name, max_length=255)
+
+
+def _item(t: Any, context: Context) -> Case | Tombstone:
+    """A typed ticket as a case, or a tombstone when deleted (the mapping of :data:`TICKET`)."""
+    ticket_id, (source, url, provider_id, error_code_id) = str(t.id), context
+    updated_at = parse_timestamp(t.updated_at, "updated_at")
+    if t.status == DELETED:
+        return Tombstone(ticket_id, updated_at)
+    provider = error_code = None
+    for entry in t.custom_fields or ():
+        field_id = entry.get("id")
+        if field_id == provider_id:
+            provider = entry.get("value")
+        elif field_id == error_code_id:
+            error_code = entry.get("value")
+    if not (provider is None or (type(provider) is str and len(provider) <= 255)):
+        provider = _custom(provider, "provider")  # raises, in words
+    if not (error_code is None or (type(error_code) is str and len(error_code) <= 255)):
+        error_code = _custom(error_code, "error_code")
+    created_at = parse_timestamp(t.created_at, "created_at")
+    return Case(source, ticket_id, ticket_id, t.subject, STATUSES[t.status], t.priority,
+                provider, error_code, created_at, updated_at, url + ticket_id)  # fmt: skip
+
+
+#: A Strawberry ticket, as the spec types it.
+TICKET: Final = RecordFormat(
+    "Strawberry",
+    [
+        id_field("id", "int", absent="is missing", wrong="is not an integer"),
+        Field("updated_at", "timestamp", core=True),
+        Field("status", choices=(*STATUSES, DELETED), core=True),
+        *(Field(name, required=False) for name in ("subject", "priority", "description")),
+        Field("tags", "list[str]", required=False, wrong_item="is not a list of strings"),
+        Field("requester", "object", required=False, wrong="is not an object or null"),
+        Field("created_at", "timestamp"),
+        Field("custom_fields", "list[object]", required=False),
+    ],
+    _item,
+    deleted=lambda ticket: ticket.get("status") == DELETED,
+    records="tickets",
+    envelope=[Field("meta", "object")],
+    time_field="updated_at",  # a skipped ticket still moves the cursor when its time parses
+    not_a_listing="without tickets and meta",
+    not_an_object="the ticket is not an object",
+)
+
+
+@attrs.frozen
+class FieldIds:
+    """The ids of the account's ``provider`` and ``error_code`` custom fields."""
+
+    provider: int
+    error_code: int
+
+    @classmethod
+    def from_answer(cls, body: Any) -> FieldIds:
+        """The ids in a ``/v1/ticket_fields`` answer (:func:`~supporthub.custom_field_ids`)."""
+        keys = ("provider", "error_code")
+        return cls(*custom_field_ids(body, title="Strawberry", path=FIELDS_PATH,
+                                     listed="ticket_fields", keys=keys))  # fmt: skip
+
+
+class TicketReader:
+    """Reads decoded tickets of one account: :meth:`read` typed, :meth:`read_slowly` by field."""
+
+    def __init__(self, fields: FieldIds, base_url: str, source: str = "strawberry") -> None:
+        self.fields = fields
+        self.context = (source, base_url.rstrip("/") + "/agent/tickets/", *attrs.astuple(fields))
+
+    def read(self, ticket: Any) -> Case | Tombstone:
+        """One ticket through the typed struct; what it refuses, :meth:`read_slowly` decides."""
+        try:
+            return _item(msgspec.convert(ticket, TICKET.struct), self.context)
+        except (msgspec.ValidationError, MalformedRecord):
+            return self.read_slowly(ticket)
+
+    def read_slowly(self, ticket: Any) -> Case | Tombstone:
+        """One ticket checked field by field; :class:`MalformedRecord` says what is wrong."""
+        return TICKET.read(ticket, self.context)
 
 
 class StrawberryAdapter(Adapter):
-    """Strawberry CRM, REST API v1, as described in ``strawberry-crm-api.md``.
-
-    Settings: ``SUPPORTHUB_STRAWBERRY_URL`` (the account's base URL; it may
-    carry a path) and ``SUPPORTHUB_STRAWBERRY_API_KEY`` (secret).
-    """
+    """Strawberry CRM, REST API v1, as described in ``strawberry-crm-api.md``."""
 
     name = "strawberry"
     title = "Strawberry"
     settings = (
         Setting("url", "Base URL of the Strawberry account (the part before /v1)", http_url=True),
         Setting("api_key", "API key, sent as the X-Api-Key header", secret=True),
-        Setting(
-            "writes_per_minute",
-            "Updates a minute this process sends at most (Strawberry allows 100 per account)",
-            required=False,
-            default="100",
-        ),
-    )
+        Setting("writes_per_minute", "Updates a minute this process sends at most "
+                "(Strawberry allows 100 per account)", required=False, default="100"),
+    )  # fmt: skip
+
+    @property
+    def auth(self) -> ApiKeyAuth:
+        """The ``X-Api-Key`` header."""
+        return ApiKeyAuth(self.config["api_key"], hint=_KEY_HINT)
+
+    def fetch(self, cursor: str | None) -> Iterator[Batch]:
+        """Yield one batch per export page of the tickets changed since ``cursor``."""
+        auth, since = self.auth, parse_cursor(cursor)
+        fields = FieldIds.from_answer(self._get_fields(auth))
+        log.debug("Strawberry: field ids %s; export from updated_after=%d", fields, since)
+        reader = TicketReader(fields, self.http.base_url, self.name)
+        params = {"updated_after": since, "limit": PAGE_LIMIT}
+        paging = CursorPaging(keep={"limit": PAGE_LIMIT})
+        pages = fetch_pages(
+            self.http, TICKETS_PATH, params, TICKET, paging, auth=auth, refused=_explained
+        )
+        yield from TICKET.batches(pages, reader.context, self.name, Watermark(), _seconds)
+
+    def _get_fields(self, auth: ApiKeyAuth) -> Any:
+        try:
+            return self.http.get_json(FIELDS_PATH, auth=auth)
+        except SourceRejected as refusal:
+            raise _explained(refusal, FIELDS_PATH) from None
 
     def write_case(self, write: CaseWrite) -> CaseWriteResult:
-        """One ``PUT`` with the comment (and status), keyed by ``Idempotency-Key``.
+        """One ``PUT`` keyed by ``Idempotency-Key``; every attempt waits for the write limit.
 
-        Every attempt, the core's retries included, waits for the client-side
-        write limit first.
-
-        :raises SourceRejected: the ticket is unknown or deleted (404), closed
-            (422 TicketClosed), the key may only read (403), the body was
-            refused (400), or the idempotency key was used for another update
-            (422 IdempotencyKeyReused, a bug of the caller).
-        :raises SourceUnavailable: transient failures outlasted the retries,
-            with the CRM's ``Retry-After`` when it gave one.
+        :raises SourceRejected: unknown, deleted or closed ticket, read-only key, refused body.
         """
-        key = write.idempotency_key
+        key, ticket = write.idempotency_key, write.case_id
         if not (1 <= len(key) <= 64 and key.isascii() and key.isprintable()):
             raise SourceRejected(
                 f"Strawberry cannot take idempotency key {key!r} (1 to 64 printable ASCII)"
             )
-        if not (write.case_id.isascii() and write.case_id.isdigit()):
-            raise SourceRejected(f"{write.case_id!r} is not a Strawberry ticket id")
+        if not (ticket.isascii() and ticket.isdigit()):
+            raise SourceRejected(f"{ticket!r} is not a Strawberry ticket id")
         update: dict[str, Any] = {"comment": {"body": write.message, "public": write.public}}
         if write.set_status is not None:
             update["status"] = write.set_status  # Strawberry's own pending and solved
-        headers = {"X-Api-Key": self._api_key(), "Idempotency-Key": key}
         limiter = self.write_limiter()
         try:
             response = self.http.request(
-                "PUT",
-                f"{TICKETS_PATH}/{write.case_id}",
-                headers=headers,
-                json={"ticket": update},
+                "PUT", f"{TICKETS_PATH}/{ticket}", headers={"Idempotency-Key": key},
+                json={"ticket": update}, auth=self.auth,
                 before_attempt=limiter.acquire,  # retries count against the limit too
-            )
+            )  # fmt: skip
         except SourceUnavailable as error:
             if error.retry_after is not None:
                 limiter.hold(error.retry_after)
             raise
         except SourceRejected as refusal:
-            raise _write_refused(refusal, write.case_id, key) from None
+            raise reword(refusal, _WRITE_REFUSED, ticket=ticket, key=key) from None
         replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
         return CaseWriteResult(comment_id=None, replayed=replayed)
 
@@ -145,133 +231,17 @@ class StrawberryAdapter(Adapter):
                 "SUPPORTHUB_STRAWBERRY_WRITES_PER_MINUTE must be a whole number of at least 1"
             )
         # The key tells accounts apart; only a digest of it is kept.
-        account = hashlib.sha256(self._api_key().encode()).hexdigest()
+        account = hashlib.sha256(self.auth.key.encode()).hexdigest()
         return limiter_for(self.http.base_url, account, int(raw))
 
-    def fetch(self, cursor: str | None) -> Iterator[Batch]:
-        """Yield one batch per export page of the tickets changed since ``cursor``.
 
-        :param cursor: Unix seconds of the newest ``updated_at`` read by the
-            last successful sync (read again, inclusive), or ``None`` for all.
-        :raises SourceError: the account is misconfigured, the CRM refused a
-            request or stayed unavailable, a page was not JSON, or the
-            export cursor was rejected half-way.
-        """
-        headers = {"X-Api-Key": self._api_key()}
-        since = parse_cursor(cursor)
-        fields = FieldIds.from_answer(self._get(FIELDS_PATH, {}, headers))
-        log.debug(
-            "Strawberry: field ids provider=%d error_code=%d; export from updated_after=%d",
-            fields.provider,
-            fields.error_code,
-            since,
-        )
-        reader = TicketReader(fields, self.http.base_url, self.name)
-        builder = BatchBuilder(self.name)
-        newest: dt.datetime | None = None
-        for tickets in self._export(since, headers):
-            newest = _collect(reader, tickets, builder, newest)
-            yield builder.build(None if newest is None else str(_seconds(newest)))
-
-    def _export(self, since: int, headers: Mapping[str, str]) -> Iterator[list[Any]]:
-        """The tickets of each export page from ``updated_after=since``, page by page."""
-        params: dict[str, Any] = {"updated_after": since, "limit": PAGE_LIMIT}
-        pages = 0
-        while True:
-            tickets, has_more, after_cursor = _page(self._get(TICKETS_PATH, params, headers))
-            pages += 1
-            stuck = not tickets and after_cursor == params.get("cursor")
-            yield tickets  # consumed by the caller
-            if not has_more:
-                log.debug("Strawberry: export done in %d pages", pages)
-                return
-            if stuck:
-                raise MalformedPage(
-                    "Strawberry answered an empty page with has_more and the same cursor; "
-                    "the export would never end"
-                )
-            params = {"cursor": after_cursor, "limit": PAGE_LIMIT}
-
-    def _api_key(self) -> str:
-        key = self.config["api_key"]
-        if not key.isascii() or not key.isprintable():
-            # The value itself is never shown: it is a secret.
-            raise ConfigurationError(
-                "SUPPORTHUB_STRAWBERRY_API_KEY must be printable ASCII, as HTTP headers are"
-            )
-        return key
-
-    def _get(self, path: str, params: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
-        """GET a JSON answer; a refusal comes back in words that say what to fix."""
-        try:
-            return self.http.get_json(path, params=params, headers=headers)
-        except SourceRejected as refusal:
-            raise _explained(refusal, path, params) from None
-
-
-def _collect(
-    reader: TicketReader,
-    tickets: list[Any],
-    builder: BatchBuilder,
-    newest: dt.datetime | None,
-) -> dt.datetime | None:
-    """Read one page of tickets into ``builder``; return the newest ``updated_at`` so far.
-
-    The page is consumed: each ticket is let go as soon as it is read, while
-    it is still in the CPU's cache, and its memory serves the next case.
-    Freeing the whole page at the end instead costs a tenth of the sync.
-
-    A skipped ticket counts for the newest time too when its ``updated_at``
-    parses: every ticket before it in the export order was read.
-    """
-    read, add_case, add_tombstone = reader.read, builder.add_case, builder.add_tombstone
-    moment: dt.datetime | None
-    for index, ticket in enumerate(tickets):
-        tickets[index] = None
-        try:
-            record = read(ticket)
-        except MalformedRecord as problem:
-            builder.skip(str(problem), _shown_id(ticket))
-            moment = _updated_at_if_any(ticket)
-        else:
-            if isinstance(record, Case):
-                add_case(record)
-                moment = record.updated_at
-            else:
-                add_tombstone(record)
-                moment = record.deleted_at
-        if moment is not None and (newest is None or moment > newest):
-            newest = moment
-    return newest
-
-
-def _updated_at_if_any(ticket: Any) -> dt.datetime | None:
-    """A skipped ticket's ``updated_at``, when it has a usable one."""
-    if not isinstance(ticket, dict):
-        return None
-    try:
-        return read_timestamp(ticket, "updated_at")
-    except MalformedRecord:
-        return None
-
-
-def _seconds(moment: dt.datetime) -> int:
-    # Floor: the next sync asks for this second inclusive, so a fraction
-    # cut off is read again rather than skipped.
-    return math.floor(moment.timestamp())
-
-
-def _shown_id(ticket: Any) -> object:
-    """What the log may show of a skipped ticket: its id, never its content."""
-    return ticket.get("id") if isinstance(ticket, dict) else None
+def _seconds(moment: Any) -> str:
+    # Floor: the next sync asks for this second inclusive, so a fraction is read again.
+    return str(math.floor(moment.timestamp()))
 
 
 def parse_cursor(cursor: str | None) -> int:
-    """The ``updated_after`` to ask for: the stored cursor, ``0`` for everything.
-
-    A cursor this adapter did not write (not Unix seconds) is not trusted:
-    the sync reads everything again rather than risk skipping changes.
-    """
+    """The ``updated_after`` to ask for: the stored cursor, ``0`` for none or one not ours."""
     if cursor is None:
         return 0
     if cursor.isascii() and cursor.isdigit():
@@ -280,68 +250,30 @@ def parse_cursor(cursor: str | None) -> int:
     return 0
 
 
-def _page(body: Any) -> tuple[list[Any], bool, str | None]:
-    """The tickets, ``has_more`` and ``after_cursor`` of an export page.
-
-    :raises MalformedPage: the page has not the spec's shape.
-    """
-    tickets = body.get("tickets") if isinstance(body, dict) else None
-    meta = body.get("meta") if isinstance(body, dict) else None
-    if not isinstance(tickets, list) or not isinstance(meta, dict):
-        raise MalformedPage(f"Strawberry answered {TICKETS_PATH} without tickets and meta")
-    has_more = meta.get("has_more")
-    after_cursor = meta.get("after_cursor")
-    if not isinstance(has_more, bool):
-        raise MalformedPage(f"Strawberry answered {TICKETS_PATH} without a has_more flag")
-    if has_more and (not isinstance(after_cursor, str) or not after_cursor):
-        raise MalformedPage(f"Strawberry answered {TICKETS_PATH} with has_more but no after_cursor")
-    return tickets, has_more, after_cursor if isinstance(after_cursor, str) else None
-
-
-def _write_refused(refusal: SourceRejected, ticket: str, key: str) -> SourceRejected:
-    """A final refusal of an update, in words that say why a retry will not help."""
-    status, error = refusal.status, refusal.error
-    detail = f"HTTP {status}" + (f" {error}" if error else "")
-    if status == 404:
-        words = f"Strawberry has no ticket {ticket} (deleted or unknown; {detail})"
-    elif status == 403:
-        words = (
-            f"Strawberry refused the update of ticket {ticket}: the API key may only read "
-            f"({detail}); give SUPPORTHUB_STRAWBERRY_API_KEY write access"
-        )
-    elif status == 422 and error == "TicketClosed":
-        words = f"Strawberry ticket {ticket} is closed and cannot be changed ({detail})"
-    elif status == 422 and error == "IdempotencyKeyReused":
-        words = (
-            f"Strawberry already took idempotency key {key!r} for a different update "
-            f"({detail}): a repeat must send the same body; not retried"
-        )
-    elif status == 401:
-        words = f"Strawberry refused the API key ({detail}): check SUPPORTHUB_STRAWBERRY_API_KEY"
-    else:
-        words = str(refusal).replace(
-            "rejected the request", f"rejected the update of ticket {ticket}"
-        )
-    return SourceRejected(words, status=status, error=error)
+_READ_REFUSED: Final = {
+    401: f"Strawberry refused the API key ({{code}}): check {_KEY_HINT}",
+    404: "Strawberry has no {path} ({code}): check SUPPORTHUB_STRAWBERRY_URL, the account's "
+    "base URL before /v1",
+}
+_CURSOR_REFUSED: Final = {
+    400: "Strawberry rejected the export cursor half-way through the sync ({code}); nothing "
+    "of this sync is kept, the next refresh reads again from the stored updated_after"
+}
+_WRITE_REFUSED: Final = {
+    404: "Strawberry has no ticket {ticket} (deleted or unknown; {code})",
+    403: "Strawberry refused the update of ticket {ticket}: the API key may only read ({code}); "
+    f"give {_KEY_HINT} write access",
+    401: _READ_REFUSED[401],
+    (422, "TicketClosed"): "Strawberry ticket {ticket} is closed and cannot be changed ({code})",
+    (422, "IdempotencyKeyReused"): "Strawberry already took idempotency key {key!r} for a "
+    "different update ({code}): a repeat must send the same body; not retried",
+    0: "Strawberry rejected the update of ticket {ticket}: {detail}",
+}
 
 
-def _explained(refusal: SourceRejected, path: str, params: Mapping[str, Any]) -> SourceRejected:
-    """The CRM's refusal, said so that an operator knows what to fix."""
-    status, error = refusal.status, refusal.error
-    detail = f"HTTP {status}" + (f" {error}" if error else "")
-    if status == 401:
-        words = f"Strawberry refused the API key ({detail}): check SUPPORTHUB_STRAWBERRY_API_KEY"
-    elif status == 404:
-        words = (
-            f"Strawberry has no {path} ({detail}): check SUPPORTHUB_STRAWBERRY_URL, "
-            "the account's base URL before /v1"
-        )
-    elif status == 400 and "cursor" in params:
-        words = (
-            f"Strawberry rejected the export cursor half-way through the sync ({detail}); "
-            "nothing of this sync is kept, the next refresh reads again from the stored "
-            "updated_after"
-        )
-    else:
-        return refusal
-    return SourceRejected(words, status=status, error=error)
+def _explained(
+    refusal: SourceRejected, path: str, params: Any = None, _: int = 0
+) -> SourceRejected:
+    """A refused read in words that say what to fix."""
+    words = {**_READ_REFUSED, **(_CURSOR_REFUSED if "cursor" in (params or {}) else {})}
+    return reword(refusal, words, path=path)

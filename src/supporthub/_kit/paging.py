@@ -1,0 +1,139 @@
+"""Paginators: how to get from one listing page to the next, and when to stop.
+
+Each reads a page's envelope (``done`` and ``nextRecordsUrl``; ``meta``
+with ``has_more`` and ``after_cursor``) and answers the next request, or
+``None`` when the listing is done. A link or cursor that comes back a
+second time fails the source: the listing would never end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from supporthub._errors import MalformedPage, SourceRejected
+from supporthub._http import HttpClient
+from supporthub._kit.records import DecodedPage, RecordFormat
+
+__all__ = ["CursorPaging", "NextLinkPaging", "Paging", "fetch_pages"]
+
+#: The next request: a path (appended to the base URL) and its query.
+Next = tuple[str, dict[str, Any]]
+
+
+class Paging:
+    """How a listing goes on; see the module docstring."""
+
+    def next(
+        self, page: DecodedPage, title: str, path: str, params: Mapping[str, Any]
+    ) -> Next | None:
+        """The request for the page after ``page`` (fetched with ``path`` and ``params``)."""
+        raise NotImplementedError
+
+
+class NextLinkPaging(Paging):
+    """A ``done`` flag and the path of the next page (Banana's query locator).
+
+    The path is appended to the base URL as a string and takes no other
+    parameters; one that could lead away from the CRM (where the
+    credentials would go too) is refused.
+    """
+
+    def __init__(self, done: str = "done", link: str = "nextRecordsUrl") -> None:
+        self.done, self.link = done, link
+
+    def next(
+        self, page: DecodedPage, title: str, path: str, params: Mapping[str, Any]
+    ) -> Next | None:
+        """The next page's path, ``None`` when done."""
+        done, link = page.envelope.get(self.done), page.envelope.get(self.link)
+        if done is True:
+            return None
+        if done is not False:
+            raise MalformedPage(f"{title} answered a listing whose {self.done} is not a boolean")
+        if type(link) is not str or not link.startswith("/") or link.startswith("//"):
+            raise MalformedPage(
+                f"{title} answered a listing that is not done without a {self.link} path"
+            )
+        return link, {}
+
+
+class CursorPaging(Paging):
+    """An export cursor in a ``meta`` object: ``has_more`` and ``after_cursor``.
+
+    :param meta: the envelope's object holding both; ``None``: the envelope itself.
+    :param more: the flag that says another page follows; ``None``: a cursor
+        that is not null says so (``next_page_token``).
+    :param keep: query parameters every page repeats (``limit``).
+    """
+
+    def __init__(
+        self,
+        meta: str | None = "meta",
+        more: str | None = "has_more",
+        cursor: str = "after_cursor",
+        param: str = "cursor",
+        keep: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.meta, self.more, self.cursor, self.param = meta, more, cursor, param
+        self.keep = dict(keep or {})
+
+    def next(
+        self, page: DecodedPage, title: str, path: str, params: Mapping[str, Any]
+    ) -> Next | None:
+        """The next page's query, ``None`` when there is no more."""
+        meta = page.envelope if self.meta is None else page.envelope.get(self.meta)
+        if not isinstance(meta, Mapping):
+            raise MalformedPage(f"{title} answered {path} without a {self.meta} object")
+        cursor = meta.get(self.cursor)
+        more = cursor is not None if self.more is None else meta.get(self.more)
+        if type(more) is not bool:
+            raise MalformedPage(f"{title} answered {path} without a {self.more} flag")
+        if not more:
+            return None
+        if type(cursor) is not str or not cursor:
+            raise MalformedPage(f"{title} answered {path} with {self.more} but no {self.cursor}")
+        return path, {**self.keep, self.param: cursor}
+
+
+def fetch_pages(
+    http: HttpClient,
+    path: str,
+    params: Mapping[str, Any],
+    records: RecordFormat,
+    paging: Paging,
+    *,
+    auth: httpx.Auth | None = None,
+    refused: Callable[[SourceRejected, str, Mapping[str, Any], int], Exception] | None = None,
+) -> Iterator[DecodedPage]:
+    """Every page of a listing, decoded, from ``path`` with ``params`` on.
+
+    :param refused: turns a refusal of a request into the error to raise
+        (words that say what to fix); it gets the path and query asked and
+        the number of records read before.
+    :raises MalformedPage: a page is not a listing, or a link or cursor repeats.
+    """
+    seen: set[str] = set()
+    params, read = dict(params), 0
+    while True:
+        try:
+            response = http.request("GET", path, params=params, auth=auth)
+        except SourceRejected as error:
+            if refused is None:
+                raise
+            raise refused(error, path, params, read) from None
+        page = records.decode(response.content, http.title, path)
+        read += len(page.records)
+        following = paging.next(page, http.title, path, params)
+        yield page
+        if following is None:
+            return
+        path, params = following
+        key = f"{path}?{sorted(params.items())}"
+        if key in seen:
+            raise MalformedPage(
+                f"{http.title} answered the same next page twice; the listing would never end"
+            )
+        seen.add(key)

@@ -1,0 +1,295 @@
+"""The adapter kit on its own: auth flows, paginators, the watermark, a declared record format."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from supporthub import (
+    ApiKeyAuth,
+    BatchBuilder,
+    Case,
+    ClientCredentialsAuth,
+    CursorPaging,
+    Field,
+    HttpClient,
+    MalformedPage,
+    MalformedRecord,
+    NextLinkPaging,
+    RecordFormat,
+    RetryPolicy,
+    SourceRejected,
+    Status,
+    Tombstone,
+    Watermark,
+    fetch_pages,
+    id_field,
+    parse_timestamp,
+    reword,
+)
+
+BASE = "https://crm.example/t"
+POLICY = RetryPolicy(attempts=2, wait_initial=0.0, wait_jitter=0.0, max_wait=0.0)
+
+
+def client(handler: Callable[[httpx.Request], httpx.Response]) -> HttpClient:
+    return HttpClient(BASE, title="Acme", policy=POLICY, transport=httpx.MockTransport(handler))
+
+
+class TokenCrm:
+    """A CRM that issues numbered tokens and refuses the ones in ``refused``."""
+
+    def __init__(self, refused: set[str] = frozenset(), token_status: int = 200) -> None:  # type: ignore[assignment]
+        self.refused, self.token_status = set(refused), token_status
+        self.issued: list[str] = []
+        self.seen: list[str | None] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/t/oauth/token":
+            if self.token_status != 200:
+                return httpx.Response(self.token_status, json={"error": "invalid_client"})
+            self.issued.append(f"token-{len(self.issued) + 1}")
+            return httpx.Response(200, json={"access_token": self.issued[-1]})
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        self.seen.append(token)
+        if token in self.refused:
+            return httpx.Response(401, json={"error": "invalid_token"})
+        return httpx.Response(200, json={"ok": True})
+
+
+def auth_for(http: HttpClient) -> ClientCredentialsAuth:
+    return ClientCredentialsAuth.for_client(http, "/oauth/token", "id", "s3cret-x", hint="CHECK")
+
+
+def test_the_token_is_fetched_once_and_kept() -> None:
+    crm = TokenCrm()
+    with client(crm) as http:
+        auth = auth_for(http)
+        for _ in range(3):
+            http.request("GET", "/cases", auth=auth)
+    assert crm.issued == ["token-1"]
+    assert crm.seen == ["token-1"] * 3
+
+
+def test_an_invalid_token_is_renewed_once_and_the_request_repeated() -> None:
+    crm = TokenCrm(refused={"token-1"})
+    with client(crm) as http:
+        response = http.request("GET", "/cases", auth=auth_for(http))
+    assert response.status_code == 200
+    assert crm.issued == ["token-1", "token-2"]
+    assert crm.seen == ["token-1", "token-2"]
+
+
+def test_a_second_invalid_token_fails_the_source() -> None:
+    crm = TokenCrm(refused={"token-1", "token-2", "token-3"})
+    with client(crm) as http, pytest.raises(SourceRejected, match="freshly issued") as error:
+        http.request("GET", "/cases", auth=auth_for(http))
+    assert error.value.status == 401
+    assert crm.issued == ["token-1", "token-2"], "one renewal, not more"
+
+
+def test_refused_credentials_are_final_and_name_what_to_check() -> None:
+    crm = TokenCrm(token_status=401)
+    with (
+        client(crm) as http,
+        pytest.raises(SourceRejected, match=r"invalid_client.*CHECK") as error,
+    ):
+        http.request("GET", "/cases", auth=auth_for(http))
+    assert "s3cret-x" not in str(error.value)
+    assert crm.seen == [], "nothing is sent without a token"
+
+
+def test_an_api_key_goes_in_its_header() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Authorization"])
+        return httpx.Response(200)
+
+    with client(handler) as http:
+        http.request("GET", "/x", auth=ApiKeyAuth("k3y-1", header="Authorization", prefix="B "))
+    assert seen == ["B k3y-1"]
+
+
+def test_an_api_key_that_is_not_printable_ascii_is_refused_before_sending() -> None:
+    with pytest.raises(Exception, match="printable ASCII"):
+        ApiKeyAuth("kéy\n")
+
+
+# -- a declared record format ------------------------------------------------------
+
+
+def to_item(r: Any, source: str) -> Case | Tombstone:
+    updated_at = parse_timestamp(r.updated_at, "updated_at")
+    if r.deleted:
+        return Tombstone(r.id, updated_at)
+    return Case(source, r.id, r.id, r.subject, Status(r.status), None, r.provider, None,
+                updated_at, updated_at, "u")  # fmt: skip
+
+
+FORMAT = RecordFormat(
+    "Acme",
+    [
+        id_field("id"),
+        Field("updated_at", "timestamp", core=True),
+        Field("deleted", "bool", required=False, default=False, nullable=False),
+        Field("status", choices=("open", "closed")),
+        Field("subject", required=False),
+        Field("provider", required=False, max_length=5),
+        Field("tags", "list[str]", required=False),
+    ],
+    to_item,
+    deleted=lambda record: record.get("deleted") is True,
+    envelope=[Field("next", required=False)],
+)
+GOOD = {"id": "a1", "updated_at": "2026-11-20T10:02:11Z", "status": "open", "subject": None}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"id": None}, "id is null, expected a string"),
+        ({"id": "  "}, "id is empty"),
+        ({"id": 7}, "id is a number, expected a string"),
+        ({"status": "gone"}, "status 'gone' is not one of open, closed"),
+        ({"status": None}, "status is null"),
+        ({"subject": 3}, "subject is a number, expected a string"),
+        ({"provider": "PPPPPP"}, "provider is longer than 5 characters"),
+        ({"deleted": None}, "deleted is null"),
+        ({"tags": "x"}, "tags is not a list of strings"),
+        ({"tags": ["x", 1]}, "tags holds an entry that is not a string"),
+        ({"updated_at": "2026-11-20T10:02:11"}, "updated_at is not an ISO 8601"),
+        ({"updated_at": "2026-W47-5T10:02:11Z"}, "updated_at is not an ISO 8601"),
+        ({"updated_at": "2026-02-30T10:02:11Z"}, "not a valid date"),
+    ],
+)
+def test_the_fallback_says_which_field_is_wrong(changes: dict[str, Any], reason: str) -> None:
+    with pytest.raises(MalformedRecord, match=reason):
+        FORMAT.read({**GOOD, **changes}, "acme")
+
+
+def test_a_tombstone_needs_only_the_core_fields() -> None:
+    item = FORMAT.read({"id": "a1", "updated_at": "2026-11-20T10:02:11Z", "deleted": True}, "s")
+    assert item == Tombstone("a1", dt.datetime(2026, 11, 20, 10, 2, 11, tzinfo=dt.UTC))
+
+
+def test_a_clean_page_is_typed_and_a_dirty_one_skips_only_the_bad_record() -> None:
+    clean = FORMAT.decode(orjson.dumps({"records": [GOOD, {**GOOD, "id": "a2"}]}), "Acme", "/x")
+    assert clean.typed
+    batch, newest = FORMAT.read_page(clean, "acme", BatchBuilder("acme"))
+    assert [c.source_id for c in batch.cases] == ["a1", "a2"]
+    assert (batch.fetched, batch.skipped) == (2, 0)
+    assert newest == dt.datetime(2026, 11, 20, 10, 2, 11, tzinfo=dt.UTC)
+    dirty = FORMAT.decode(orjson.dumps({"records": [GOOD, {**GOOD, "subject": 3}]}), "Acme", "/x")
+    assert not dirty.typed
+    batch, _ = FORMAT.read_page(dirty, "acme", BatchBuilder("acme"))
+    assert [c.source_id for c in batch.cases] == ["a1"]
+    assert (batch.fetched, batch.skipped) == (2, 1)
+
+
+def test_a_body_that_is_not_a_listing_fails_the_page() -> None:
+    with pytest.raises(MalformedPage, match="not JSON"):
+        FORMAT.decode(b"<html>", "Acme", "/x")
+    with pytest.raises(MalformedPage, match="without a records list"):
+        FORMAT.decode(b'{"records": {}}', "Acme", "/x")
+
+
+# -- paging -------------------------------------------------------------------------
+
+
+def serve(pages: list[dict[str, Any]]) -> tuple[HttpClient, list[httpx.URL]]:
+    asked: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url)
+        return httpx.Response(200, json=pages[len(asked) - 1])
+
+    return client(handler), asked
+
+
+def test_next_links_are_followed_below_the_base_path() -> None:
+    http, asked = serve(
+        [
+            {"records": [GOOD], "done": False, "nextRecordsUrl": "/next/L1"},
+            {"records": [], "done": True},
+        ]
+    )
+    paging = NextLinkPaging()
+    with http:
+        pages = list(fetch_pages(http, "/cases", {"n": 1}, records_with_done(), paging))
+    assert len(pages) == 2
+    assert [str(u) for u in asked] == [f"{BASE}/cases?n=1", f"{BASE}/next/L1"]
+
+
+def records_with_done() -> RecordFormat:
+    envelope = [Field("done", "bool"), Field("nextRecordsUrl", required=False)]
+    return RecordFormat("Acme", FORMAT.fields, to_item, envelope=envelope)
+
+
+ENVELOPE = [("done", "bool"), ("nextRecordsUrl", "str"), ("meta", "any")]
+
+
+@pytest.mark.parametrize(
+    ("paging", "pages"),
+    [
+        (
+            NextLinkPaging(),
+            [
+                {"records": [], "done": False, "nextRecordsUrl": "/next/L1"},
+                {"records": [], "done": False, "nextRecordsUrl": "/next/L1"},
+            ],
+        ),
+        (
+            CursorPaging(),
+            [
+                {"records": [], "meta": {"has_more": True, "after_cursor": "c1"}},
+                {"records": [GOOD], "meta": {"has_more": True, "after_cursor": "c1"}},
+            ],
+        ),
+    ],
+)
+def test_a_link_or_cursor_that_repeats_fails_instead_of_looping(
+    paging: Any, pages: list[dict[str, Any]]
+) -> None:
+    http, asked = serve([*pages, *pages])
+    envelope = [Field(n, kind, required=False) for n, kind in ENVELOPE]  # type: ignore[arg-type]
+    fmt = RecordFormat("Acme", FORMAT.fields, to_item, envelope=envelope)
+    with http, pytest.raises(MalformedPage, match="would never end"):
+        list(fetch_pages(http, "/cases", {}, fmt, paging))
+    assert len(asked) == 2
+
+
+def test_a_next_link_that_leaves_the_crm_is_refused() -> None:
+    http, _ = serve([{"records": [], "done": False, "nextRecordsUrl": "//evil.example/x"}])
+    with http, pytest.raises(MalformedPage, match="nextRecordsUrl path"):
+        list(fetch_pages(http, "/cases", {}, records_with_done(), NextLinkPaging()))
+
+
+# -- the watermark and refusals -------------------------------------------------------
+
+
+def test_the_watermark_keeps_the_newest_and_round_trips() -> None:
+    mark = Watermark()
+    early = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+    mark.see(early + dt.timedelta(seconds=1), "b")
+    mark.see(early, "z")
+    mark.see(early + dt.timedelta(seconds=1), "a")
+    assert (mark.moment, mark.record_id) == (early + dt.timedelta(seconds=1), "b")
+    assert Watermark.load(mark.dump()) == mark
+    assert Watermark.load("not a cursor") == Watermark()
+    assert Watermark.from_zulu(Watermark.zulu(early)) == early
+
+
+def test_a_refusal_is_reworded_by_status_and_error() -> None:
+    refusal = SourceRejected(
+        "Acme rejected the request: HTTP 422 Closed", status=422, error="Closed"
+    )
+    words = {(422, "Closed"): "case {case} is closed ({code})", 404: "gone"}
+    assert str(reword(refusal, words, case="7")) == "case 7 is closed (HTTP 422 Closed)"
+    other = SourceRejected("x", status=400)
+    assert reword(other, words) is other
