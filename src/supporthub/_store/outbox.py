@@ -347,9 +347,9 @@ def claim_batch(
     """
     if not keys:
         return []
-    among = sa.and_(
-        _d.c.source == source,
-        sa.or_(*(sa.and_(_d.c.reply_id == r, _d.c.case_id == c) for r, c in keys)),
+    # Each term names the whole primary key, so that each is one index look-up.
+    among = sa.or_(
+        *(sa.and_(_d.c.reply_id == r, _d.c.source == source, _d.c.case_id == c) for r, c in keys)
     )
     taken = connection.execute(
         sa.update(_d)
