@@ -117,6 +117,25 @@ def targets_of(agg: supporthub.AggregatedCase) -> set[tuple[str, str]]:
     return {(c.source, c.source_id) for c in agg.cases if c.status == supporthub.Status.OPEN}
 
 
+def refreshed(
+    both: tuple[BananaSimulator, StrawberrySimulator], make_hub: Any, **kwargs: Any
+) -> tuple[supporthub.Hub, dict[str, kit.Sim], supporthub.AggregatedCase, set[tuple[str, str]]]:
+    """A hub on both CRMs, refreshed: it, the simulators, the problem and its open cases."""
+    banana, strawberry = both
+    hub = make_hub({**kit.env_for(banana, strawberry), **QUICK}, **kwargs)
+    hub.refresh(force=True)
+    agg = the_problem(hub)
+    return hub, kit.by_source(banana, strawberry), agg, targets_of(agg)
+
+
+def replied(hub: supporthub.Hub, agg_id: str, set_status: Any) -> Any:
+    """Reply to every open case, delivered in this process to the end."""
+    accepted = hub.reply(agg_id, message=MESSAGE, by="ana", set_status=set_status)
+    done = hub.deliver(accepted.id, timeout=60, poll=0.05)
+    assert done is not None
+    return done
+
+
 def check_one_comment_each(sims: dict[str, kit.Sim], targets: set[tuple[str, str]]) -> None:
     for source, case_id in sorted(targets):
         sim = sims[source]
@@ -139,21 +158,13 @@ def test_every_target_gets_exactly_one_comment_through_each_write_fault(
     set_status: str,
     trial: Any,
 ) -> None:
-    banana, strawberry = both
-    sims = kit.by_source(banana, strawberry)
-    rearm = Rearm(sims, WRITE_FAULTS[fault])
-    hub = make_hub({**kit.env_for(banana, strawberry), **QUICK}, transport_factory=rearm.transport)
-    hub.refresh(force=True)
-    agg = the_problem(hub)
-    targets = targets_of(agg)
+    rearm = Rearm(kit.by_source(*both), WRITE_FAULTS[fault])
+    hub, sims, agg, targets = refreshed(both, make_hub, transport_factory=rearm.transport)
     assert {source for source, _ in targets} == set(STATUS)
     assert len(targets) == 2 * PER_CRM
 
-    accepted = hub.reply(agg.id, message=MESSAGE, by="ana", set_status=set_status)  # type: ignore[arg-type]
-    assert accepted.targets == len(targets)
-    done = hub.deliver(accepted.id, timeout=60, poll=0.05)
+    done = replied(hub, agg.id, set_status)
 
-    assert done is not None
     assert done.state == "done", done
     assert (done.delivered, done.failed, done.pending) == (len(targets), 0, 0)
     assert {(d.source, d.case_id) for d in done.cases} == targets
@@ -180,11 +191,7 @@ def test_cases_refused_for_good_fail_with_the_crms_reason_and_only_they(
     both: tuple[BananaSimulator, StrawberrySimulator], make_hub: Any
 ) -> None:
     banana, strawberry = both
-    sims = kit.by_source(banana, strawberry)
-    hub = make_hub({**kit.env_for(banana, strawberry), **QUICK})
-    hub.refresh(force=True)
-    agg = the_problem(hub)
-    targets = targets_of(agg)
+    hub, sims, agg, targets = refreshed(both, make_hub)
     deleted = sorted(c for s, c in targets if s == "banana")[0]
     closed = sorted(c for s, c in targets if s == "strawberry")[0]
     banana.delete(deleted)
@@ -192,10 +199,8 @@ def test_cases_refused_for_good_fail_with_the_crms_reason_and_only_they(
     # A transient fault as well, so that refusals are told apart from it.
     banana.faults.error_burst(4, 503, writes_only=True)
 
-    accepted = hub.reply(agg.id, message=MESSAGE, by="ana", set_status="solved")
-    done = hub.deliver(accepted.id, timeout=60, poll=0.05)
+    done = replied(hub, agg.id, "solved")
 
-    assert done is not None
     assert done.state == "done-with-failures"
     failed = {(d.source, d.case_id): d.error for d in done.cases if d.state == "failed"}
     assert set(failed) == {("banana", deleted), ("strawberry", closed)}
@@ -212,18 +217,11 @@ def test_cases_refused_for_good_fail_with_the_crms_reason_and_only_they(
 def test_read_only_credentials_fail_that_crms_cases_and_the_other_is_answered(
     both: tuple[BananaSimulator, StrawberrySimulator], make_hub: Any, read_only: str
 ) -> None:
-    banana, strawberry = both
-    sims = kit.by_source(banana, strawberry)
-    hub = make_hub({**kit.env_for(banana, strawberry), **QUICK})
-    hub.refresh(force=True)
-    agg = the_problem(hub)
-    targets = targets_of(agg)
+    hub, sims, agg, targets = refreshed(both, make_hub)
     sims[read_only].read_only = True
 
-    accepted = hub.reply(agg.id, message=MESSAGE, by="ana", set_status="pending")
-    done = hub.deliver(accepted.id, timeout=60, poll=0.05)
+    done = replied(hub, agg.id, "pending")
 
-    assert done is not None
     assert done.state == "done-with-failures"
     failed = {(d.source, d.case_id): d.error or "" for d in done.cases if d.state == "failed"}
     refused = {t for t in targets if t[0] == read_only}

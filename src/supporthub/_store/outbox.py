@@ -386,19 +386,24 @@ def claim_batch(
     ]
 
 
+def _held(delivery: DueDelivery, owner: str) -> Any:
+    """The row of ``delivery``, while still pending and leased by ``owner``."""
+    return sa.and_(
+        _d.c.reply_id == delivery.reply_id,
+        _d.c.source == delivery.source,
+        _d.c.case_id == delivery.case_id,
+        _d.c.state == "pending",
+        _d.c.lease_owner == owner,
+    )
+
+
 def release(connection: sa.Connection, deliveries: Sequence[DueDelivery], *, owner: str) -> int:
     """Give back claimed rows that were not sent: no lease, the attempt not counted."""
     released = 0
     for delivery in deliveries:
         released += connection.execute(
             sa.update(_d)
-            .where(
-                _d.c.reply_id == delivery.reply_id,
-                _d.c.source == delivery.source,
-                _d.c.case_id == delivery.case_id,
-                _d.c.state == "pending",
-                _d.c.lease_owner == owner,
-            )
+            .where(_held(delivery, owner))
             .values(lease_owner=None, lease_until=None, attempts=_d.c.attempts - 1)
         ).rowcount
     return released
@@ -431,17 +436,7 @@ def finish(
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
     return bool(
-        connection.execute(
-            sa.update(_d)
-            .where(
-                _d.c.reply_id == delivery.reply_id,
-                _d.c.source == delivery.source,
-                _d.c.case_id == delivery.case_id,
-                _d.c.state == "pending",
-                _d.c.lease_owner == owner,
-            )
-            .values(values)
-        ).rowcount
+        connection.execute(sa.update(_d).where(_held(delivery, owner)).values(values)).rowcount
     )
 
 
