@@ -45,8 +45,8 @@ log = logging.getLogger("supporthub.delivery")
 #: a restarted hub resumes every delivery within a minute (contract §7).
 MAX_BACKOFF_SECONDS = 60.0
 _FIRST_BACKOFF_SECONDS = 2.0
-#: Rows read per look at the outbox; each is claimed just before it is sent.
-_PAGE = 50
+#: Rows claimed at a time (one transaction); each is sent at once or given back.
+_BATCH = 25
 _MAX_ERROR = 1000
 
 
@@ -174,48 +174,71 @@ class Deliverer:
     def deliver_due(self, name: str, *, limit: int | None = None) -> int:
         """Claim and send the due rows of source ``name``; return how many were sent.
 
+        Rows are claimed a batch at a time (one transaction for the batch, one
+        per row to record its outcome). A claimed row is sent at once or given
+        back: when the CRM's rate asks for a wait, the source is paused after a
+        failure, or a good part of the lease has gone, the rest of the batch is
+        released unsent, so no lease runs out before its send.
+
         :param limit: stop after this many sends (``None``: until none is due).
         """
         sender = self._sender(name)
         sent = 0
+        idle = 0
         while limit is None or sent < limit:
+            if self._stop.is_set() or time.monotonic() < self._paused_until.get(name, 0.0):
+                return sent
+            # The adapter knows its CRM's write limit (Strawberry: 100 a
+            # minute); wait here, before claiming, so no lease runs out.
+            wait = sender.adapter.write_wait()
+            if wait > 0 and self._stop.wait(wait):
+                return sent
+            size = _BATCH if limit is None else min(_BATCH, limit - sent)
             with self.store.reader() as reader:
-                page = outbox.due(reader.connection, name, self.clock(), _PAGE)
+                page = outbox.due(reader.connection, name, self.clock(), size)
             if not page:
                 break
-            random.shuffle(page)  # two deliverers on one page take turns, not the same row
-            progressed = False
-            for reply_id, case_id in page:
-                if self._stop.is_set() or (limit is not None and sent >= limit):
-                    return sent
-                if time.monotonic() < self._paused_until.get(name, 0.0):
-                    return sent
-                # The adapter knows its CRM's write limit (Strawberry: 100 a
-                # minute); wait here, before claiming, so no lease runs out.
-                wait = sender.adapter.write_wait()
-                if wait > 0 and self._stop.wait(wait):
-                    return sent
-                if self._deliver_one(sender, name, reply_id, case_id):
-                    sent += 1
-                    progressed = True
-            if not progressed:
-                break
+            claimed_at = time.monotonic()
+            claimed = self._claim(name, page)
+            if not claimed:
+                idle += 1  # another deliverer took them first: look again, a few times
+                if idle > 3:
+                    break
+                continue
+            idle = 0
+            for n, delivery in enumerate(claimed):
+                if not self._may_send(sender, name, claimed_at=claimed_at):
+                    with outbox.transaction(self.store) as connection:
+                        outbox.release(connection, claimed[n:], owner=self.owner)
+                    break
+                self._send(sender, name, delivery)
+                sent += 1
         return sent
 
-    def _deliver_one(self, sender: _Sender, name: str, reply_id: str, case_id: str) -> bool:
+    def _claim(self, name: str, page: list[tuple[str, str]]) -> list[outbox.DueDelivery]:
         now = self.clock()
         with outbox.transaction(self.store) as connection:
-            delivery = outbox.claim(
+            return outbox.claim_batch(
                 connection,
-                reply_id,
                 name,
-                case_id,
+                page,
                 owner=self.owner,
                 now=now,
                 lease_until=now + dt.timedelta(seconds=self.lease),
             )
-        if delivery is None:
-            return False
+
+    def _may_send(self, sender: _Sender, name: str, *, claimed_at: float) -> bool:
+        """Whether a row of the batch claimed at ``claimed_at`` (monotonic) may be sent now."""
+        return not (
+            self._stop.is_set()
+            or time.monotonic() < self._paused_until.get(name, 0.0)
+            or sender.adapter.write_wait() > 0
+            # A send takes at most a third of the lease: start none after the first third.
+            or time.monotonic() - claimed_at > self.lease / 3
+        )
+
+    def _send(self, sender: _Sender, name: str, delivery: outbox.DueDelivery) -> None:
+        reply_id, case_id = delivery.reply_id, delivery.case_id
         write = CaseWrite(
             case_id=delivery.case_id,
             message=delivery.message,
@@ -265,7 +288,6 @@ class Deliverer:
                 name,
                 case_id,
             )
-        return True
 
     # -- threads ---------------------------------------------------------------------
 

@@ -1066,7 +1066,8 @@ class Hub:
             process can send.
         :param timeout: give up waiting after this many seconds (delivery
             goes on in other processes, or the next time).
-        :param progress: called with the reply each time its progress is read.
+        :param progress: called with the reply (its counts; no cases) each
+            time its progress is read.
         :return: the reply as it ended (``None`` without ``reply_id``).
         :raises NotFound: no reply has this id.
         """
@@ -1078,18 +1079,20 @@ class Hub:
         try:
             while True:
                 if reply_id is not None:
-                    current: Reply | None = self.reply_status(reply_id)
+                    # Counts only while it runs: reading every case each poll
+                    # would cost more than the delivery of a large reply.
+                    with self.store.reader() as reader:
+                        current = outbox.read_reply(reader.connection, reply_id, with_cases=False)
                     assert current is not None
                     if progress is not None:
                         progress(current)
                     finished = current.pending == 0
                 else:
-                    current = None
                     with self.store.reader() as reader:
                         left = outbox.pending_count(reader.connection, deliverer.writable_sources())
                     finished = left == 0
                 if finished or (deadline is not None and time.monotonic() >= deadline):
-                    return current
+                    return None if reply_id is None else self.reply_status(reply_id)
                 time.sleep(poll)
         finally:
             deliverer.stop()

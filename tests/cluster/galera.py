@@ -98,18 +98,26 @@ class Node:
 
     def install(self) -> None:
         """The bootstrap node's system tables; joiners start empty and get them by SST."""
-        subprocess.run(
-            [
-                "mariadb-install-db",
-                "--no-defaults",
-                f"--datadir={self.datadir}",
-                "--user=root",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        command = [
+            "mariadb-install-db",
+            "--no-defaults",
+            f"--datadir={self.datadir}",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ]
+        # It failed once in a CI-like run with nothing said: keep its words,
+        # and try again on a clean folder (a busy 2-core machine, a bootstrap
+        # server that did not start in its time).
+        for attempt in range(3):
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode == 0:
+                return
+            shutil.rmtree(self.datadir, ignore_errors=True)
+            time.sleep(1 + attempt)
+        raise RuntimeError(
+            f"mariadb-install-db failed 3 times for {self.datadir}:\n"
+            f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         )
 
     def command(self, cluster_address: str, *, bootstrap: bool) -> list[str]:

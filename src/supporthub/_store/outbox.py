@@ -330,6 +330,85 @@ def claim(
     )
 
 
+def claim_batch(
+    connection: sa.Connection,
+    source: str,
+    keys: Sequence[tuple[str, str]],
+    *,
+    owner: str,
+    now: dt.datetime,
+    lease_until: dt.datetime,
+) -> list[DueDelivery]:
+    """Take the lease on those of ``keys`` (due rows of ``source``) that nobody holds.
+
+    One conditional ``UPDATE`` for the whole batch, as :func:`claim` is for
+    one row: a row another deliverer took meanwhile is left to it. Returns
+    the rows this owner now holds among them (in no particular order).
+    """
+    if not keys:
+        return []
+    # Each term names the whole primary key, so that each is one index look-up.
+    among = sa.or_(
+        *(sa.and_(_d.c.reply_id == r, _d.c.source == source, _d.c.case_id == c) for r, c in keys)
+    )
+    taken = connection.execute(
+        sa.update(_d)
+        .where(among, _claimable(now))
+        .values(lease_owner=owner, lease_until=lease_until, attempts=_d.c.attempts + 1)
+    ).rowcount
+    if not taken:
+        return []
+    rows = connection.execute(
+        sa.select(
+            _d.c.reply_id,
+            _d.c.case_id,
+            _d.c.idempotency_key,
+            _d.c.attempts,
+            _r.c.message,
+            _r.c.public,
+            _r.c.set_status,
+        )
+        .select_from(_d.join(_r, _r.c.id == _d.c.reply_id))
+        .where(among, _d.c.state == "pending", _d.c.lease_owner == owner)
+    )
+    return [
+        DueDelivery(
+            reply_id=row.reply_id,
+            source=source,
+            case_id=row.case_id,
+            idempotency_key=row.idempotency_key,
+            attempts=int(row.attempts),
+            message=row.message,
+            public=bool(row.public),
+            set_status=row.set_status,
+        )
+        for row in rows
+    ]
+
+
+def _held(delivery: DueDelivery, owner: str) -> Any:
+    """The row of ``delivery``, while still pending and leased by ``owner``."""
+    return sa.and_(
+        _d.c.reply_id == delivery.reply_id,
+        _d.c.source == delivery.source,
+        _d.c.case_id == delivery.case_id,
+        _d.c.state == "pending",
+        _d.c.lease_owner == owner,
+    )
+
+
+def release(connection: sa.Connection, deliveries: Sequence[DueDelivery], *, owner: str) -> int:
+    """Give back claimed rows that were not sent: no lease, the attempt not counted."""
+    released = 0
+    for delivery in deliveries:
+        released += connection.execute(
+            sa.update(_d)
+            .where(_held(delivery, owner))
+            .values(lease_owner=None, lease_until=None, attempts=_d.c.attempts - 1)
+        ).rowcount
+    return released
+
+
 def finish(
     connection: sa.Connection,
     delivery: DueDelivery,
@@ -357,17 +436,7 @@ def finish(
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
     return bool(
-        connection.execute(
-            sa.update(_d)
-            .where(
-                _d.c.reply_id == delivery.reply_id,
-                _d.c.source == delivery.source,
-                _d.c.case_id == delivery.case_id,
-                _d.c.state == "pending",
-                _d.c.lease_owner == owner,
-            )
-            .values(values)
-        ).rowcount
+        connection.execute(sa.update(_d).where(_held(delivery, owner)).values(values)).rowcount
     )
 
 
