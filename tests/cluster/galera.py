@@ -120,6 +120,25 @@ class Node:
             f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         )
 
+    def server_args(self) -> list[str]:
+        """What every test server runs with: its own files and port, small buffers."""
+        return [
+            MARIADBD,
+            "--no-defaults",
+            "--user=root",
+            f"--datadir={self.datadir}",
+            f"--socket={self.root / f'node{self.index}.sock'}",
+            f"--pid-file={self.root / f'node{self.index}.pid'}",
+            f"--log-error={self.log}",
+            "--bind-address=127.0.0.1",
+            f"--port={self.port}",
+            "--skip-name-resolve",
+            "--performance-schema=OFF",
+            "--innodb-buffer-pool-size=64M",
+            "--innodb-log-file-size=32M",
+            "--innodb-flush-log-at-trx-commit=2",
+        ]
+
     def command(self, cluster_address: str, *, bootstrap: bool) -> list[str]:
         gp = self.galera_port
         provider_options = ";".join(
@@ -137,20 +156,7 @@ class Node:
             ]
         )
         command = [
-            MARIADBD,
-            "--no-defaults",
-            "--user=root",
-            f"--datadir={self.datadir}",
-            f"--socket={self.root / f'node{self.index}.sock'}",
-            f"--pid-file={self.root / f'node{self.index}.pid'}",
-            f"--log-error={self.log}",
-            "--bind-address=127.0.0.1",
-            f"--port={self.port}",
-            "--skip-name-resolve",
-            "--performance-schema=OFF",
-            "--innodb-buffer-pool-size=64M",
-            "--innodb-log-file-size=32M",
-            "--innodb-flush-log-at-trx-commit=2",
+            *self.server_args(),
             "--max-connections=200",
             "--binlog-format=ROW",
             "--default-storage-engine=InnoDB",
@@ -330,20 +336,7 @@ class PlainNode(Node):
 
     def command(self, cluster_address: str, *, bootstrap: bool) -> list[str]:
         return [
-            MARIADBD,
-            "--no-defaults",
-            "--user=root",
-            f"--datadir={self.datadir}",
-            f"--socket={self.root / f'node{self.index}.sock'}",
-            f"--pid-file={self.root / f'node{self.index}.pid'}",
-            f"--log-error={self.log}",
-            "--bind-address=127.0.0.1",
-            f"--port={self.port}",
-            "--skip-name-resolve",
-            "--performance-schema=OFF",
-            "--innodb-buffer-pool-size=64M",
-            "--innodb-log-file-size=32M",
-            "--innodb-flush-log-at-trx-commit=2",
+            *self.server_args(),
             f"--server-id={self.index}",
             f"--log-bin={self.root / f'node{self.index}-bin'}",
             "--binlog-format=ROW",
