@@ -64,7 +64,6 @@ from supporthub._steering import RuleChange, Steering
 from supporthub._store import outbox
 from supporthub._store import work as work_store
 from supporthub._store.base import Store, StoreReader
-from supporthub._store.reading import SqlReader
 from supporthub._store.sql import SCHEMA_REVISION, SqlStore
 from supporthub._suggest import AliasSuggestion, Suggestions, suggest
 from supporthub._upgrade import RulesUpgrade, plan_upgrade, replacements
@@ -954,7 +953,7 @@ class Hub:
         self._ready()
         reply_id = new_reply_id()
         with outbox.transaction(self.store) as connection:
-            _existing(SqlReader(connection, self.store), agg_id)
+            _existing(self.store.reader_on(connection), agg_id)
             now = self.clock()
             targets = outbox.insert_reply(
                 connection, reply_id, agg_id, request, unwritable=self._unwritable, now=now

@@ -270,6 +270,10 @@ class Store(SqlDatabase, Protocol):
         """A snapshot for the list views: on the read replica when there is one."""
         ...
 
+    def reader_on(self, connection: sa.Connection) -> StoreReader:
+        """A reader inside a transaction the caller opened (``outbox.transaction``)."""
+        ...
+
     def writer(self, *, stamp: str = "data_version") -> AbstractContextManager[StoreWriter]:
         """One transaction to write in; it stamps a new token under ``stamp``."""
         ...

@@ -350,6 +350,10 @@ class SqlStore:
         except sa.exc.SQLAlchemyError as error:
             raise storage_error(error) from None
 
+    def reader_on(self, connection: sa.Connection) -> SqlReader:
+        """A reader inside a transaction the caller opened (``outbox.transaction``)."""
+        return SqlReader(connection, self)
+
     @contextlib.contextmanager
     def writer(self, *, stamp: str = "data_version") -> Iterator[SqlWriter]:
         """One write transaction; it stamps a new token under ``stamp`` in ``meta``.
