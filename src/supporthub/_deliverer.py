@@ -151,7 +151,8 @@ class Deliverer:
         self._paused_until: dict[str, float] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._wake = threading.Event()
+        # Set when a sender found nothing more due: a follower looks at once.
+        self._idle = threading.Event()
 
     # -- which sources ---------------------------------------------------------------
 
@@ -229,6 +230,7 @@ class Deliverer:
             with self.store.reader() as reader:
                 page = outbox.due(reader.connection, name, self.clock(), size)
             if not page:
+                self._idle.set()
                 break
             claimed_at = time.monotonic()
             claimed = self._claim(name, page)
@@ -240,6 +242,16 @@ class Deliverer:
             idle = 0
             sent += self._send_batch(sender, name, claimed, claimed_at)
         return sent
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until a sender finds nothing more due, at most ``timeout`` seconds; whether one did.
+
+        Whoever follows a reply (``Hub.deliver``) looks at its progress then,
+        rather than up to a poll interval after its last row was recorded.
+        """
+        idle = self._idle.wait(timeout)
+        self._idle.clear()
+        return idle
 
     def _claim(self, name: str, page: list[tuple[str, str]]) -> list[outbox.DueDelivery]:
         now = self.clock()
