@@ -51,12 +51,12 @@ def open_page(browser: Any, width: int, height: int, problems: list[str]) -> Any
     return page
 
 
-def screenshot(page: Any, tmp_path: Path, name: str) -> None:
-    """The whole page; for a locator, that element alone (an opened case in a long page)."""
+def screenshot(page: Any, tmp_path: Path, name: str, *, full_page: bool = True) -> None:
+    """The whole page (or what the viewport shows); for a locator, that element alone."""
     ARTIFACTS.mkdir(exist_ok=True)
     for folder in (ARTIFACTS, tmp_path):
         if hasattr(page, "goto"):
-            page.screenshot(path=str(folder / name), full_page=True)
+            page.screenshot(path=str(folder / name), full_page=full_page)
         else:
             page.screenshot(path=str(folder / name))
     assert (ARTIFACTS / name).stat().st_size > 1000
@@ -240,6 +240,8 @@ def test_at_390_wide_an_opened_case_keeps_its_controls_out_of_any_scroll_box(
     # The list is cards: its box has nothing to scroll sideways.
     box = page.locator(".table-box").first
     assert box.evaluate("b => b.scrollWidth <= b.clientWidth + 1")
+    rows.first.scroll_into_view_if_needed()
+    screenshot(page, tmp_path, "triage-390-list.png", full_page=False)
     expect(rows.first.locator("td.owner")).to_have_attribute("data-label", "Owner")
     wide = rows.filter(has_text="W-1")
     wide.get_by_role("button", name=re.compile("Show the cases")).press("Enter")
