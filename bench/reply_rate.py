@@ -166,13 +166,27 @@ def hub_for(kind: str, sim: SimProcess, database_url: str, limit: int) -> suppor
     return hub
 
 
-def hub_reply(hub: supporthub.Hub, n: int, message: str) -> float:
-    """Store a reply to the one aggregated case and deliver it; seconds it took."""
+def hub_reply(hub: supporthub.Hub, n: int, message: str, *, show: bool = False) -> float:
+    """Store a reply to the one aggregated case and deliver it; seconds it took.
+
+    :param show: print the progress as ``supporthub reply`` shows it: a line
+        each time another tenth of the cases is answered.
+    """
     (agg,) = hub.all().aggregated_cases
     assert agg.open_case_count == n, (agg.open_case_count, n)
     began = time.perf_counter()
+    shown = [0]
+
+    def progress(reply: Any) -> None:
+        done = reply.delivered + reply.failed
+        if show and done >= shown[0] + max(1, n // 10):
+            shown[0] = done
+            took = time.perf_counter() - began
+            print(f"  {done:,}/{n:,} answered after {took:.0f} s", flush=True)
+
     accepted = hub.reply(agg.id, message=message, by="bench")
-    done = hub.deliver(accepted.id)  # as `supporthub reply` follows it: a look each 0.5 s
+    # As `supporthub reply` follows it: a look each 0.5 s.
+    done = hub.deliver(accepted.id, progress=progress)
     seconds = time.perf_counter() - began
     assert done is not None
     assert done.state == "done", done
@@ -211,7 +225,7 @@ def strawberry(n: int, limit: int, database_url: str) -> bool:
     try:
         hub = hub_for("strawberry", sim, database_url, limit)
         try:
-            seconds = hub_reply(hub, n, MESSAGE)
+            seconds = hub_reply(hub, n, MESSAGE, show=True)
         finally:
             hub.close()
         stats = sim.stats(MESSAGE)

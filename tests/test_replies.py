@@ -428,3 +428,63 @@ def test_a_deliverer_keeps_to_the_crms_write_rate(database_url, fake_crm) -> Non
         assert hub.reply_status(accepted.id).state == "done"
     # Eleven writes, ten pauses of at least 0.1 s between them.
     assert took >= 1.0
+
+
+def test_batch_claims_and_batch_records_keep_to_their_leases(make_hub, seeded) -> None:
+    hub = make_hub()
+    hub.refresh(force=True)
+    first = hub.reply(acme(hub), message="one", by="ana")
+    second = hub.reply(acme(hub), message="two", by="ana", set_status="pending")
+    now = hub.clock()
+    until = now + dt.timedelta(seconds=30)
+    with outbox.transaction(hub.store) as connection:
+        keys = outbox.due(connection, "fake", now, 100)
+        assert len(keys) == 10
+        # One claim over rows of both replies, then another owner's over all of them.
+        mine = outbox.claim_batch(
+            connection, "fake", keys[:6], owner="a", now=now, lease_until=until
+        )
+        theirs = outbox.claim_batch(connection, "fake", keys, owner="b", now=now, lease_until=until)
+    assert sorted((d.reply_id, d.case_id) for d in mine) == sorted(keys[:6])
+    assert sorted((d.reply_id, d.case_id) for d in theirs) == sorted(keys[6:])
+    assert {d.attempts for d in mine + theirs} == {1}
+    messages = {first.id: ("one", None), second.id: ("two", "pending")}
+    assert all((d.message, d.set_status) == messages[d.reply_id] for d in mine + theirs)
+    later = now + dt.timedelta(minutes=5)
+    outcomes = [outbox.Outcome(d, "delivered", comment_id=f"c-{d.case_id}") for d in mine[:4]]
+    outcomes += [
+        outbox.Outcome(mine[4], "failed", "refused for good"),
+        outbox.Outcome(mine[5], "pending", "503", next_attempt_at=later),
+        # A row "a" does not hold (its lease was lost): left to its holder.
+        outbox.Outcome(theirs[0], "delivered", comment_id="lost"),
+    ]
+    with outbox.transaction(hub.store) as connection:
+        assert outbox.finish_many(connection, outcomes, owner="a", now=now) == 6
+        assert outbox.release(connection, theirs, owner="b") == 4
+    with hub.store.engine.connect() as connection:
+        rows = {
+            (row.reply_id, row.case_id): row
+            for row in connection.execute(sa.select(reply_deliveries))
+        }
+    for delivery in mine[:4]:
+        row = rows[delivery.reply_id, delivery.case_id]
+        assert (row.state, row.comment_id, row.lease_owner) == (
+            "delivered",
+            f"c-{delivery.case_id}",
+            None,
+        )
+        assert row.delivered_at is not None
+    failed = rows[mine[4].reply_id, mine[4].case_id]
+    assert (failed.state, failed.error, failed.lease_owner) == ("failed", "refused for good", None)
+    again = rows[mine[5].reply_id, mine[5].case_id]
+    assert (again.state, again.error, again.lease_owner) == ("pending", "503", None)
+    assert again.next_attempt_at.replace(tzinfo=dt.UTC) == later
+    for delivery in theirs:
+        row = rows[delivery.reply_id, delivery.case_id]
+        # Given back unsent: pending, no lease, the attempt not counted, no comment id.
+        assert (row.state, row.lease_owner, row.attempts, row.comment_id) == (
+            "pending",
+            None,
+            0,
+            None,
+        )

@@ -16,6 +16,7 @@ single send: the write's HTTP retries are bounded to fit inside it.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 import logging
@@ -26,10 +27,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import attrs
 
-from supporthub._adapter import Adapter, CaseWrite, CaseWriteResult
+from supporthub._adapter import Adapter, CaseWrite
 from supporthub._errors import SourceRejected, StorageError
 from supporthub._http import HttpClient, RetryPolicy
 from supporthub._redact import redact
@@ -46,7 +49,14 @@ log = logging.getLogger("supporthub.delivery")
 MAX_BACKOFF_SECONDS = 60.0
 _FIRST_BACKOFF_SECONDS = 2.0
 #: Rows claimed at a time (one transaction); each is sent at once or given back.
-_BATCH = 25
+#: A CRM with a client-side write limit gets the smaller claims: its rows wait for the limit.
+_BATCH = 200
+_PACED_BATCH = 25
+#: Writes in flight at once to one CRM without a client-side write limit.
+_IN_FLIGHT = 4
+#: Outcomes are recorded once this many are in, or this many seconds after the last record.
+_RECORD_EVERY = 100
+_RECORD_WITHIN = 1.0
 _MAX_ERROR = 1000
 
 
@@ -76,12 +86,24 @@ def _words(error: BaseException) -> str:
     return text[:_MAX_ERROR]
 
 
-@attrs.frozen
+@attrs.define
 class _Sender:
-    """One source's adapter instance for writing (it keeps its CRM's pace: write_wait)."""
+    """One source's adapter instance for writing, and the threads its writes run on.
+
+    A CRM without a client-side write limit gets :data:`_IN_FLIGHT` writes
+    at once and claims of :data:`_BATCH` rows; one with a limit (it
+    overrides ``write_wait``, as Strawberry's 100 a minute) gets one write
+    at a time, each started only when the limit allows it, and smaller claims.
+    """
 
     adapter: Adapter
     http: HttpClient
+    pool: ThreadPoolExecutor
+    in_flight: int
+    batch: int
+    #: Whether a write has succeeded since the last transient failure: until
+    #: then, one write at a time (a first token fetch, a CRM coming back).
+    warm: bool = False
 
 
 class Deliverer:
@@ -129,7 +151,8 @@ class Deliverer:
         self._paused_until: dict[str, float] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._wake = threading.Event()
+        # Set when a sender found nothing more due: a follower looks at once.
+        self._idle = threading.Event()
 
     # -- which sources ---------------------------------------------------------------
 
@@ -165,7 +188,12 @@ class Deliverer:
                 policy=self.policy,
                 transport=self.transport_factory(name) if self.transport_factory else None,
             )
-            sender = _Sender(adapter_class(source.config, http), http)
+            adapter = adapter_class(source.config, http)
+            paced = type(adapter).write_wait is not Adapter.write_wait
+            in_flight = 1 if paced else _IN_FLIGHT
+            pool = ThreadPoolExecutor(in_flight, thread_name_prefix=f"supporthub-write-{name}")
+            batch = _PACED_BATCH if paced else _BATCH
+            sender = _Sender(adapter, http, pool, in_flight, batch)
             self._senders[name] = sender
         return sender
 
@@ -174,11 +202,16 @@ class Deliverer:
     def deliver_due(self, name: str, *, limit: int | None = None) -> int:
         """Claim and send the due rows of source ``name``; return how many were sent.
 
-        Rows are claimed a batch at a time (one transaction for the batch, one
-        per row to record its outcome). A claimed row is sent at once or given
-        back: when the CRM's rate asks for a wait, the source is paused after a
-        failure, or a good part of the lease has gone, the rest of the batch is
-        released unsent, so no lease runs out before its send.
+        Rows are claimed a batch at a time (one transaction), sent with up to
+        the source's ``in_flight`` writes at once, and their outcomes recorded
+        in batches (one transaction each). A claimed row is sent at once or
+        given back: when the CRM's rate asks for a wait, the source is paused
+        after a failure, or a good part of the lease has gone, the rest of the
+        batch is released unsent, so no lease runs out before its send.
+
+        A crash between a write and the record of its outcome leaves the row
+        pending under a lease that ends: its next holder sends it again with
+        the same idempotency key, which the CRM answers without a second comment.
 
         :param limit: stop after this many sends (``None``: until none is due).
         """
@@ -193,10 +226,11 @@ class Deliverer:
             wait = sender.adapter.write_wait()
             if wait > 0 and self._stop.wait(wait):
                 return sent
-            size = _BATCH if limit is None else min(_BATCH, limit - sent)
+            size = sender.batch if limit is None else min(sender.batch, limit - sent)
             with self.store.reader() as reader:
                 page = outbox.due(reader.connection, name, self.clock(), size)
             if not page:
+                self._idle.set()
                 break
             claimed_at = time.monotonic()
             claimed = self._claim(name, page)
@@ -206,14 +240,18 @@ class Deliverer:
                     break
                 continue
             idle = 0
-            for n, delivery in enumerate(claimed):
-                if not self._may_send(sender, name, claimed_at=claimed_at):
-                    with outbox.transaction(self.store) as connection:
-                        outbox.release(connection, claimed[n:], owner=self.owner)
-                    break
-                self._send(sender, name, delivery)
-                sent += 1
+            sent += self._send_batch(sender, name, claimed, claimed_at)
         return sent
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until a sender finds nothing more due, at most ``timeout`` seconds; whether one did.
+
+        Whoever follows a reply (``Hub.deliver``) looks at its progress then,
+        rather than up to a poll interval after its last row was recorded.
+        """
+        idle = self._idle.wait(timeout)
+        self._idle.clear()
+        return idle
 
     def _claim(self, name: str, page: list[tuple[str, str]]) -> list[outbox.DueDelivery]:
         now = self.clock()
@@ -227,6 +265,41 @@ class Deliverer:
                 lease_until=now + dt.timedelta(seconds=self.lease),
             )
 
+    def _send_batch(
+        self, sender: _Sender, name: str, claimed: list[outbox.DueDelivery], claimed_at: float
+    ) -> int:
+        """Send a claimed batch, several writes at once; record the outcomes in batches."""
+        waiting = collections.deque(claimed)
+        running: set[Future[outbox.Outcome]] = set()
+        outcomes: list[outbox.Outcome] = []
+        recorded_at = time.monotonic()
+        sent = 0
+        try:
+            while waiting or running:
+                while waiting and len(running) < (sender.in_flight if sender.warm else 1):
+                    if not self._may_send(sender, name, claimed_at=claimed_at):
+                        with outbox.transaction(self.store) as connection:
+                            outbox.release(connection, list(waiting), owner=self.owner)
+                        waiting.clear()
+                        break
+                    running.add(sender.pool.submit(self._write, sender, name, waiting.popleft()))
+                if not running:
+                    break
+                done, running = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+                outcomes.extend(future.result() for future in done)
+                sent += len(done)
+                if len(outcomes) >= _RECORD_EVERY or (
+                    time.monotonic() - recorded_at >= _RECORD_WITHIN
+                ):
+                    self._record(outcomes)
+                    outcomes, recorded_at = [], time.monotonic()
+        finally:
+            # On the way out of an error too: what was sent is recorded when it can be.
+            # Writes still running then end unrecorded; their rows' leases end.
+            if outcomes:
+                self._record(outcomes)
+        return sent
+
     def _may_send(self, sender: _Sender, name: str, *, claimed_at: float) -> bool:
         """Whether a row of the batch claimed at ``claimed_at`` (monotonic) may be sent now."""
         return not (
@@ -237,7 +310,8 @@ class Deliverer:
             or time.monotonic() - claimed_at > self.lease / 3
         )
 
-    def _send(self, sender: _Sender, name: str, delivery: outbox.DueDelivery) -> None:
+    def _write(self, sender: _Sender, name: str, delivery: outbox.DueDelivery) -> outbox.Outcome:
+        """Send one row (on a pool thread); how it went, to be recorded."""
         reply_id, case_id = delivery.reply_id, delivery.case_id
         write = CaseWrite(
             case_id=delivery.case_id,
@@ -246,19 +320,18 @@ class Deliverer:
             idempotency_key=delivery.idempotency_key,
             set_status=delivery.set_status,
         )
-        state, error, result, retry_at = "delivered", None, CaseWriteResult(), None
         try:
             result = sender.adapter.write_case(write)
-            self._failures[name] = 0
         except SourceRejected as refusal:
             self._failures[name] = 0
-            state, error = "failed", _words(refusal)
+            error = _words(refusal)
             log.warning("reply %s: %s case %s refused for good: %s", reply_id, name, case_id, error)
+            return outbox.Outcome(delivery, "failed", error)
         except Exception as trouble:  # transient, or an adapter bug: try again later
-            state, error = "pending", _words(trouble)
+            error = _words(trouble)
+            sender.warm = False
             failures = self._failures[name] = self._failures.get(name, 0) + 1
             wait = backoff(max(delivery.attempts, failures), getattr(trouble, "retry_after", None))
-            retry_at = self.clock() + dt.timedelta(seconds=wait)
             self._paused_until[name] = time.monotonic() + wait
             log.info(
                 "reply %s: %s case %s failed (attempt %d), again in %.0f s: %s",
@@ -269,24 +342,22 @@ class Deliverer:
                 wait,
                 error,
             )
+            retry_at = self.clock() + dt.timedelta(seconds=wait)
+            return outbox.Outcome(delivery, "pending", error, next_attempt_at=retry_at)
+        self._failures[name] = 0
+        sender.warm = True
+        return outbox.Outcome(delivery, "delivered", comment_id=result.comment_id)
+
+    def _record(self, outcomes: list[outbox.Outcome]) -> None:
+        """Record sent rows' outcomes in one transaction (they stay leased until then)."""
         with outbox.transaction(self.store) as connection:
-            kept = outbox.finish(
-                connection,
-                delivery,
-                owner=self.owner,
-                state=state,
-                now=self.clock(),
-                error=error,
-                comment_id=result.comment_id,
-                next_attempt_at=retry_at,
-            )
-        if not kept:
+            kept = outbox.finish_many(connection, outcomes, owner=self.owner, now=self.clock())
+        if kept < len(outcomes):
             log.warning(
-                "reply %s: the lease on %s case %s ran out during its send; "
-                "its next holder repeats it with the same idempotency key",
-                reply_id,
-                name,
-                case_id,
+                "the lease on %d of %d sent rows ran out during their send; "
+                "their next holder repeats them with the same idempotency key",
+                len(outcomes) - kept,
+                len(outcomes),
             )
 
     # -- threads ---------------------------------------------------------------------
@@ -324,5 +395,6 @@ class Deliverer:
             thread.join(wait)
         self._threads.clear()
         for sender in self._senders.values():
+            sender.pool.shutdown(wait=True)
             sender.http.close()
         self._senders.clear()

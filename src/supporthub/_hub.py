@@ -1093,6 +1093,6 @@ class Hub:
                     finished = left == 0
                 if finished or (deadline is not None and time.monotonic() >= deadline):
                     return None if reply_id is None else self.reply_status(reply_id)
-                time.sleep(poll)
+                deliverer.wait_idle(poll)  # at once when nothing is left to send
         finally:
             deliverer.stop()

@@ -300,6 +300,15 @@ def test_reply_to_every_customer_confirm_and_follow_the_delivery(page, make_hub,
         hooli = page.locator("tr.aggregated").filter(has_text="Hooli")
         hooli.get_by_role("button", name=re.compile("Show the cases")).press("Enter")
         panel = page.get_by_role("region", name=re.compile("Reply to every customer of Hooli"))
+        # Writes need the API token: the form shows once it is given.
+        expect(panel.get_by_label("Message")).to_have_count(0)
+        panel.get_by_role("button", name="Give the API token").click()
+        expect(page.locator("#token-reason")).to_contain_text(
+            "Replying to the customers needs the API token"
+        )
+        page.get_by_label("Access token", exact=True).fill("api-token-5150")
+        page.get_by_label("Access token", exact=True).press("Enter")
+        expect(panel.get_by_label("Message")).to_be_focused()
         panel.get_by_label("Message").fill("We found it; it works again.")
         panel.get_by_label("Set status").select_option("solved")
         panel.get_by_role("button", name="Review reply").click()
@@ -307,10 +316,6 @@ def test_reply_to_every_customer_confirm_and_follow_the_delivery(page, make_hub,
             "This sends the message to 2 customer case(s): 2 in fake."
         )
         panel.get_by_role("button", name="Send", exact=True).click()
-        # Writes need the API token: the page asks for it, then sends.
-        expect(page.locator("#token-reason")).to_contain_text("Replying needs the API token")
-        page.get_by_label("Access token", exact=True).fill("api-token-5150")
-        page.get_by_label("Access token", exact=True).press("Enter")
         expect(panel.locator(".reply-confirm")).to_have_text("Reply queued for 2 case(s).")
         expect(panel.locator(".reply-progress")).to_have_text(
             "done: 2 delivered, 0 failed, 0 pending of 2", timeout=30_000

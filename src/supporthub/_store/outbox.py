@@ -30,20 +30,24 @@ from supporthub._work import WorkState
 
 __all__ = [
     "DueDelivery",
+    "Outcome",
     "add_auto_reply_targets",
     "after_membership_change",
     "auto_reply_ends",
     "claim",
+    "claim_batch",
     "due",
     "end_auto_replies",
     "fail_pending",
     "finish",
+    "finish_many",
     "follow_regrouped",
     "insert_reply",
     "pending_count",
     "pending_sources",
     "read_replies",
     "read_reply",
+    "release",
     "state_counts",
     "stop",
     "target_counts",
@@ -259,7 +263,7 @@ class DueDelivery:
     set_status: Any
 
 
-def _claimable(now: dt.datetime) -> Any:
+def _claimable(now: dt.datetime | sa.BindParameter[Any]) -> Any:
     return sa.and_(
         _d.c.state == "pending",
         _d.c.next_attempt_at <= now,
@@ -326,6 +330,36 @@ def claim(
     )
 
 
+#: One reply's rows of one source among the named cases (an expanding list): the
+#: primary key's prefix and then its last column, a range look-up per case.
+_AMONG = sa.and_(
+    _d.c.reply_id == sa.bindparam("k_reply"),
+    _d.c.source == sa.bindparam("k_source"),
+    _d.c.case_id.in_(sa.bindparam("k_cases", expanding=True)),
+)
+_CLAIM = (
+    sa.update(_d)
+    .where(_AMONG, _claimable(sa.bindparam("k_now")))
+    .values(
+        lease_owner=sa.bindparam("k_owner"),
+        lease_until=sa.bindparam("k_until"),
+        attempts=_d.c.attempts + 1,
+    )
+)
+_CLAIMED = (
+    sa.select(
+        _d.c.case_id,
+        _d.c.idempotency_key,
+        _d.c.attempts,
+        _r.c.message,
+        _r.c.public,
+        _r.c.set_status,
+    )
+    .select_from(_d.join(_r, _r.c.id == _d.c.reply_id))
+    .where(_AMONG, _d.c.state == "pending", _d.c.lease_owner == sa.bindparam("k_owner"))
+)
+
+
 def claim_batch(
     connection: sa.Connection,
     source: str,
@@ -337,49 +371,37 @@ def claim_batch(
 ) -> list[DueDelivery]:
     """Take the lease on those of ``keys`` (due rows of ``source``) that nobody holds.
 
-    One conditional ``UPDATE`` for the whole batch, as :func:`claim` is for
-    one row: a row another deliverer took meanwhile is left to it. Returns
-    the rows this owner now holds among them (in no particular order).
+    One conditional ``UPDATE`` per reply among the keys (nearly always one),
+    as :func:`claim` is for one row: a row another deliverer took meanwhile
+    is left to it. Returns the rows this owner now holds among them (in no
+    particular order). The statements are built once, with bound parameters:
+    building expressions per claim cost more than running them.
     """
-    if not keys:
-        return []
-    # Each term names the whole primary key, so that each is one index look-up.
-    among = sa.or_(
-        *(sa.and_(_d.c.reply_id == r, _d.c.source == source, _d.c.case_id == c) for r, c in keys)
-    )
-    taken = connection.execute(
-        sa.update(_d)
-        .where(among, _claimable(now))
-        .values(lease_owner=owner, lease_until=lease_until, attempts=_d.c.attempts + 1)
-    ).rowcount
-    if not taken:
-        return []
-    rows = connection.execute(
-        sa.select(
-            _d.c.reply_id,
-            _d.c.case_id,
-            _d.c.idempotency_key,
-            _d.c.attempts,
-            _r.c.message,
-            _r.c.public,
-            _r.c.set_status,
-        )
-        .select_from(_d.join(_r, _r.c.id == _d.c.reply_id))
-        .where(among, _d.c.state == "pending", _d.c.lease_owner == owner)
-    )
-    return [
-        DueDelivery(
-            reply_id=row.reply_id,
-            source=source,
-            case_id=row.case_id,
-            idempotency_key=row.idempotency_key,
-            attempts=int(row.attempts),
-            message=row.message,
-            public=bool(row.public),
-            set_status=row.set_status,
-        )
-        for row in rows
-    ]
+    by_reply: dict[str, list[str]] = {}
+    for reply_id, case_id in keys:
+        by_reply.setdefault(reply_id, []).append(case_id)
+    claimed: list[DueDelivery] = []
+    for reply_id, case_ids in by_reply.items():
+        params = {"k_reply": reply_id, "k_source": source, "k_owner": owner}
+        for chunk in chunked(case_ids):
+            among = {**params, "k_cases": list(chunk)}
+            taken = connection.execute(_CLAIM, {**among, "k_now": now, "k_until": lease_until})
+            if not taken.rowcount:
+                continue
+            claimed.extend(
+                DueDelivery(
+                    reply_id=reply_id,
+                    source=source,
+                    case_id=row.case_id,
+                    idempotency_key=row.idempotency_key,
+                    attempts=int(row.attempts),
+                    message=row.message,
+                    public=bool(row.public),
+                    set_status=row.set_status,
+                )
+                for row in connection.execute(_CLAIMED, among)
+            )
+    return claimed
 
 
 def _held(delivery: DueDelivery, owner: str) -> Any:
@@ -393,16 +415,101 @@ def _held(delivery: DueDelivery, owner: str) -> Any:
     )
 
 
+#: :func:`_held` with bound parameters (``h_reply``, ``h_source``, ``h_case``, ``h_owner``),
+#: for one statement run once per row (an executemany).
+_HELD = sa.and_(
+    _d.c.reply_id == sa.bindparam("h_reply"),
+    _d.c.source == sa.bindparam("h_source"),
+    _d.c.case_id == sa.bindparam("h_case"),
+    _d.c.state == "pending",
+    _d.c.lease_owner == sa.bindparam("h_owner"),
+)
+_RELEASE = (
+    sa.update(_d)
+    .where(_HELD)
+    .values(lease_owner=None, lease_until=None, attempts=_d.c.attempts - 1)
+)
+_DELIVERED = (
+    sa.update(_d)
+    .where(_HELD)
+    .values(
+        state="delivered",
+        error=None,
+        lease_owner=None,
+        lease_until=None,
+        delivered_at=sa.bindparam("h_now"),
+        comment_id=sa.bindparam("h_comment"),
+    )
+)
+
+
+def _held_params(delivery: DueDelivery, owner: str) -> dict[str, Any]:
+    return {
+        "h_reply": delivery.reply_id,
+        "h_source": delivery.source,
+        "h_case": delivery.case_id,
+        "h_owner": owner,
+    }
+
+
 def release(connection: sa.Connection, deliveries: Sequence[DueDelivery], *, owner: str) -> int:
     """Give back claimed rows that were not sent: no lease, the attempt not counted."""
-    released = 0
-    for delivery in deliveries:
-        released += connection.execute(
-            sa.update(_d)
-            .where(_held(delivery, owner))
-            .values(lease_owner=None, lease_until=None, attempts=_d.c.attempts - 1)
-        ).rowcount
-    return released
+    if not deliveries:
+        return 0
+    rows = [_held_params(delivery, owner) for delivery in _in_key_order(deliveries)]
+    return int(connection.execute(_RELEASE, rows).rowcount)
+
+
+def _in_key_order(deliveries: Iterable[DueDelivery]) -> list[DueDelivery]:
+    """In primary key order, as a claim's range scan takes its row locks (MariaDB):
+    two transactions that lock rows in the same order cannot deadlock on them."""
+    return sorted(deliveries, key=_key)
+
+
+def _key(delivery: DueDelivery) -> tuple[str, str, str]:
+    return delivery.reply_id, delivery.source, delivery.case_id
+
+
+@attrs.frozen
+class Outcome:
+    """How the send of one claimed row went, to be recorded (:func:`finish_many`)."""
+
+    delivery: DueDelivery
+    state: str
+    error: str | None = None
+    comment_id: str | None = None
+    next_attempt_at: dt.datetime | None = None
+
+
+def finish_many(
+    connection: sa.Connection, outcomes: Sequence[Outcome], *, owner: str, now: dt.datetime
+) -> int:
+    """Record a batch of outcomes (as :func:`finish` each); how many rows were still held.
+
+    The delivered rows, nearly all of them, take one statement run once per
+    row; the rest take :func:`finish` each. A row whose lease was lost
+    meanwhile is left to its new holder (the CRM's idempotency covers the
+    overlap): the count is then smaller than ``len(outcomes)``.
+    """
+    outcomes = sorted(outcomes, key=lambda o: _key(o.delivery))
+    delivered = [
+        {**_held_params(o.delivery, owner), "h_now": now, "h_comment": o.comment_id}
+        for o in outcomes
+        if o.state == "delivered"
+    ]
+    kept = int(connection.execute(_DELIVERED, delivered).rowcount) if delivered else 0
+    for outcome in outcomes:
+        if outcome.state != "delivered":
+            kept += finish(
+                connection,
+                outcome.delivery,
+                owner=owner,
+                state=outcome.state,
+                now=now,
+                error=outcome.error,
+                next_attempt_at=outcome.next_attempt_at,
+            )
+    return kept
 
 
 def finish(

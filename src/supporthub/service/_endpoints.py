@@ -279,7 +279,10 @@ class Endpoints:
     async def health(self, request: Request) -> Response:
         """``GET /health``: 200 when the database answers, else 503."""
         health = await run_in_threadpool(self.hub.health)
-        return JSONResponse(to_json_dict(health), status_code=200 if health.ok else 503)
+        answer = to_json_dict(health)
+        # The page shows its write controls only to who can use them.
+        answer["writesNeedToken"] = self.hub.settings.api_token is not None
+        return JSONResponse(answer, status_code=200 if health.ok else 503)
 
     async def openapi(self, request: Request) -> Response:
         """``GET /openapi.json``: the hand-written description of this API."""

@@ -246,6 +246,12 @@ _SCHEMAS: dict[str, Any] = {
             "refreshIntervalSeconds": {"type": "number", "exclusiveMinimum": 0},
             "refreshedAt": _TIME_OR_NULL,
             "sources": {"type": "object", "additionalProperties": _ref("SourceHealth")},
+            "writesNeedToken": {
+                "type": "boolean",
+                "description": "Whether writes need the API token (`SUPPORTHUB_API_TOKEN` "
+                "is set); the web page shows its write controls to a user without the "
+                "token only when they do not.",
+            },
         },
     },
 }

@@ -94,6 +94,7 @@ function onTokenSubmit(event) {
   const retries = state.retries;
   state.retries = [];
   for (const retry of retries) retry();
+  redrawWriteGates(); // triage.js: the write controls, now that a token is given
 }
 
 // Returns true when the error was a 401 and the page now asks for a token.
@@ -243,6 +244,7 @@ function aggregatedRows(aggregated) {
     lifecycleCell(aggregated),
     ...triageCells(aggregated), // triage.js
   );
+  labelCells(row); // triage.js: each cell names its column, for the phone's cards
 
   const detail = element("tr", null, "detail");
   detail.id = detailId;
@@ -653,6 +655,7 @@ async function loadHealth() {
     }
   }
   if (state.health.refreshedAt && !state.refreshedAt) state.refreshedAt = state.health.refreshedAt;
+  redrawWriteGates(); // triage.js: whether writes need the token
   showRefreshState();
   showAge();
 }

@@ -129,7 +129,6 @@ function replyPanel(aggregated) {
   const progress = element("div", null, "reply-progress");
   const earlier = element("ul", null, "steering-list reply-list");
   form.append(
-    element("h4", "Reply to every customer"),
     labelled("Message", message),
     publicField,
     labelled("Set status", status),
@@ -200,7 +199,9 @@ function replyPanel(aggregated) {
     send_.focus();
   });
 
-  section.append(form, confirmation, progress, element("h4", "Replies so far"), earlier);
+  // The form only for a user who may write (triage.js); the replies so far for all.
+  const gate = writeGate(() => form, "Replying to the customers");
+  section.append(element("h4", "Reply to every customer"), gate, confirmation, progress, element("h4", "Replies so far"), earlier);
   loadReplies(aggregated, earlier);
   return section;
 }

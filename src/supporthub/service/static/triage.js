@@ -99,11 +99,56 @@ function triageLabelled(text, control) {
   return wrapper;
 }
 
+// -- who may write ---------------------------------------------------------------
+
+// Write controls (claim, state, tracker link, the reply form) show only to a
+// user who can use them: one who gave a token in this tab, or anyone when the
+// service takes writes without one (/health says so in writesNeedToken).
+// Until /health has answered, the page assumes writes need the token.
+function mayWrite() {
+  return Boolean(token()) || (state.health !== null && state.health.writesNeedToken === false);
+}
+
+const writeGates = new Set();
+
+// A place for write controls: build() when the user may write; else what
+// needs the token and a button that asks for it. Redrawn when a token is
+// given or /health answers (redrawWriteGates).
+function writeGate(build, what) {
+  const place = triageElement("div", null, "write-gate");
+  let open = false;
+  place.draw = (focus) => {
+    if (open) return;
+    if (mayWrite()) {
+      open = true;
+      place.replaceChildren(build());
+      if (focus) place.querySelector("button, input, select, textarea")?.focus();
+      return;
+    }
+    const ask = triageElement("button", "Give the API token", "small give-token");
+    ask.type = "button";
+    ask.addEventListener("click", () => askForToken(`${what} needs the API token.`, () => place.draw(true)));
+    place.replaceChildren(triageElement("p", `${what} needs the API token.`, "muted"), ask);
+  };
+  place.draw(false);
+  writeGates.add(place);
+  return place;
+}
+
+function redrawWriteGates() {
+  for (const place of writeGates) {
+    if (place.isConnected) place.draw(false);
+    else writeGates.delete(place);
+  }
+}
+
+// -- the opened aggregated case's work --------------------------------------------
+
+// Who owns it, its state and tracker link for everybody; the controls that
+// change them for a user who may write.
 function workControls(aggregated) {
-  const form = triageElement("form", null, "work");
-  form.setAttribute("aria-label", "Work on this aggregated case");
-  const outcome = triageElement("p", null, "work-outcome");
-  outcome.setAttribute("role", "status");
+  const block = triageElement("section", null, "work");
+  block.setAttribute("aria-label", "Work on this aggregated case");
   const summary = triageElement("p", null, "work-summary");
   const show = (current) => {
     summary.replaceChildren(
@@ -120,17 +165,27 @@ function workControls(aggregated) {
     }
   };
   show(aggregated);
+  const gate = writeGate(
+    () => workForm(aggregated, show),
+    "Claiming it or changing its state or tracker link",
+  );
+  block.append(triageElement("h4", "Work"), summary, gate);
+  return block;
+}
+
+function workForm(aggregated, show) {
+  const form = triageElement("form", null, "work-form");
+  form.setAttribute("aria-label", "Change the work on this aggregated case");
+  const outcome = triageElement("p", null, "work-outcome");
+  outcome.setAttribute("role", "status");
+  const saved = (changed) => { show(changed); loadPage(true); };
 
   const claim = triageElement("button", "Claim", "small claim");
   claim.type = "button";
-  claim.addEventListener("click", () =>
-    triagePatch(aggregated.id, { claim: true }, outcome, (changed) => { show(changed); loadPage(true); }),
-  );
+  claim.addEventListener("click", () => triagePatch(aggregated.id, { claim: true }, outcome, saved));
   const release = triageElement("button", "Release", "small");
   release.type = "button";
-  release.addEventListener("click", () =>
-    triagePatch(aggregated.id, { owner: null }, outcome, (changed) => { show(changed); loadPage(true); }),
-  );
+  release.addEventListener("click", () => triagePatch(aggregated.id, { owner: null }, outcome, saved));
 
   const stateSelect = triageElement("select");
   for (const value of ["untriaged", "investigating", "fixed", "ignored", "regressed"]) {
@@ -149,16 +204,9 @@ function workControls(aggregated) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const link = tracker.value.trim();
-    triagePatch(
-      aggregated.id,
-      { state: stateSelect.value, trackerUrl: link || null },
-      outcome,
-      (changed) => { show(changed); loadPage(true); },
-    );
+    triagePatch(aggregated.id, { state: stateSelect.value, trackerUrl: link || null }, outcome, saved);
   });
   form.append(
-    triageElement("h4", "Work"),
-    summary,
     claim,
     release,
     triageLabelled("State", stateSelect),
@@ -167,6 +215,17 @@ function workControls(aggregated) {
     outcome,
   );
   return form;
+}
+
+// At a phone's width each row of the aggregated cases is drawn as a card
+// (triage.css): every cell says which column it is, from the header.
+function labelCells(row) {
+  const titles = [...document.querySelectorAll("#aggregated-cases thead th")].map((th) => th.textContent);
+  // The first column, the button, names itself.
+  [...row.cells].forEach((cell, n) => {
+    if (n > 0 && titles[n]) cell.dataset.label = titles[n];
+  });
+  return row;
 }
 
 // The cases, a page at a time; `render` builds a table from an answer.
