@@ -8,7 +8,7 @@ second time fails the source: the listing would never end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -68,7 +68,8 @@ class CursorPaging(Paging):
     :param meta: the envelope's object holding both; ``None``: the envelope itself.
     :param more: the flag that says another page follows; ``None``: a cursor
         that is not null says so (``next_page_token``).
-    :param keep: query parameters every page repeats (``limit``).
+    :param keep: query parameters every page repeats (``limit``): the values,
+        or the names of the first request's parameters to carry over.
     """
 
     def __init__(
@@ -77,10 +78,11 @@ class CursorPaging(Paging):
         more: str | None = "has_more",
         cursor: str = "after_cursor",
         param: str = "cursor",
-        keep: Mapping[str, Any] | None = None,
+        keep: Mapping[str, Any] | Sequence[str] | None = None,
     ) -> None:
         self.meta, self.more, self.cursor, self.param = meta, more, cursor, param
-        self.keep = dict(keep or {})
+        self.keep = dict(keep) if isinstance(keep, Mapping) else {}
+        self.carry = () if isinstance(keep, Mapping) else tuple(keep or ())
 
     def next(
         self, page: DecodedPage, title: str, path: str, params: Mapping[str, Any]
@@ -97,7 +99,8 @@ class CursorPaging(Paging):
             return None
         if type(cursor) is not str or not cursor:
             raise MalformedPage(f"{title} answered {path} with {self.more} but no {self.cursor}")
-        return path, {**self.keep, self.param: cursor}
+        carried = {name: params[name] for name in self.carry if name in params}
+        return path, {**self.keep, **carried, self.param: cursor}
 
 
 def fetch_pages(

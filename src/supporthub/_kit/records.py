@@ -534,7 +534,7 @@ class CustomFields:
     def __call__(self, entries: Iterable[Mapping[str, Any]] | None) -> list[str | None]:
         """The values of the fields, checked, in ``names``' order."""
         values: list[Any] = [None] * len(self.ids)
-        index = self._index
+        index, max_length = self._index, self.max_length
         for entry in entries or ():
             try:
                 at = index.get(entry.get("id"))  # type: ignore[arg-type]
@@ -542,8 +542,8 @@ class CustomFields:
                 continue
             if at is not None:
                 values[at] = entry.get("value")
-        for at, value in enumerate(values):
-            if not (value is None or (type(value) is str and len(value) <= self.max_length)):
-                name = self.names[at]
-                read_optional_str({name: value}, name, max_length=self.max_length)  # raises
+        for value in values:
+            if value is not None and (type(value) is not str or len(value) > max_length):
+                for name, bad in zip(self.names, values, strict=True):
+                    read_optional_str({name: bad}, name, max_length=max_length)  # raises
         return values

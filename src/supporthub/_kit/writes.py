@@ -28,7 +28,10 @@ from supporthub._http import HttpClient
 from supporthub._kit.ratelimit import WriteLimiter
 from supporthub._kit.refusals import Words, reword
 
-__all__ = ["CaseWriter", "WriteRules"]
+__all__ = ["HUB_KEY", "CaseWriter", "WriteRules"]
+
+#: Every key the hub makes matches this (:attr:`~supporthub.CaseWrite.idempotency_key`).
+HUB_KEY = r"[A-Za-z0-9._:-]{1,64}"
 
 
 @attrs.frozen
@@ -36,8 +39,8 @@ class WriteRules:
     """How a CRM takes writes, declared once.
 
     :ivar key: a regular expression the whole idempotency key must match
-        for the CRM to take it (the hub's keys are at most 64 characters of
-        ``[A-Za-z0-9._:-]``; a CRM may allow less).
+        for the CRM to take it; by default :data:`HUB_KEY`, every key the hub
+        makes (a CRM may allow less).
     :ivar key_refusal: the words for a key it cannot take; ``{key!r}`` is the key.
     :ivar refused: the words of a refusal (:func:`~supporthub.reword`); a
         template may use ``{case}`` and ``{key}``, and what
@@ -46,8 +49,8 @@ class WriteRules:
         (``Idempotency-Key``); ``None`` when the key goes in the body.
     """
 
-    key: str
-    key_refusal: str
+    key: str = HUB_KEY
+    key_refusal: str = "the CRM cannot take idempotency key {key!r}"
     refused: Words = attrs.field(factory=dict)
     key_header: str | None = None
 

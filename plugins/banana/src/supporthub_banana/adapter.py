@@ -54,19 +54,8 @@ def _item(r: Any, where: tuple[str, str]) -> Case | Tombstone:
         return Tombstone(r.Id, modified)
     status = Status.CLOSED if r.IsClosed else Status.OPEN  # Status is free text: IsClosed decides
     created = parse_iso_timestamp(r.CreatedDate, "CreatedDate")
-    return Case(
-        where[0],
-        r.Id,
-        r.CaseNumber,
-        r.Subject,
-        status,
-        r.Priority,
-        r.Provider__c,
-        r.Error_Code__c,
-        created,
-        modified,
-        case_url(where[1], r.Id),
-    )
+    return Case(where[0], r.Id, r.CaseNumber, r.Subject, status, r.Priority, r.Provider__c,
+                r.Error_Code__c, created, modified, case_url(where[1], r.Id))  # fmt: skip
 
 
 #: A Banana case record, as the spec types it: declared once.
