@@ -523,7 +523,8 @@ class CustomFields:
     ) -> CustomFields:
         """The fields named ``keys`` in an answer listing the account's fields.
 
-        :raises MalformedPage, SourceError: as :func:`custom_field_ids`.
+        :raises MalformedPage: the answer has not that shape (:func:`custom_field_ids`).
+        :raises SourceError: the account is misconfigured.
         """
         ids = custom_field_ids(body, title=title, path=path, listed=listed, keys=keys)
         return cls(ids, keys)
