@@ -11,26 +11,35 @@ import orjson
 import pytest
 
 from supporthub import (
+    UNIX_SECONDS_CURSOR,
+    ZULU_CURSOR,
     ApiKeyAuth,
     BatchBuilder,
     Case,
+    CaseWrite,
     ClientCredentialsAuth,
     CursorPaging,
+    CustomFields,
     Field,
     HttpClient,
+    Listing,
     MalformedPage,
     MalformedRecord,
     NextLinkPaging,
     RecordFormat,
     RetryPolicy,
     SourceRejected,
+    SourceUnavailable,
     Status,
     Tombstone,
     Watermark,
+    WriteLimiter,
+    WriteRules,
     fetch_pages,
     id_field,
     parse_timestamp,
     reword,
+    reworded,
 )
 
 BASE = "https://crm.example/t"
@@ -293,3 +302,129 @@ def test_a_refusal_is_reworded_by_status_and_error() -> None:
     assert str(reword(refusal, words, case="7")) == "case 7 is closed (HTTP 422 Closed)"
     other = SourceRejected("x", status=400)
     assert reword(other, words) is other
+
+
+def test_a_refusal_template_of_none_keeps_the_refusal() -> None:
+    refusal = SourceRejected("Acme rejected the request: HTTP 401", status=401)
+    assert reword(refusal, {401: None, 0: "other"}) is refusal
+    with pytest.raises(SourceRejected, match=r"^other$"), reworded({401: "x", 0: "other"}):
+        raise SourceRejected("Acme rejected the request: HTTP 400", status=400)
+
+
+# -- listings, cursors, custom fields --------------------------------------------------
+
+
+def test_a_listing_words_the_first_page_and_the_later_ones_apart() -> None:
+    asked: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url)
+        if len(asked) == 1:
+            return httpx.Response(
+                200, json={"records": [GOOD], "done": False, "nextRecordsUrl": "/n"}
+            )
+        return httpx.Response(400, json={"error": "expired"})
+
+    listing = Listing(
+        "/cases",
+        records_with_done(),
+        NextLinkPaging(),
+        refused={0: "first {path}"},
+        refused_later={400: "page after {read} records at {path}: {code}"},
+    )
+    with client(handler) as http, pytest.raises(SourceRejected) as raised:
+        list(listing.pages(http, {}))
+    assert str(raised.value) == "page after 1 records at /n: HTTP 400 expired"
+
+
+def test_cursor_paging_carries_named_parameters_of_the_first_request() -> None:
+    http, asked = serve(
+        [
+            {"records": [], "next_page_token": "p2"},
+            {"records": [], "next_page_token": None},
+        ]
+    )
+    fmt = RecordFormat(
+        "Acme", FORMAT.fields, to_item, envelope=[Field("next_page_token", required=False)]
+    )
+    paging = CursorPaging(None, None, "next_page_token", "page_token", keep=["limit"])
+    with http:
+        list(fetch_pages(http, "/cases", {"limit": "7", "since": "x"}, fmt, paging))
+    assert [u.params.get("limit") for u in asked] == ["7", "7"]
+    assert "since" not in asked[1].params and asked[1].params["page_token"] == "p2"
+
+
+def test_cursor_formats_round_trip_and_a_foreign_cursor_reads_everything(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    moment = dt.datetime(2026, 11, 20, 10, 2, 11, 500_000, tzinfo=dt.UTC)
+    assert UNIX_SECONDS_CURSOR.dump(moment) == "1795168931"  # floored: the fraction is read again
+    assert UNIX_SECONDS_CURSOR.resume("1795168931", "Acme") == moment.replace(microsecond=0)
+    assert ZULU_CURSOR.resume(ZULU_CURSOR.dump(moment), "Acme") == moment
+    assert ZULU_CURSOR.resume(None, "Acme") is None
+    for foreign in ("MTczMjA5NjgwMDo0ODIxMw==", "99999999999999999999", "-5"):
+        assert UNIX_SECONDS_CURSOR.resume(foreign, "Acme") is None
+    assert "Acme: the stored cursor is not Unix seconds; reading everything again" in caplog.text
+
+
+def test_custom_fields_are_picked_by_id_and_checked() -> None:
+    fields = CustomFields((30, 31), ("provider", "error_code"))
+    entries = [{"id": 9, "value": 1}, {"id": [30], "value": "x"}, {"id": 31, "value": "E1"}]
+    assert fields(entries) == [None, "E1"]
+    assert fields(None) == [None, None]
+    with pytest.raises(MalformedRecord, match="provider is a number, expected a string"):
+        fields([{"id": 30, "value": 7}])
+    with pytest.raises(MalformedRecord, match="error_code is longer than 255 characters"):
+        fields([{"id": 31, "value": "9" * 256}])
+
+
+# -- writes -----------------------------------------------------------------------------
+
+
+def write(key: str = "hub-1", case_id: str = "C 1") -> CaseWrite:
+    return CaseWrite(case_id, "hello", public=True, idempotency_key=key)
+
+
+def test_a_write_sends_the_key_on_every_attempt_and_rewords_a_refusal() -> None:
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Idempotency-Key"))
+        if len(seen) == 1:
+            return httpx.Response(503)
+        if request.url.path.endswith("/gone"):
+            return httpx.Response(404, json={"error": "NotFound"})
+        return httpx.Response(200, json={"id": 1})
+
+    rules = WriteRules(
+        key_header="Idempotency-Key", refused={404: "no case {case} ({code}, {key})"}
+    )
+    with client(handler) as http:
+        assert rules.start(http, write()).send("POST", "/c", {"b": 1}).status_code == 200
+        assert seen == ["hub-1", "hub-1"]  # the retry carried the same key
+        with pytest.raises(SourceRejected, match=r"^no case C 1 \(HTTP 404 NotFound, hub-1\)$"):
+            rules.start(http, write()).send("POST", "/gone", {"b": 1})
+
+
+def test_a_key_the_crm_cannot_take_is_refused_before_sending() -> None:
+    sent: list[httpx.Request] = []
+    rules = WriteRules(r"[a-z]{1,4}", "Acme cannot take {key!r}")
+    with client(lambda r: sent.append(r) or httpx.Response(200)) as http:
+        with pytest.raises(SourceRejected, match="Acme cannot take 'hub-1'"):
+            rules.start(http, write())
+        with pytest.raises(SourceRejected, match="the CRM cannot take idempotency key"):
+            WriteRules().start(http, write(key="ключ"))
+    assert sent == []
+
+
+def test_a_write_waits_for_the_limiter_and_a_429_holds_it() -> None:
+    now = [0.0]
+    limiter = WriteLimiter(5, window=60, clock=lambda: now[0], sleep=lambda s: None)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "0"})
+
+    with client(handler) as http, pytest.raises(SourceUnavailable) as raised:
+        WriteRules().start(http, write(), limiter=limiter).send("PUT", "/c", {})
+    assert len(limiter._sent) == POLICY.attempts  # every attempt counted
+    assert raised.value.retry_after == 0

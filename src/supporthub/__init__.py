@@ -46,18 +46,27 @@ from supporthub._explain import ExplainedValues, ExplainStep, Explanation
 from supporthub._http import HttpClient, RetryPolicy
 from supporthub._hub import Hub
 from supporthub._kit.auth import ApiKeyAuth, ClientCredentialsAuth
-from supporthub._kit.paging import CursorPaging, NextLinkPaging, Paging, fetch_pages
+from supporthub._kit.paging import CursorPaging, Listing, NextLinkPaging, Paging, fetch_pages
+from supporthub._kit.ratelimit import (
+    WriteLimiter,
+    account_limiter,
+    forget_limiters,
+    write_rate_setting,
+)
 from supporthub._kit.records import (
+    CustomFields,
     DecodedPage,
     Field,
     RecordFormat,
+    case_url,
     custom_field_ids,
     id_field,
     parse_iso_timestamp,
     parse_timestamp,
 )
-from supporthub._kit.refusals import reword
-from supporthub._kit.watermark import Watermark
+from supporthub._kit.refusals import reword, reworded
+from supporthub._kit.watermark import UNIX_SECONDS_CURSOR, ZULU_CURSOR, CursorFormat, Watermark
+from supporthub._kit.writes import CaseWriter, WriteRules
 from supporthub._models import (
     AggregatedCase,
     AggregationKey,
@@ -97,6 +106,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ENVIRONMENT_VARIABLES",
+    "UNIX_SECONDS_CURSOR",
+    "ZULU_CURSOR",
     "Adapter",
     "AggregatedCase",
     "AggregationKey",
@@ -108,12 +119,15 @@ __all__ = [
     "CaseRef",
     "CaseWrite",
     "CaseWriteResult",
+    "CaseWriter",
     "CasesPage",
     "ClaimConflict",
     "ClientCredentialsAuth",
     "ConfigurationError",
     "Counts",
+    "CursorFormat",
     "CursorPaging",
+    "CustomFields",
     "DecodedPage",
     "DefaultKey",
     "ExplainStep",
@@ -130,6 +144,7 @@ __all__ = [
     "KeyPipeline",
     "KeyRule",
     "Lifecycle",
+    "Listing",
     "MalformedPage",
     "MalformedRecord",
     "Moved",
@@ -166,12 +181,17 @@ __all__ = [
     "Trigger",
     "Watermark",
     "WorkState",
+    "WriteLimiter",
+    "WriteRules",
     "__version__",
+    "account_limiter",
+    "case_url",
     "consolidate",
     "converter",
     "custom_field_ids",
     "error_code_key",
     "fetch_pages",
+    "forget_limiters",
     "format_timestamp",
     "hookimpl",
     "id_field",
@@ -186,5 +206,7 @@ __all__ = [
     "read_str",
     "read_timestamp",
     "reword",
+    "reworded",
     "to_json_dict",
+    "write_rate_setting",
 ]

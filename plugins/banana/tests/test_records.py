@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -10,18 +11,26 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from supporthub_banana.adapter import (
-    _decode_typed,
-    format_cursor,
-    parse_cursor,
-    read_record,
-    read_typed,
-)
+from supporthub_banana.adapter import CASES_PATH, RECORD, format_cursor, parse_cursor
 from supporthub_banana.simulator import BananaSimulator
 
-from supporthub import Case, MalformedRecord, Status, Tombstone
+from supporthub import Case, DecodedPage, MalformedRecord, Status, Tombstone
 
 URL = "https://banana.example/tenant/ui/cases/"
+
+
+def read_record(record: Any, source: str, case_url: str) -> Case | Tombstone:
+    """One decoded record, checked field by field (the fallback path)."""
+    return RECORD.read(record, (source, case_url))
+
+
+def read_typed(records: Sequence[Any], source: str, case_url: str) -> Any:
+    """Typed records as cases and tombstones; ``None`` when one needs a closer look."""
+    return RECORD.read_typed(list(records), (source, case_url))
+
+
+def _decode_typed(body: bytes) -> DecodedPage | None:
+    return page if (page := RECORD.decode(body, "Banana", CASES_PATH)).typed else None
 
 
 def record(**changes: Any) -> dict[str, Any]:

@@ -10,12 +10,25 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from supporthub_strawberry.tickets import FieldIds, TicketReader
+from supporthub_strawberry.adapter import TICKET, custom_fields
 
-from supporthub import Case, MalformedPage, MalformedRecord, SourceError, Status, Tombstone
+from supporthub import (
+    Case,
+    CustomFields,
+    MalformedPage,
+    MalformedRecord,
+    SourceError,
+    Status,
+    Tombstone,
+)
 
 PROVIDER, ERROR_CODE, REGION = 48_110_237, 48_110_238, 7_700
-READER = TicketReader(FieldIds(PROVIDER, ERROR_CODE), "https://acme.strawberry.example/x/")
+#: What the adapter reads tickets with: source, ticket URL base, the custom field reader.
+CONTEXT = (
+    "strawberry",
+    "https://acme.strawberry.example/x/agent/tickets/",
+    CustomFields((PROVIDER, ERROR_CODE), ("provider", "error_code")),
+)
 
 
 def ticket(**changes: Any) -> dict[str, Any]:
@@ -43,12 +56,12 @@ def ticket(**changes: Any) -> dict[str, Any]:
 def read_both(record: Any) -> Case | Tombstone:
     """Read with both paths; they must agree, on the record and on refusing it."""
     try:
-        slow = READER.read_slowly(copy.deepcopy(record))
+        slow = TICKET.read(copy.deepcopy(record), CONTEXT)
     except MalformedRecord:
         with pytest.raises(MalformedRecord):
-            READER.read(record)
+            TICKET.read_one(record, CONTEXT)
         raise
-    assert READER.read(record) == slow
+    assert TICKET.read_one(record, CONTEXT) == slow
     return slow
 
 
@@ -288,7 +301,7 @@ def test_field_ids_are_matched_by_key() -> None:
             "junk",
         ]
     }
-    assert FieldIds.from_answer(answer) == FieldIds(provider=30, error_code=31)
+    assert custom_fields(answer).ids == (30, 31)
 
 
 @pytest.mark.parametrize(
@@ -315,7 +328,7 @@ def test_field_ids_are_matched_by_key() -> None:
 )
 def test_a_misconfigured_account_is_refused(fields: list[Any], words: str) -> None:
     with pytest.raises(SourceError, match="misconfigured") as raised:
-        FieldIds.from_answer({"ticket_fields": fields})
+        custom_fields({"ticket_fields": fields})
     assert words in str(raised.value)
 
 
@@ -330,4 +343,4 @@ def test_a_misconfigured_account_is_refused(fields: list[Any], words: str) -> No
 )
 def test_a_field_list_of_the_wrong_shape_is_a_malformed_page(answer: Any) -> None:
     with pytest.raises(MalformedPage):
-        FieldIds.from_answer(answer)
+        custom_fields(answer)

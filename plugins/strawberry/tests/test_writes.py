@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from supporthub_strawberry.adapter import StrawberryAdapter
-from supporthub_strawberry.ratelimit import WriteLimiter, forget_limiters
 from supporthub_strawberry.simulator import StrawberrySimulator
 
 from supporthub import (
@@ -24,6 +23,8 @@ from supporthub import (
     RetryPolicy,
     SourceRejected,
     SourceUnavailable,
+    WriteLimiter,
+    forget_limiters,
 )
 from supporthub._plugins import source_config
 from supporthub.testing.sim import WRITE_FAULTS

@@ -8,16 +8,18 @@ second time fails the source: the listing would never end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
 import httpx
 
 from supporthub._errors import MalformedPage, SourceRejected
 from supporthub._http import HttpClient
 from supporthub._kit.records import DecodedPage, RecordFormat
+from supporthub._kit.refusals import Words, reword
 
-__all__ = ["CursorPaging", "NextLinkPaging", "Paging", "fetch_pages"]
+__all__ = ["CursorPaging", "Listing", "NextLinkPaging", "Paging", "fetch_pages"]
 
 #: The next request: a path (appended to the base URL) and its query.
 Next = tuple[str, dict[str, Any]]
@@ -66,7 +68,8 @@ class CursorPaging(Paging):
     :param meta: the envelope's object holding both; ``None``: the envelope itself.
     :param more: the flag that says another page follows; ``None``: a cursor
         that is not null says so (``next_page_token``).
-    :param keep: query parameters every page repeats (``limit``).
+    :param keep: query parameters every page repeats (``limit``): the values,
+        or the names of the first request's parameters to carry over.
     """
 
     def __init__(
@@ -75,10 +78,11 @@ class CursorPaging(Paging):
         more: str | None = "has_more",
         cursor: str = "after_cursor",
         param: str = "cursor",
-        keep: Mapping[str, Any] | None = None,
+        keep: Mapping[str, Any] | Sequence[str] | None = None,
     ) -> None:
         self.meta, self.more, self.cursor, self.param = meta, more, cursor, param
-        self.keep = dict(keep or {})
+        self.keep = dict(keep) if isinstance(keep, Mapping) else {}
+        self.carry = () if isinstance(keep, Mapping) else tuple(keep or ())
 
     def next(
         self, page: DecodedPage, title: str, path: str, params: Mapping[str, Any]
@@ -95,7 +99,8 @@ class CursorPaging(Paging):
             return None
         if type(cursor) is not str or not cursor:
             raise MalformedPage(f"{title} answered {path} with {self.more} but no {self.cursor}")
-        return path, {**self.keep, self.param: cursor}
+        carried = {name: params[name] for name in self.carry if name in params}
+        return path, {**self.keep, **carried, self.param: cursor}
 
 
 def fetch_pages(
@@ -106,24 +111,25 @@ def fetch_pages(
     paging: Paging,
     *,
     auth: httpx.Auth | None = None,
-    refused: Callable[[SourceRejected, str, Mapping[str, Any], int], Exception] | None = None,
+    refused: Words | None = None,
+    refused_later: Words | None = None,
 ) -> Iterator[DecodedPage]:
     """Every page of a listing, decoded, from ``path`` with ``params`` on.
 
-    :param refused: turns a refusal of a request into the error to raise
-        (words that say what to fix); it gets the path and query asked and
-        the number of records read before.
+    :param refused: the words for a refused request (:func:`~supporthub.reword`:
+        what to fix); a template may use ``{path}`` and ``{read}``, the
+        records read before.
+    :param refused_later: words for the pages after the first, over
+        ``refused`` (a next link or cursor that expired).
     :raises MalformedPage: a page is not a listing, or a link or cursor repeats.
     """
     seen: set[str] = set()
-    params, read = dict(params), 0
+    params, read, words = dict(params), 0, refused or {}
     while True:
         try:
             response = http.request("GET", path, params=params, auth=auth)
         except SourceRejected as error:
-            if refused is None:
-                raise
-            raise refused(error, path, params, read) from None
+            raise reword(error, words, path=path, read=read) from None
         page = records.decode(response.content, http.title, path)
         read += len(page.records)
         following = paging.next(page, http.title, path, params)
@@ -131,9 +137,40 @@ def fetch_pages(
         if following is None:
             return
         path, params = following
+        words = {**(refused or {}), **(refused_later or {})}
         key = f"{path}?{sorted(params.items())}"
         if key in seen:
             raise MalformedPage(
                 f"{http.title} answered the same next page twice; the listing would never end"
             )
         seen.add(key)
+
+
+@attrs.frozen
+class Listing:
+    """A CRM's listing endpoint, declared once: its path, records, paging and refusals.
+
+    :ivar refused: the words for a refused request (:func:`fetch_pages`).
+    :ivar refused_later: the words for the pages after the first, over ``refused``.
+    """
+
+    path: str
+    records: RecordFormat
+    paging: Paging
+    refused: Words = attrs.field(factory=dict)
+    refused_later: Words = attrs.field(factory=dict)
+
+    def pages(
+        self, http: HttpClient, params: Mapping[str, Any], *, auth: httpx.Auth | None = None
+    ) -> Iterator[DecodedPage]:
+        """Every page of the listing asked with ``params``, decoded (:func:`fetch_pages`)."""
+        return fetch_pages(
+            http,
+            self.path,
+            params,
+            self.records,
+            self.paging,
+            auth=auth,
+            refused=self.refused,
+            refused_later=self.refused_later,
+        )

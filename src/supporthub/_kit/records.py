@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import attrs
 import msgspec
@@ -30,12 +31,14 @@ from supporthub._adapter import Batch, BatchBuilder
 from supporthub._errors import MalformedPage, MalformedRecord, SourceError
 from supporthub._kit.watermark import Watermark
 from supporthub._models import Case, Tombstone
-from supporthub._records import MAX_FIELD_LENGTH, _type_name, read_timestamp
+from supporthub._records import MAX_FIELD_LENGTH, _type_name, read_optional_str, read_timestamp
 
 __all__ = [
+    "CustomFields",
     "DecodedPage",
     "Field",
     "RecordFormat",
+    "case_url",
     "custom_field_ids",
     "id_field",
     "parse_iso_timestamp",
@@ -335,6 +338,16 @@ class RecordFormat:
         values = {f.name: record.get(f.name, f.default) for f in self.fields}
         return self.to_item(self.struct(**values), context)
 
+    def read_one(self, record: Any, context: Any) -> Item:
+        """One raw record through the typed struct; what it refuses, :meth:`read` decides.
+
+        :raises MalformedRecord: the record breaks the declaration.
+        """
+        try:
+            return self.to_item(msgspec.convert(record, self.struct), context)
+        except (msgspec.ValidationError, MalformedRecord):
+            return self.read(record, context)
+
     def batches(
         self,
         pages: Iterable[DecodedPage],
@@ -478,3 +491,60 @@ def custom_field_ids(
             f"{wrong}its {' and '.join(keys)} {listed.replace('_', ' ')} have the same id"
         )
     return ids
+
+
+def case_url(base: str, record_id: str) -> str:
+    """``base`` followed by ``record_id``, percent-quoted unless plainly alphanumeric."""
+    if record_id.isalnum() and record_id.isascii():
+        return base + record_id
+    return base + quote(record_id, safe="")
+
+
+class CustomFields:
+    """Reads an account's custom fields from a record's list of ``{"id", "value"}``.
+
+    A CRM whose fields are defined per account (Strawberry's ``custom_fields``)
+    keeps the provider and error code in such a list; :func:`custom_field_ids`
+    finds their ids. Calling it with the list gives each value in ``names``'
+    order, ``None`` when absent: a string of at most ``max_length`` characters.
+
+    :raises MalformedRecord: a value is not such a string; the reason names it.
+    """
+
+    def __init__(
+        self, ids: Sequence[int], names: Sequence[str], max_length: int = MAX_FIELD_LENGTH
+    ) -> None:
+        self.ids, self.names, self.max_length = tuple(ids), tuple(names), max_length
+        self._index = {field_id: i for i, field_id in enumerate(self.ids)}
+
+    @classmethod
+    def from_answer(
+        cls, body: Any, *, title: str, path: str, listed: str, keys: Sequence[str]
+    ) -> CustomFields:
+        """The fields named ``keys`` in an answer listing the account's fields.
+
+        :raises MalformedPage: the answer has not that shape (:func:`custom_field_ids`).
+        :raises SourceError: the account is misconfigured.
+        """
+        ids = custom_field_ids(body, title=title, path=path, listed=listed, keys=keys)
+        return cls(ids, keys)
+
+    def __repr__(self) -> str:
+        return f"CustomFields({dict(zip(self.names, self.ids, strict=True))})"
+
+    def __call__(self, entries: Iterable[Mapping[str, Any]] | None) -> list[str | None]:
+        """The values of the fields, checked, in ``names``' order."""
+        values: list[Any] = [None] * len(self.ids)
+        index, max_length = self._index, self.max_length
+        for entry in entries or ():
+            try:
+                at = index.get(entry.get("id"))  # type: ignore[arg-type]
+            except TypeError:  # an id that is a list or an object: not one of ours
+                continue
+            if at is not None:
+                values[at] = entry.get("value")
+        for value in values:
+            if value is not None and (type(value) is not str or len(value) > max_length):
+                for name, bad in zip(self.names, values, strict=True):
+                    read_optional_str({name: bad}, name, max_length=max_length)  # raises
+        return values

@@ -1,13 +1,20 @@
-"""The watermark cursor: the newest ``(updated_at, id)`` a sync has read."""
+"""The watermark cursor: the newest ``(updated_at, id)`` a sync has read.
+
+A :class:`CursorFormat` writes its moment as the cursor text a CRM's filter
+takes (:data:`ZULU_CURSOR`, :data:`UNIX_SECONDS_CURSOR`) and reads a stored cursor back.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import math
 import re
+from collections.abc import Callable
 
 import attrs
 
-__all__ = ["Watermark"]
+__all__ = ["UNIX_SECONDS_CURSOR", "ZULU_CURSOR", "CursorFormat", "Watermark"]
 
 _ZULU = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z", re.ASCII)
 
@@ -75,3 +82,50 @@ class Watermark:
             return dt.datetime.fromisoformat(cursor[:-1]).replace(tzinfo=dt.UTC)
         except ValueError:
             return None
+
+
+@attrs.frozen
+class CursorFormat:
+    """How a watermark's moment is written as a cursor, and read back.
+
+    :ivar name: what the text is, for the warning about a cursor that is not.
+    :ivar dump: the cursor text of a moment; never later than the moment,
+        so that an inclusive filter cannot skip the record it came from.
+    :ivar load: the moment a text stands for; ``None`` when not one of ours.
+    """
+
+    name: str
+    dump: Callable[[dt.datetime], str]
+    load: Callable[[str], dt.datetime | None]
+
+    def resume(self, cursor: str | None, title: str) -> dt.datetime | None:
+        """Where a sync starts: the stored cursor's moment, ``None`` to read everything.
+
+        A stored cursor that is not one of ours (an older adapter wrote it)
+        means reading everything again, with a warning.
+        """
+        if cursor is None:
+            return None
+        moment = self.load(cursor)
+        if moment is None:
+            logging.getLogger(f"supporthub.{title.lower()}").warning(
+                "%s: the stored cursor is not %s; reading everything again", title, self.name
+            )
+        return moment
+
+
+def _from_seconds(cursor: str) -> dt.datetime | None:
+    if not (cursor.isascii() and cursor.isdigit()):
+        return None
+    try:
+        return dt.datetime.fromtimestamp(int(cursor), dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+#: ``2026-11-20T10:02:11.000Z`` (Banana's ``modifiedSince``).
+ZULU_CURSOR = CursorFormat("an ISO 8601 UTC time", Watermark.zulu, Watermark.from_zulu)
+#: Whole Unix seconds, floored (Strawberry's ``updated_after``): a fraction is read again.
+UNIX_SECONDS_CURSOR = CursorFormat(
+    "Unix seconds", lambda moment: str(math.floor(moment.timestamp())), _from_seconds
+)

@@ -10,43 +10,38 @@ never read. A write is one ``PUT`` with ``Idempotency-Key`` (a repeat is answere
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-import attrs
-import msgspec
-
 from supporthub import (
+    UNIX_SECONDS_CURSOR,
     Adapter,
     ApiKeyAuth,
     Batch,
     Case,
     CaseWrite,
     CaseWriteResult,
-    ConfigurationError,
     CursorPaging,
+    CustomFields,
     Field,
-    MalformedRecord,
+    Listing,
     RecordFormat,
     Setting,
     SourceRejected,
-    SourceUnavailable,
     Status,
     Tombstone,
     Watermark,
-    custom_field_ids,
-    fetch_pages,
+    WriteLimiter,
+    WriteRules,
+    account_limiter,
     id_field,
     parse_timestamp,
-    read_optional_str,
-    reword,
+    reworded,
+    write_rate_setting,
 )
-from supporthub_strawberry.ratelimit import WriteLimiter, limiter_for
 
-__all__ = ["PAGE_LIMIT", "TICKET", "TICKETS_PATH", "FieldIds", "StrawberryAdapter", "TicketReader"]
+__all__ = ["PAGE_LIMIT", "TICKET", "TICKETS_PATH", "StrawberryAdapter", "custom_fields"]
 
 log = logging.getLogger("supporthub.strawberry")
 
@@ -54,42 +49,26 @@ log = logging.getLogger("supporthub.strawberry")
 PAGE_LIMIT: Final = 1000
 #: The incremental export.
 TICKETS_PATH: Final = "/v1/tickets"
-_KEY_HINT: Final = "SUPPORTHUB_STRAWBERRY_API_KEY"
-
-
 #: Where the account's custom fields are listed.
 FIELDS_PATH: Final = "/v1/ticket_fields"
+_KEY_HINT: Final = "SUPPORTHUB_STRAWBERRY_API_KEY"
 #: Strawberry statuses and what they mean to the hub; :data:`DELETED` is a tombstone.
 STATUSES: Final[Mapping[str, Status]] = {
     **dict.fromkeys(("new", "open", "pending", "hold"), Status.OPEN),
     **dict.fromkeys(("solved", "closed"), Status.CLOSED),
 }
 DELETED: Final = "deleted"
-#: The source, the ticket URL without the id, and the provider and error code field ids.
-Context = tuple[str, str, int, int]
-
-
-def _custom(value: Any, name: str) -> str | None:
-    return read_optional_str({name: value}, name, max_length=255)
+#: The source, the ticket URL without the id, and the provider and error code reader.
+Context = tuple[str, str, CustomFields]
 
 
 def _item(t: Any, context: Context) -> Case | Tombstone:
     """A typed ticket as a case, or a tombstone when deleted (the mapping of :data:`TICKET`)."""
-    ticket_id, (source, url, provider_id, error_code_id) = str(t.id), context
+    ticket_id, (source, url, custom) = str(t.id), context
     updated_at = parse_timestamp(t.updated_at, "updated_at")
     if t.status == DELETED:
         return Tombstone(ticket_id, updated_at)
-    provider = error_code = None
-    for entry in t.custom_fields or ():
-        field_id = entry.get("id")
-        if field_id == provider_id:
-            provider = entry.get("value")
-        elif field_id == error_code_id:
-            error_code = entry.get("value")
-    if not (provider is None or (type(provider) is str and len(provider) <= 255)):
-        provider = _custom(provider, "provider")  # raises, in words
-    if not (error_code is None or (type(error_code) is str and len(error_code) <= 255)):
-        error_code = _custom(error_code, "error_code")
+    provider, error_code = custom(t.custom_fields)
     created_at = parse_timestamp(t.created_at, "created_at")
     return Case(source, ticket_id, ticket_id, t.subject, STATUSES[t.status], t.priority,
                 provider, error_code, created_at, updated_at, url + ticket_id)  # fmt: skip
@@ -118,38 +97,12 @@ TICKET: Final = RecordFormat(
 )
 
 
-@attrs.frozen
-class FieldIds:
-    """The ids of the account's ``provider`` and ``error_code`` custom fields."""
-
-    provider: int
-    error_code: int
-
-    @classmethod
-    def from_answer(cls, body: Any) -> FieldIds:
-        """The ids in a ``/v1/ticket_fields`` answer (:func:`~supporthub.custom_field_ids`)."""
-        keys = ("provider", "error_code")
-        return cls(*custom_field_ids(body, title="Strawberry", path=FIELDS_PATH,
-                                     listed="ticket_fields", keys=keys))  # fmt: skip
-
-
-class TicketReader:
-    """Reads decoded tickets of one account: :meth:`read` typed, :meth:`read_slowly` by field."""
-
-    def __init__(self, fields: FieldIds, base_url: str, source: str = "strawberry") -> None:
-        self.fields = fields
-        self.context = (source, base_url.rstrip("/") + "/agent/tickets/", *attrs.astuple(fields))
-
-    def read(self, ticket: Any) -> Case | Tombstone:
-        """One ticket through the typed struct; what it refuses, :meth:`read_slowly` decides."""
-        try:
-            return _item(msgspec.convert(ticket, TICKET.struct), self.context)
-        except (msgspec.ValidationError, MalformedRecord):
-            return self.read_slowly(ticket)
-
-    def read_slowly(self, ticket: Any) -> Case | Tombstone:
-        """One ticket checked field by field; :class:`MalformedRecord` says what is wrong."""
-        return TICKET.read(ticket, self.context)
+def custom_fields(body: Any) -> CustomFields:
+    """The account's provider and error code fields, from a ``/v1/ticket_fields`` answer."""
+    keys = ("provider", "error_code")
+    return CustomFields.from_answer(
+        body, title="Strawberry", path=FIELDS_PATH, listed="ticket_fields", keys=keys
+    )
 
 
 class StrawberryAdapter(Adapter):
@@ -160,9 +113,8 @@ class StrawberryAdapter(Adapter):
     settings = (
         Setting("url", "Base URL of the Strawberry account (the part before /v1)", http_url=True),
         Setting("api_key", "API key, sent as the X-Api-Key header", secret=True),
-        Setting("writes_per_minute", "Updates a minute this process sends at most "
-                "(Strawberry allows 100 per account)", required=False, default="100"),
-    )  # fmt: skip
+        write_rate_setting(100, "Strawberry allows 100 per account"),
+    )
 
     @property
     def auth(self) -> ApiKeyAuth:
@@ -171,51 +123,29 @@ class StrawberryAdapter(Adapter):
 
     def fetch(self, cursor: str | None) -> Iterator[Batch]:
         """Yield one batch per export page of the tickets changed since ``cursor``."""
-        auth, since = self.auth, parse_cursor(cursor)
-        fields = FieldIds.from_answer(self._get_fields(auth))
-        log.debug("Strawberry: field ids %s; export from updated_after=%d", fields, since)
-        reader = TicketReader(fields, self.http.base_url, self.name)
-        params = {"updated_after": since, "limit": PAGE_LIMIT}
-        paging = CursorPaging(keep={"limit": PAGE_LIMIT})
-        pages = fetch_pages(
-            self.http, TICKETS_PATH, params, TICKET, paging, auth=auth, refused=_explained
-        )
-        yield from TICKET.batches(pages, reader.context, self.name, Watermark(), _seconds)
-
-    def _get_fields(self, auth: ApiKeyAuth) -> Any:
-        try:
-            return self.http.get_json(FIELDS_PATH, auth=auth)
-        except SourceRejected as refusal:
-            raise _explained(refusal, FIELDS_PATH) from None
+        auth, since = self.auth, UNIX_SECONDS_CURSOR.resume(cursor, self.title)
+        with reworded(_READ_REFUSED, path=FIELDS_PATH):
+            custom = custom_fields(self.http.get_json(FIELDS_PATH, auth=auth))
+        after = 0 if since is None else UNIX_SECONDS_CURSOR.dump(since)
+        log.debug("Strawberry: %s; export from updated_after=%s", custom, after)
+        context = (self.name, self.http.base_url + "/agent/tickets/", custom)
+        params = {"updated_after": after, "limit": PAGE_LIMIT}
+        pages = TICKETS.pages(self.http, params, auth=auth)
+        yield from TICKET.batches(pages, context, self.name, Watermark(), UNIX_SECONDS_CURSOR.dump)
 
     def write_case(self, write: CaseWrite) -> CaseWriteResult:
         """One ``PUT`` keyed by ``Idempotency-Key``; every attempt waits for the write limit.
 
         :raises SourceRejected: unknown, deleted or closed ticket, read-only key, refused body.
         """
-        key, ticket = write.idempotency_key, write.case_id
-        if not (1 <= len(key) <= 64 and key.isascii() and key.isprintable()):
-            raise SourceRejected(
-                f"Strawberry cannot take idempotency key {key!r} (1 to 64 printable ASCII)"
-            )
+        writer = WRITES.start(self.http, write, auth=self.auth, limiter=self.write_limiter())
+        ticket = write.case_id
         if not (ticket.isascii() and ticket.isdigit()):
             raise SourceRejected(f"{ticket!r} is not a Strawberry ticket id")
         update: dict[str, Any] = {"comment": {"body": write.message, "public": write.public}}
         if write.set_status is not None:
             update["status"] = write.set_status  # Strawberry's own pending and solved
-        limiter = self.write_limiter()
-        try:
-            response = self.http.request(
-                "PUT", f"{TICKETS_PATH}/{ticket}", headers={"Idempotency-Key": key},
-                json={"ticket": update}, auth=self.auth,
-                before_attempt=limiter.acquire,  # retries count against the limit too
-            )  # fmt: skip
-        except SourceUnavailable as error:
-            if error.retry_after is not None:
-                limiter.hold(error.retry_after)
-            raise
-        except SourceRejected as refusal:
-            raise reword(refusal, _WRITE_REFUSED, ticket=ticket, key=key) from None
+        response = writer.send("PUT", f"{TICKETS_PATH}/{ticket}", {"ticket": update})
         replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
         return CaseWriteResult(comment_id=None, replayed=replayed)
 
@@ -225,29 +155,7 @@ class StrawberryAdapter(Adapter):
 
     def write_limiter(self) -> WriteLimiter:
         """This process's write limiter for the account (base URL and API key)."""
-        raw = self.config["writes_per_minute"]
-        if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
-            raise ConfigurationError(
-                "SUPPORTHUB_STRAWBERRY_WRITES_PER_MINUTE must be a whole number of at least 1"
-            )
-        # The key tells accounts apart; only a digest of it is kept.
-        account = hashlib.sha256(self.auth.key.encode()).hexdigest()
-        return limiter_for(self.http.base_url, account, int(raw))
-
-
-def _seconds(moment: Any) -> str:
-    # Floor: the next sync asks for this second inclusive, so a fraction is read again.
-    return str(math.floor(moment.timestamp()))
-
-
-def parse_cursor(cursor: str | None) -> int:
-    """The ``updated_after`` to ask for: the stored cursor, ``0`` for none or one not ours."""
-    if cursor is None:
-        return 0
-    if cursor.isascii() and cursor.isdigit():
-        return int(cursor)
-    log.warning("Strawberry: the stored cursor is not Unix seconds; reading every ticket again")
-    return 0
+        return account_limiter(self)
 
 
 _READ_REFUSED: Final = {
@@ -259,21 +167,27 @@ _CURSOR_REFUSED: Final = {
     400: "Strawberry rejected the export cursor half-way through the sync ({code}); nothing "
     "of this sync is kept, the next refresh reads again from the stored updated_after"
 }
-_WRITE_REFUSED: Final = {
-    404: "Strawberry has no ticket {ticket} (deleted or unknown; {code})",
-    403: "Strawberry refused the update of ticket {ticket}: the API key may only read ({code}); "
-    f"give {_KEY_HINT} write access",
-    401: _READ_REFUSED[401],
-    (422, "TicketClosed"): "Strawberry ticket {ticket} is closed and cannot be changed ({code})",
-    (422, "IdempotencyKeyReused"): "Strawberry already took idempotency key {key!r} for a "
-    "different update ({code}): a repeat must send the same body; not retried",
-    0: "Strawberry rejected the update of ticket {ticket}: {detail}",
-}
-
-
-def _explained(
-    refusal: SourceRejected, path: str, params: Any = None, _: int = 0
-) -> SourceRejected:
-    """A refused read in words that say what to fix."""
-    words = {**_READ_REFUSED, **(_CURSOR_REFUSED if "cursor" in (params or {}) else {})}
-    return reword(refusal, words, path=path)
+#: The incremental export: ``?cursor=`` while ``meta.has_more``.
+TICKETS: Final = Listing(
+    TICKETS_PATH,
+    TICKET,
+    CursorPaging(keep={"limit": PAGE_LIMIT}),
+    refused=_READ_REFUSED,
+    refused_later=_CURSOR_REFUSED,
+)
+#: How Strawberry takes a write: the key in the ``Idempotency-Key`` header, kept 24 hours.
+WRITES: Final = WriteRules(
+    r"[ -~]{1,64}",  # printable ASCII
+    "Strawberry cannot take idempotency key {key!r} (1 to 64 printable ASCII)",
+    key_header="Idempotency-Key",
+    refused={
+        404: "Strawberry has no ticket {case} (deleted or unknown; {code})",
+        403: "Strawberry refused the update of ticket {case}: the API key may only read "
+        f"({{code}}); give {_KEY_HINT} write access",
+        401: _READ_REFUSED[401],
+        (422, "TicketClosed"): "Strawberry ticket {case} is closed and cannot be changed ({code})",
+        (422, "IdempotencyKeyReused"): "Strawberry already took idempotency key {key!r} for a "
+        "different update ({code}): a repeat must send the same body; not retried",
+        0: "Strawberry rejected the update of ticket {case}: {detail}",
+    },
+)

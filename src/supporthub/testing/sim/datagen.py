@@ -40,7 +40,7 @@ from typing import Final
 
 import attrs
 
-from supporthub._normalize import provider_key
+from supporthub import provider_key  # the core's grouping rule, not a copy
 from supporthub.testing.sim import _vocabulary as vocab
 
 __all__ = [
