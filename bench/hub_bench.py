@@ -437,24 +437,24 @@ def fetch_floor(sims: list[SimProcess], rounds: int) -> dict[str, Any]:
 class Service:
     """``supporthub serve`` on a free port, scheduler off."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *options: str) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
             [sys.executable, "-c", "import sys; from supporthub.cli import main; sys.exit(main())",
-             "serve", "--port", str(port)],
+             "serve", "--port", str(port), *options],
             env={**env, "SUPPORTHUB_SCHEDULER": "off"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # spawned worker processes start slowly when busy
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + "/health", timeout=2).status_code < 500:
                     return
             time.sleep(0.2)
         self.close()
-        raise SystemExit("the service did not come up within 60 s")
+        raise SystemExit("the service did not come up within 120 s")
 
     def close(self) -> None:
         self.process.terminate()

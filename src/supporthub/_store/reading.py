@@ -6,11 +6,14 @@ every query it runs sees the same committed state.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import orjson
 import sqlalchemy as sa
 
@@ -35,7 +38,7 @@ from supporthub._work import RECENT, Lifecycle, WorkState
 if TYPE_CHECKING:
     from supporthub._store.sql import SqlStore
 
-__all__ = ["CASE_COLUMNS", "SqlReader", "case_from_row", "chunked", "row_from_db"]
+__all__ = ["CASE_COLUMNS", "CountCache", "SqlReader", "case_from_row", "chunked", "row_from_db"]
 
 #: Cases fetched per query when streaming a big aggregated case.
 _CASE_CHUNK = 2000
@@ -249,6 +252,43 @@ def _sorted_after(position: SortPosition, key: sa.ColumnElement[Any]) -> sa.Colu
     return sa.or_(key < value, sa.and_(key == value, aggregated_cases.c.id > position.id))
 
 
+class CountCache:
+    """How many aggregated cases matched a filter, kept per data version (thread-safe LRU).
+
+    Every page of a listing carries ``total``; counting a million rows for
+    each of them would cost more than the page. Both data tokens
+    (``data_version``, ``work_version``) are part of the key, and every
+    write replaces one of them in the same transaction as its data, so a
+    kept count is exactly what counting again in that snapshot would give.
+    """
+
+    def __init__(self, max_counts: int = 4096) -> None:
+        self._counts: collections.OrderedDict[Any, int] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.max_counts = max_counts
+
+    def get(self, key: Any) -> int | None:
+        """The count kept for ``key``, or ``None``."""
+        with self._lock:
+            found = self._counts.get(key)
+            if found is not None:
+                self._counts.move_to_end(key)
+            return found
+
+    def put(self, key: Any, count: int) -> None:
+        """Keep ``count``, dropping the least recently used beyond :attr:`max_counts`."""
+        with self._lock:
+            self._counts[key] = count
+            self._counts.move_to_end(key)
+            while len(self._counts) > self.max_counts:
+                self._counts.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every count."""
+        with self._lock:
+            self._counts.clear()
+
+
 def position_of(row: AggregateRow) -> Position:
     """Where ``row`` stands in the listing order."""
     return Position(row.open_case_count > 0, row.case_count, row.id)
@@ -404,12 +444,33 @@ class SqlReader:
     def count(self, query: Query, *, now: dt.datetime | None = None) -> int:
         """How many aggregated cases match ``query``'s filters, over all pages.
 
+        Kept per data version (:class:`CountCache`), so the later pages of a
+        listing, and the same filter again, do not count again.
+
         :param now: the time of reading (``lifecycle=new`` moves with it).
         """
+        key = self._count_key(query)
+        if key is not None and (found := self.store.counts.get(key)) is not None:
+            return found
         statement = _select(query, sa.func.count())
         for condition in _filters(query, now, self.store.dialect_name):
             statement = statement.where(condition)
-        return int(self.connection.execute(statement).scalar_one())
+        counted = int(self.connection.execute(statement).scalar_one())
+        if key is not None:
+            self.store.counts.put(key, counted)
+        return counted
+
+    def _count_key(self, query: Query) -> tuple[Any, ...] | None:
+        """What a count is kept by: the filters and both data tokens.
+
+        ``None`` (not kept) for ``lifecycle=new``, which moves with time.
+        """
+        version = self.data_version()
+        if version is None or Lifecycle.NEW in query.lifecycle:
+            return None
+        # Only the filters count: the same total on every page, in every order.
+        filters = attrs.evolve(query, limit=None, after=None, cases_limit=None, sort=None)
+        return (filters, version, self.work_version())
 
     def rows(
         self,

@@ -27,7 +27,7 @@ from supporthub._redact import redact
 from supporthub._store.base import Store
 from supporthub._store.conflicts import retry_conflicts
 from supporthub._store.locks import FileLock, GaleraAwareLock, RefreshLock
-from supporthub._store.reading import SqlReader
+from supporthub._store.reading import CountCache, SqlReader
 from supporthub._store.writing import SqlWriter
 
 __all__ = ["SCHEMA_REVISION", "SqlStore", "storage_error"]
@@ -265,6 +265,8 @@ class SqlStore(Store):
         self.read_your_writes_seconds = 10.0
         self._wrote_at = -math.inf
         self._cursor_secret: bytes | None = None
+        #: Totals of listings, kept per data version (see :meth:`SqlReader.count`).
+        self.counts = CountCache()
         #: On Galera, writers stream their write set in fragments of this many
         #: bytes: a refresh of any size stays under ``wsrep_max_ws_size`` and
         #: other nodes apply it piece by piece, yet it commits (and becomes
