@@ -117,14 +117,28 @@ def row_from_db(row: Any) -> AggregateRow:
 def _text_match(table: Any, provider: str, code: str | None) -> sa.ColumnElement[bool]:
     """Provider key holds ``provider`` as a run of whole-word prefixes, or code key holds ``code``.
 
-    Keys are words joined by single spaces. The LIKE is a cheap prefilter
-    (the first word occurs somewhere); the regular expression is exact
-    (SQLAlchemy registers ``regexp`` on SQLite; MariaDB has it).
+    Keys are words joined by single spaces. Each word occurring somewhere
+    (LIKE, cheap) narrows first; then one word is exact as "the key starts
+    with it, or holds it after a space" (LIKE again, so no regular
+    expression runs: it cost most of a search for a common prefix), and a
+    run of words is exact by regular expression (SQLAlchemy registers
+    ``regexp`` on SQLite; MariaDB has it).
     """
     words = provider.split(" ")
-    pattern = "(^| )" + "[^ ]* ".join(re.escape(word) for word in words)
     column = table.c.provider_key
-    matches = sa.and_(column.contains(words[0], autoescape=True), column.regexp_match(pattern))
+    conditions = [column.contains(word, autoescape=True) for word in dict.fromkeys(words)]
+    if len(words) == 1:
+        conditions.append(
+            sa.or_(
+                column.startswith(words[0], autoescape=True),
+                column.contains(" " + words[0], autoescape=True),
+            )
+        )
+    else:
+        conditions.append(
+            column.regexp_match("(^| )" + "[^ ]* ".join(re.escape(word) for word in words))
+        )
+    matches = sa.and_(*conditions)
     if code is None:
         return matches
     return sa.or_(matches, table.c.error_code_key.contains(code, autoescape=True))
@@ -480,8 +494,14 @@ class SqlReader:
         limit: int,
         now: dt.datetime | None = None,
     ) -> list[AggregateRow]:
-        """Up to ``limit`` matching aggregated cases after ``after``, in listing order."""
-        statement = _select(query, *aggregated_cases.c).limit(limit)
+        """Up to ``limit`` matching aggregated cases after ``after``, in listing order.
+
+        Ids first, then their rows: the filtering and sorting handle the id
+        and the sort keys only (the order index holds both), never the wide
+        rows, which a sort of many matches would otherwise copy to a
+        temporary table; then one primary-key lookup per row of the page.
+        """
+        statement = _select(query, aggregated_cases.c.id).limit(limit)
         dialect = self.store.dialect_name
         for condition in _filters(query, now, dialect):
             statement = statement.where(condition)
@@ -500,7 +520,12 @@ class SqlReader:
             statement = statement.order_by(key.desc(), aggregated_cases.c.id.asc())
             if isinstance(after, SortPosition):
                 statement = statement.where(_sorted_after(after, key))
-        return [row_from_db(row) for row in self.connection.execute(statement)]
+        ids = list(self.connection.execute(statement).scalars())
+        found: dict[str, AggregateRow] = {}
+        for chunk in chunked(ids):
+            fetch = sa.select(aggregated_cases).where(aggregated_cases.c.id.in_(chunk))
+            found.update((row.id, row_from_db(row)) for row in self.connection.execute(fetch))
+        return [found[agg_id] for agg_id in ids]
 
     def position(
         self, row: AggregateRow, query: Query, now: dt.datetime | None = None
