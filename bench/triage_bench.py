@@ -283,7 +283,7 @@ def measure(url: str, data: dict[str, Any], args: argparse.Namespace) -> dict[st
             service.close()
         figures[f"workers={workers}"] = served
     step("cold: in the library, kept answers cleared")
-    figures["cold"] = {name: cold(url, some, args.requests) for name, some in wanted.items()}
+    figures["cold"] = {name: cold(url, some, args.cold_requests) for name, some in wanted.items()}
     figures["paths"] = wanted
     return figures
 
@@ -308,6 +308,8 @@ def table(result: dict[str, Any]) -> list[Row]:
                 continue
             if name != "aggregated_case":
                 at, rate, p99 = loaded["load"], loaded["requests_per_s"], loaded["p99_ms"]
+                if not rate:  # nothing answered within wrk's timeout
+                    p99 = float("inf")
                 add(f"{name}, {label}: req/s 16 connections", rate, "/s", ">=", RATE, at)
                 add(f"{name}, {label}: p99 16 connections", p99, "ms", "<=", LOADED_P99_MS, at)
         chill = result["figures"]["cold"][name]
@@ -319,12 +321,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50_000, help="cases per source")
     parser.add_argument("--requests", type=int, default=300, help="sequential requests per figure")
+    parser.add_argument("--cold-requests", type=int, help="cold requests per figure (--requests)")
     parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--db", help="a database filled by an earlier run (--keep)")
     parser.add_argument("--keep", action="store_true", help="keep the filled database")
     parser.add_argument("--json", type=Path, help="where to write the run")
     args = parser.parse_args()
+    args.cold_requests = args.cold_requests or args.requests
     server = sa.create_engine(SERVER)
     url, name = args.db, None
     result: dict[str, Any] = {"n": args.n, "load_start": list(os.getloadavg())}

@@ -311,6 +311,8 @@ class SqlStore(Store):
                     command.upgrade(config, "head")
             except sa.exc.SQLAlchemyError as error:
                 raise storage_error(error) from None
+        # A migration may change rows without a new data version.
+        self.counts.clear()
         log.info("database schema at revision %s (%s)", SCHEMA_REVISION, self.display_url)
 
     def check_schema(self, *, create_if_empty: bool) -> None:
