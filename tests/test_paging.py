@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
+
 import supporthub
 
 
@@ -36,3 +40,27 @@ def test_cursor_pages_and_long_listings_cover_every_aggregated_case(make_hub, fa
     statuses = [a.status for a in walked]
     assert statuses == sorted(statuses, key=lambda s: s is not supporthub.Status.OPEN)
     assert len(set(statuses)) == 2
+
+
+def test_later_pages_reuse_the_total_until_the_data_or_the_work_changes(make_hub, fake_crm) -> None:
+    for i in range(30):
+        fake_crm.put(str(i), provider=f"Provider {i}", error_code="1")
+    hub = make_hub()
+    assert hub.refresh(force=True).ok
+    counted: list[str] = []
+
+    @sa.event.listens_for(hub.store.engine, "before_cursor_execute")
+    def keep(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if "count(*)" in statement.lower() and "FROM aggregated_cases" in statement:
+            counted.append(statement)
+
+    first = hub.search(owner="none", limit=10, cases_limit=0)
+    second = hub.search(owner="none", limit=10, cursor=first.next_cursor, cases_limit=0)
+    assert first.total == second.total == 30
+    assert len(counted) == 1  # the second page, another question, kept the total
+    hub.claim(first.aggregated_cases[0].id, by="ana")  # a new work version
+    assert hub.search(owner="none", limit=10, cases_limit=0).total == 29
+    fake_crm.put("30", provider="Provider 30", error_code="1")
+    assert hub.refresh(force=True).ok  # a new data version
+    assert hub.search(owner="none", limit=10, cases_limit=0).total == 30
+    assert len(counted) == 3

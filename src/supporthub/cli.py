@@ -116,6 +116,14 @@ def _parser() -> argparse.ArgumentParser:
             default=8000 if name == "serve" else 8080,
             help="port to listen on (0: any free port)",
         )
+        if name == "serve":
+            command.add_argument(
+                "--workers",
+                type=_case_count,  # the upper bound is the service's (MAX_WORKERS)
+                default=1,
+                help="processes serving requests (default 1); the scheduled refresh and "
+                "the replies' deliverer run in one of them",
+            )
         if name == "demo":
             command.add_argument(
                 "--cases",
@@ -223,7 +231,7 @@ def _service(settings: Settings, args: argparse.Namespace) -> int:
 
         exit_code: int = run_demo(host=args.host, port=args.port, cases=args.cases)
         return exit_code
-    run(settings, host=args.host, port=args.port)
+    run(settings, host=args.host, port=args.port, workers=args.workers)
     return EXIT_OK
 
 

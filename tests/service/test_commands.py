@@ -205,15 +205,22 @@ def test_demo_without_simulators_says_what_to_install(installed_fakecrm, tmp_pat
     assert "pip install supporthub-banana supporthub-strawberry" in lines[0]
 
 
-@pytest.mark.slow
-def test_serve_runs_the_service_with_json_logs(installed_fakecrm, fake_crm, tmp_path) -> None:
+def _serve_env(installed_fakecrm: dict[str, str], fake_crm: Any, tmp_path: Path) -> dict[str, Any]:
+    """``serve`` on a SQLite file with the fake CRM holding one case."""
     fake_crm.put("1", provider="Acme", error_code="E-1")
-    port = free_port()
-    env: dict[str, Any] = dict(
+    return dict(
         installed_fakecrm,
         SUPPORTHUB_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}",
         SUPPORTHUB_FAKE_URL=str(fake_crm.path),
         SUPPORTHUB_FAKE_TOKEN="serve-secret-5678",
+    )
+
+
+@pytest.mark.slow
+def test_serve_runs_the_service_with_json_logs(installed_fakecrm, fake_crm, tmp_path) -> None:
+    port = free_port()
+    env: dict[str, Any] = dict(
+        _serve_env(installed_fakecrm, fake_crm, tmp_path),
         SUPPORTHUB_LOG_FORMAT="json",
         SUPPORTHUB_READ_TOKEN="serve-read-token",
     )
@@ -311,3 +318,65 @@ def test_a_port_in_use_is_one_clear_line_before_anything_starts(
     assert f"cannot listen on 127.0.0.1:{port}: address already in use" in result.stderr
     assert "ready" not in result.stdout
     assert not (tmp_path / "fakedemo.log").exists(), "no simulated CRM was started"
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The worker processes of ``serve --workers`` (not multiprocessing's helpers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        int(child)
+        for child in children
+        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+@pytest.mark.slow
+def test_serve_with_workers_refreshes_and_delivers_from_one_and_restarts_a_dead_one(
+    installed_fakecrm, fake_crm, tmp_path
+) -> None:
+    port = free_port()
+    env = _serve_env(installed_fakecrm, fake_crm, tmp_path)
+    serve = start(["serve", "--port", str(port), "--workers", "2"], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/health", serve, 60)
+        deadline = time.monotonic() + 60
+        while len(workers := _workers_of(serve.pid)) < 2:
+            assert time.monotonic() < deadline, workers
+            time.sleep(0.1)
+        # The scheduler (in one worker) refreshes at once: the data was never fetched.
+        while httpx.get(f"{base}/get-all").json()["total"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        os.kill(workers[1], signal.SIGKILL)
+        while sorted(_workers_of(serve.pid)) in (sorted(workers), [workers[0]]):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        for _ in range(20):
+            assert httpx.get(f"{base}/get-all", params={"limit": 1}).json()["total"] == 1
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        out, err = serve.communicate(timeout=60)
+    assert f"ready at {base}/ with 2 worker processes" in out
+    assert err.count("scheduled refresh every") == 1  # the scheduler runs in one process
+    assert err.count("delivering replies to") == 1  # and so does the deliverer
+    assert "worker 2 (pid" in err
+    assert "starting it again" in err
+    assert not any(alive(pid) for pid in workers)
+    assert "serve-secret-5678" not in err
+
+
+def test_serve_refuses_a_worker_count_out_of_range(tmp_path) -> None:
+    env = {**os.environ, "SUPPORTHUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}"}
+    for count, words in (("0", "must be a whole number of 1 or more"), ("65", "between 1 and 64")):
+        result = subprocess.run(
+            [sys.executable, "-m", "supporthub.cli", "serve", "--port", "0", "--workers", count],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert words in result.stderr
+        assert "ready" not in result.stdout

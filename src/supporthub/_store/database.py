@@ -8,14 +8,16 @@ database error into words. Both sit here, under ``reading``, ``writing``,
 
 from __future__ import annotations
 
-from typing import Protocol
+import collections
+import threading
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from supporthub._errors import StorageError
 from supporthub._redact import redact
 
-__all__ = ["SqlDatabase", "storage_error"]
+__all__ = ["CountCache", "SqlDatabase", "storage_error"]
 
 
 class SqlDatabase(Protocol):
@@ -30,6 +32,48 @@ class SqlDatabase(Protocol):
     def dialect_name(self) -> str:
         """``sqlite`` or ``mysql``: where the SQL differs."""
         ...
+
+    @property
+    def counts(self) -> CountCache:
+        """Listing totals kept per data version, shared by the readers."""
+        ...
+
+
+class CountCache:
+    """How many aggregated cases matched a filter, kept per data version (thread-safe LRU).
+
+    Every page of a listing carries ``total``; counting a million rows for
+    each of them would cost more than the page. Both data tokens
+    (``data_version``, ``work_version``) are part of the key, and every
+    write replaces one of them in the same transaction as its data, so a
+    kept count is exactly what counting again in that snapshot would give.
+    """
+
+    def __init__(self, max_counts: int = 4096) -> None:
+        self._counts: collections.OrderedDict[Any, int] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.max_counts = max_counts
+
+    def get(self, key: Any) -> int | None:
+        """The count kept for ``key``, or ``None``."""
+        with self._lock:
+            found = self._counts.get(key)
+            if found is not None:
+                self._counts.move_to_end(key)
+            return found
+
+    def put(self, key: Any, count: int) -> None:
+        """Keep ``count``, dropping the least recently used beyond :attr:`max_counts`."""
+        with self._lock:
+            self._counts[key] = count
+            self._counts.move_to_end(key)
+            while len(self._counts) > self.max_counts:
+                self._counts.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every count."""
+        with self._lock:
+            self._counts.clear()
 
 
 def storage_error(error: BaseException) -> StorageError:

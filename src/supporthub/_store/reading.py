@@ -20,7 +20,7 @@ from supporthub._rows import AggregateRow, Position, SortPosition
 
 # The protocol ``_query.Query`` meets: the store does not import the query module.
 from supporthub._store.base import ListQuery as Query
-from supporthub._store.database import SqlDatabase
+from supporthub._store.database import CountCache, SqlDatabase
 from supporthub._store.schema import (
     aggregated_cases,
     cases,
@@ -35,7 +35,7 @@ from supporthub._store.succession import successor
 from supporthub._store.work import recent_counts
 from supporthub._work import RECENT, Lifecycle, WorkState
 
-__all__ = ["CASE_COLUMNS", "SqlReader", "case_from_row", "chunked", "row_from_db"]
+__all__ = ["CASE_COLUMNS", "CountCache", "SqlReader", "case_from_row", "chunked", "row_from_db"]
 
 #: Cases fetched per query when streaming a big aggregated case.
 _CASE_CHUNK = 2000
@@ -114,14 +114,28 @@ def row_from_db(row: Any) -> AggregateRow:
 def _text_match(table: Any, provider: str, code: str | None) -> sa.ColumnElement[bool]:
     """Provider key holds ``provider`` as a run of whole-word prefixes, or code key holds ``code``.
 
-    Keys are words joined by single spaces. The LIKE is a cheap prefilter
-    (the first word occurs somewhere); the regular expression is exact
-    (SQLAlchemy registers ``regexp`` on SQLite; MariaDB has it).
+    Keys are words joined by single spaces. Each word occurring somewhere
+    (LIKE, cheap) narrows first; then one word is exact as "the key starts
+    with it, or holds it after a space" (LIKE again, so no regular
+    expression runs: it cost most of a search for a common prefix), and a
+    run of words is exact by regular expression (SQLAlchemy registers
+    ``regexp`` on SQLite; MariaDB has it).
     """
     words = provider.split(" ")
-    pattern = "(^| )" + "[^ ]* ".join(re.escape(word) for word in words)
     column = table.c.provider_key
-    matches = sa.and_(column.contains(words[0], autoescape=True), column.regexp_match(pattern))
+    conditions = [column.contains(word, autoescape=True) for word in dict.fromkeys(words)]
+    if len(words) == 1:
+        conditions.append(
+            sa.or_(
+                column.startswith(words[0], autoescape=True),
+                column.contains(" " + words[0], autoescape=True),
+            )
+        )
+    else:
+        conditions.append(
+            column.regexp_match("(^| )" + "[^ ]* ".join(re.escape(word) for word in words))
+        )
+    matches = sa.and_(*conditions)
     if code is None:
         return matches
     return sa.or_(matches, table.c.error_code_key.contains(code, autoescape=True))
@@ -404,12 +418,41 @@ class SqlReader:
     def count(self, query: Query, *, now: dt.datetime | None = None) -> int:
         """How many aggregated cases match ``query``'s filters, over all pages.
 
+        Kept per data version (:class:`CountCache`), so the later pages of a
+        listing, and the same filter again, do not count again.
+
         :param now: the time of reading (``lifecycle=new`` moves with it).
         """
+        key = self._count_key(query)
+        if key is not None and (found := self.store.counts.get(key)) is not None:
+            return found
         statement = _select(query, sa.func.count())
         for condition in _filters(query, now, self.store.dialect_name):
             statement = statement.where(condition)
-        return int(self.connection.execute(statement).scalar_one())
+        counted = int(self.connection.execute(statement).scalar_one())
+        if key is not None:
+            self.store.counts.put(key, counted)
+        return counted
+
+    def _count_key(self, query: Query) -> tuple[Any, ...] | None:
+        """What a count is kept by: the filters and both data tokens.
+
+        ``None`` (not kept) for ``lifecycle=new``, which moves with time.
+        """
+        version = self.data_version()
+        if version is None or Lifecycle.NEW in query.lifecycle:
+            return None
+        # Only the filters count: the same total on every page, in every order.
+        filters = (
+            query.provider_keys,
+            query.error_code_keys,
+            query.statuses,
+            query.owners,
+            query.states,
+            query.lifecycle,
+            query.texts,
+        )
+        return (filters, version, self.work_version())
 
     def rows(
         self,
@@ -419,8 +462,14 @@ class SqlReader:
         limit: int,
         now: dt.datetime | None = None,
     ) -> list[AggregateRow]:
-        """Up to ``limit`` matching aggregated cases after ``after``, in listing order."""
-        statement = _select(query, *aggregated_cases.c).limit(limit)
+        """Up to ``limit`` matching aggregated cases after ``after``, in listing order.
+
+        Ids first, then their rows: the filtering and sorting handle the id
+        and the sort keys only (the order index holds both), never the wide
+        rows, which a sort of many matches would otherwise copy to a
+        temporary table; then one primary-key lookup per row of the page.
+        """
+        statement = _select(query, aggregated_cases.c.id).limit(limit)
         dialect = self.store.dialect_name
         for condition in _filters(query, now, dialect):
             statement = statement.where(condition)
@@ -439,7 +488,12 @@ class SqlReader:
             statement = statement.order_by(key.desc(), aggregated_cases.c.id.asc())
             if isinstance(after, SortPosition):
                 statement = statement.where(_sorted_after(after, key))
-        return [row_from_db(row) for row in self.connection.execute(statement)]
+        ids = list(self.connection.execute(statement).scalars())
+        found: dict[str, AggregateRow] = {}
+        for chunk in chunked(ids):
+            fetch = sa.select(aggregated_cases).where(aggregated_cases.c.id.in_(chunk))
+            found.update((row.id, row_from_db(row)) for row in self.connection.execute(fetch))
+        return [found[agg_id] for agg_id in ids]
 
     def position(
         self, row: AggregateRow, query: Query, now: dt.datetime | None = None

@@ -26,7 +26,7 @@ from supporthub._errors import ConfigurationError, RefreshInProgress, StorageErr
 from supporthub._store.conflicts import retry_conflicts
 from supporthub._store.database import storage_error
 from supporthub._store.locks import FileLock, GaleraAwareLock, RefreshLock
-from supporthub._store.reading import SqlReader
+from supporthub._store.reading import CountCache, SqlReader
 from supporthub._store.writing import SqlWriter
 
 __all__ = ["SCHEMA_REVISION", "SqlStore", "storage_error"]
@@ -257,6 +257,8 @@ class SqlStore:
         self.read_your_writes_seconds = 10.0
         self._wrote_at = -math.inf
         self._cursor_secret: bytes | None = None
+        #: Totals of listings, kept per data version (see :meth:`SqlReader.count`).
+        self.counts = CountCache()
         #: On Galera, writers stream their write set in fragments of this many
         #: bytes: a refresh of any size stays under ``wsrep_max_ws_size`` and
         #: other nodes apply it piece by piece, yet it commits (and becomes
@@ -301,6 +303,8 @@ class SqlStore:
                     command.upgrade(config, "head")
             except sa.exc.SQLAlchemyError as error:
                 raise storage_error(error) from None
+        # A migration may change rows without a new data version.
+        self.counts.clear()
         log.info("database schema at revision %s (%s)", SCHEMA_REVISION, self.display_url)
 
     def check_schema(self, *, create_if_empty: bool) -> None:

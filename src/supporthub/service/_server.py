@@ -1,11 +1,26 @@
-"""``supporthub serve``: the app on uvicorn, logging through the hub's own set-up."""
+"""``supporthub serve``: the app on uvicorn, logging through the hub's own set-up.
+
+With ``--workers N`` (N > 1) the listening socket is bound once and N
+worker processes (spawned, each with its own hub and connection pool)
+accept on it; the parent only supervises: it restarts a worker that dies
+and stops them all on SIGINT or SIGTERM. The scheduled refresh and the
+deliverer of replies run in worker 1 alone (and again in its replacement
+if it dies), so N workers still refresh once per interval and send each
+reply from one process; the others only serve. ``/refresh`` works in any
+of them: the refresh lock is the database's, shared by every process.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import multiprocessing
+import signal
 import socket
+import threading
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 
@@ -14,7 +29,12 @@ from supporthub._hub import Hub
 from supporthub._settings import Settings
 from supporthub.service._app import create_app
 
-__all__ = ["listen", "listening_url", "run", "serve"]
+__all__ = ["MAX_WORKERS", "listen", "listening_url", "run", "serve"]
+
+#: The most worker processes ``serve --workers`` starts.
+MAX_WORKERS = 64
+#: How long stopping workers may take before they are killed.
+_STOP_SECONDS = 30.0
 
 log = logging.getLogger("supporthub.serve")
 
@@ -77,6 +97,7 @@ def serve(
     scheduler: bool | None = None,
     on_ready: Callable[[], None] | None = None,
     listener: socket.socket | None = None,
+    deliver: bool = True,
 ) -> None:
     """Serve ``hub`` until SIGINT or SIGTERM, then shut down gracefully.
 
@@ -85,10 +106,11 @@ def serve(
     service writes its own structured line per request.
 
     :param listener: a socket from :func:`listen`; bound here when ``None``.
+    :param deliver: send the replies' outbox from this process.
     """
     if listener is None:
         listener = listen(host, port)
-    app = create_app(hub, scheduler=scheduler, on_ready=on_ready)
+    app = create_app(hub, scheduler=scheduler, on_ready=on_ready, deliver=deliver)
     config = uvicorn.Config(
         app,
         host=host,
@@ -102,14 +124,117 @@ def serve(
         uvicorn.Server(config).run(sockets=[listener])
 
 
-def run(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """``supporthub serve``: the service with the scheduled refresh, until stopped."""
+def run(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """``supporthub serve``: the service with the scheduled refresh, until stopped.
+
+    :param workers: processes serving requests (see the module's description).
+    """
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ConfigurationError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
     listener = listen(host, port)
     url = listening_url(host, listener)
 
     def announce() -> None:
-        print(f"supporthub serve is ready at {url} (Ctrl-C stops it)", flush=True)
+        shown = "" if workers == 1 else f" with {workers} worker processes"
+        print(f"supporthub serve is ready at {url}{shown} (Ctrl-C stops it)", flush=True)
 
     with Hub(settings) as hub:
         _warn_about(hub, host, listener)
-        serve(hub, host=host, port=port, listener=listener, on_ready=announce)
+        if workers == 1:
+            serve(hub, host=host, port=port, listener=listener, on_ready=announce)
+            return
+    with listener:
+        _Workers(settings, host, port, listener, workers).run(announce)
+
+
+def _worker(  # noqa: PLR0917 - multiprocessing passes positional arguments
+    settings: Settings,
+    host: str,
+    port: int,
+    listener: socket.socket,
+    primary: bool,
+    ready: Any,
+) -> None:
+    """One worker process of ``serve --workers``: its own hub on the shared socket."""
+    from supporthub._logging import configure_logging  # noqa: PLC0415
+
+    configure_logging(settings.log_level, settings.log_format)
+    with contextlib.suppress(KeyboardInterrupt), Hub(settings) as hub:
+        # Ctrl-C reaches every process of the group: each stops quietly.
+        serve(
+            hub,
+            host=host,
+            port=port,
+            listener=listener,
+            # The scheduler as configured, and the deliverer, in one process only.
+            scheduler=None if primary else False,
+            deliver=primary,
+            on_ready=ready.set,
+        )
+
+
+class _Workers:
+    """Starts, restarts and stops the worker processes of ``serve --workers``."""
+
+    def __init__(
+        self, settings: Settings, host: str, port: int, listener: socket.socket, count: int
+    ) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._arguments = (settings, host, port, listener)
+        self._count = count
+        self._stop = threading.Event()
+        self._signal: int | None = None
+
+    def _start(self, number: int) -> tuple[Any, Any]:
+        ready = self._context.Event()
+        process = self._context.Process(
+            target=_worker,
+            args=(*self._arguments, number == 0, ready),
+            name=f"supporthub-worker-{number + 1}",
+            daemon=False,
+        )
+        process.start()
+        return process, ready
+
+    def _stop_on(self, sig: int, _frame: object) -> None:
+        self._signal = sig
+        self._stop.set()
+
+    def run(self, on_ready: Callable[[], None]) -> None:
+        """Serve until SIGINT or SIGTERM; a worker that exits meanwhile is started again.
+
+        Then the signal takes its usual course, as after a single process's
+        shutdown: SIGINT raises :class:`KeyboardInterrupt`.
+        """
+        previous = {
+            sig: signal.signal(sig, self._stop_on) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        workers = [self._start(number) for number in range(self._count)]
+        announced = False
+        try:
+            while not self._stop.wait(0.2):
+                if not announced and all(ready.is_set() for _, ready in workers):
+                    announced = True
+                    on_ready()
+                for number, (process, _) in enumerate(workers):
+                    if not process.is_alive() and not self._stop.is_set():
+                        log.warning(
+                            "worker %d (pid %s) exited with code %s; starting it again",
+                            number + 1,
+                            process.pid,
+                            process.exitcode,
+                        )
+                        workers[number] = self._start(number)
+        finally:
+            for process, _ in workers:
+                if process.is_alive() and process.pid is not None:
+                    process.terminate()  # SIGTERM: uvicorn finishes what it serves
+            for process, _ in workers:
+                process.join(_STOP_SECONDS)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self._signal is not None:
+            signal.raise_signal(self._signal)
