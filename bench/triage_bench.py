@@ -102,9 +102,8 @@ def fill(engine: sa.Engine, n: int, rng: random.Random) -> dict[str, int]:
 
 
 def cold(hub: supporthub.Hub, requests: int) -> dict[str, Any]:
-    query = hub.parse_query(
-        [("owner", "none"), ("state", "investigating"), ("limit", "100"), ("casesLimit", "0")],
-        filters=True,
+    query = hub.resolve_query(
+        supporthub.SearchQuery(owner="none", state="investigating", limit=100, cases_limit=0)
     )
     latencies = []
     for i in range(requests + 10):
@@ -124,8 +123,8 @@ def cold(hub: supporthub.Hub, requests: int) -> dict[str, Any]:
 def plan(engine: sa.Engine, hub: supporthub.Hub) -> list[dict[str, Any]]:
     from supporthub._store.reading import SqlReader  # noqa: PLC0415
 
-    query = hub.parse_query(
-        [("owner", "none"), ("state", "investigating"), ("limit", "100")], filters=True
+    query = hub.resolve_query(
+        supporthub.SearchQuery(owner="none", state="investigating", limit=100)
     )
     with engine.connect() as connection:
         reader = SqlReader(connection, hub.store)
