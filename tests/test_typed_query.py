@@ -12,6 +12,8 @@ import inspect
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 import supporthub
@@ -217,3 +219,26 @@ def test_the_openapi_parameters_are_the_declarations(hub: supporthub.Hub) -> Non
     assert paths["/overrides"]["get"]["parameters"] == [OVERRIDES_ALL.openapi()]
     preview = paths["/aggregated-cases/{id}/replies/preview"]["get"]["parameters"]
     assert REPLY_SCOPE.openapi() in preview
+
+
+@given(st.integers(min_value=-(10**6), max_value=10**6), st.sampled_from(["limit", "casesLimit"]))
+def test_http_and_python_agree_on_every_number(number: int, http: str) -> None:
+    python = {"limit": "limit", "casesLimit": "cases_limit"}[http]
+    outcomes: list[Any] = []
+    for build in (
+        lambda: listing_query([(http, str(number))], filters=False),
+        lambda: SearchQuery(**{python: number}),
+    ):
+        try:
+            outcomes.append(getattr(build(), python))
+        except ParameterError as refused:
+            outcomes.append(refused)
+    from_http, from_python = outcomes
+    if isinstance(from_python, ParameterError):
+        assert isinstance(from_http, ParameterError)
+        assert str(from_python).startswith(f"{python} must be ")
+        assert str(from_http).startswith(f"{http} must be ")
+        if number >= 0:  # a negative number is not a whole number in a URL
+            assert from_http.problem == from_python.problem
+    else:
+        assert from_http == from_python == number
