@@ -315,6 +315,9 @@ def _collect(
     return values
 
 
+_REPEATABLE = {param.python: param.repeatable for param in (*LISTING, *FILTERS)}
+
+
 def listing_query(params: Iterable[tuple[str, str]], *, filters: bool) -> SearchQuery:
     """The typed query a ``/get-all`` (or with ``filters``, ``/search``) request asks for.
 
@@ -327,9 +330,6 @@ def listing_query(params: Iterable[tuple[str, str]], *, filters: bool) -> Search
             name: found if _REPEATABLE[name] else found[0] for name, found in values.items()
         }
         return SearchQuery(**arguments)
-
-
-_REPEATABLE = {param.python: param.repeatable for param in (*LISTING, *FILTERS)}
 
 
 def case_paging(params: Iterable[tuple[str, str]]) -> tuple[int | None, str | None]:
