@@ -14,7 +14,8 @@ import supporthub_fakecrm
 
 import supporthub
 from supporthub import RefreshNotDue, Status
-from supporthub._prepare import prepare
+from supporthub._prepare import MembershipChanges, prepare
+from supporthub._regroup import apply_aggregate_changes
 from supporthub._store.writing import SqlWriter, SyncTracker
 
 
@@ -143,14 +144,15 @@ def test_same_batch_twice_changes_nothing(make_hub, fake_crm) -> None:
             from supporthub._consolidate import AggregateChanges
 
             changes = AggregateChanges()
+            prepared = prepare(batch, "fake", hub.pipeline)
             results.append(
                 writer.write_batch(
-                    prepare(batch, "fake", hub.pipeline),
+                    prepared,
                     tracker=SyncTracker("fake"),
-                    changes=changes,
+                    changes=MembershipChanges(changes, prepared.keys),
                 )
             )
-            writer.apply_changes(changes, hub.pipeline.version, NOW)
+            apply_aggregate_changes(writer, changes, hub.pipeline.version, NOW)
         if len(results) == 1:
             first = dump(hub)
     assert results[0].written == 5
@@ -186,10 +188,13 @@ def test_an_older_repeat_never_replaces_the_newer_case(make_hub, fake_crm) -> No
     ):
         with hub.store.writer() as writer:
             changes = AggregateChanges()
+            prepared = prepare(batch, "fake", hub.pipeline)
             writer.write_batch(
-                prepare(batch, "fake", hub.pipeline), tracker=SyncTracker("fake"), changes=changes
+                prepared,
+                tracker=SyncTracker("fake"),
+                changes=MembershipChanges(changes, prepared.keys),
             )
-            writer.apply_changes(changes, hub.pipeline.version, NOW)
+            apply_aggregate_changes(writer, changes, hub.pipeline.version, NOW)
     (only,) = hub.all().aggregated_cases
     assert only.provider == "Acme" and only.cases[0].subject == "new"
     consistent(hub)
@@ -240,13 +245,13 @@ def test_incremental_refresh_asks_only_for_changes_and_touches_only_their_keys(
     before = {a.id: a for a in hub.all().aggregated_cases}
 
     touched: list[frozenset[str]] = []
-    original = SqlWriter.apply_changes
+    original = supporthub._refresh.apply_aggregate_changes
 
-    def spy(self: SqlWriter, changes: Any, version: str, now: dt.datetime) -> int:
+    def spy(writer: Any, changes: Any, version: str, now: dt.datetime) -> int:
         touched.append(changes.touched)
-        return original(self, changes, version, now)
+        return original(writer, changes, version, now)
 
-    monkeypatch.setattr(SqlWriter, "apply_changes", spy)
+    monkeypatch.setattr(supporthub._refresh, "apply_aggregate_changes", spy)
     fake_crm.put("0", provider="Provider 1")  # moves from (provider 0, 0) to (provider 1, 0)
     fake_crm.put("7", status="closed")  # stays in (provider 1, 1)
     second = hub.refresh(force=True)

@@ -53,13 +53,14 @@ import abc
 import logging
 import re
 from collections.abc import Iterator, Mapping
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import attrs
 
 from supporthub._errors import ConfigurationError, SourceRejected
 from supporthub._http import HttpClient
 from supporthub._models import Case, Tombstone
+from supporthub._replies import ReplyStatus
 
 __all__ = [
     "Adapter",
@@ -67,6 +68,7 @@ __all__ = [
     "BatchBuilder",
     "CaseWrite",
     "CaseWriteResult",
+    "ReplyStatus",
     "Setting",
     "SourceConfig",
 ]
@@ -142,10 +144,6 @@ class Batch:
     fetched: int = 0
     skipped: int = 0
     cursor: str | None = None
-
-
-#: A status a reply may set, in the hub's words; each adapter maps it to its CRM's.
-ReplyStatus = Literal["pending", "solved"]
 
 
 @attrs.frozen

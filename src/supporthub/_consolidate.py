@@ -23,8 +23,8 @@ import orjson
 
 from supporthub._errors import ConfigurationError
 from supporthub._models import AggregatedCase, AggregationKey, Case, Status
+from supporthub._rows import AggregateRow
 from supporthub._rulesets import RuleSet, rule_set
-from supporthub._work import Work, lifecycle_of
 
 __all__ = [
     "AggregateChanges",
@@ -231,65 +231,6 @@ class Member:
     spelling: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
-
-
-@attrs.define
-class AggregateRow:
-    """An aggregated case as stored, without its cases."""
-
-    id: str
-    provider_key: str | None
-    error_code_key: str | None
-    key_extra: tuple[tuple[str, str], ...]
-    provider: str | None
-    case_count: int
-    open_case_count: int
-    first_created_at: dt.datetime
-    last_updated_at: dt.datetime
-    rules_version: str
-    first_seen_at: dt.datetime
-    regressed_at: dt.datetime | None = None
-
-    @property
-    def status(self) -> Status:
-        """Open while at least one member is open."""
-        return Status.OPEN if self.open_case_count > 0 else Status.CLOSED
-
-    def to_aggregated_case(
-        self,
-        cases: tuple[Case, ...] = (),
-        *,
-        now: dt.datetime,
-        work: Work | None = None,
-        recent_case_count: int = 0,
-    ) -> AggregatedCase:
-        """The public view of this row, with the given members embedded.
-
-        :param now: the time of reading: ``lifecycle`` moves with it.
-        :param work: the work recorded on it (default: nobody, untriaged).
-        :param recent_case_count: its cases created in the last 24 hours.
-        """
-        work = work or Work()
-        return AggregatedCase(
-            id=self.id,
-            provider=self.provider,
-            error_code=self.error_code_key,
-            status=self.status,
-            case_count=self.case_count,
-            open_case_count=self.open_case_count,
-            first_created_at=self.first_created_at,
-            last_updated_at=self.last_updated_at,
-            cases=cases,
-            provider_key=self.provider_key,
-            rules_version=self.rules_version,
-            first_seen_at=self.first_seen_at,
-            owner=work.owner,
-            state=work.state,
-            tracker_url=work.tracker_url,
-            note=work.note,
-            recent_case_count=recent_case_count,
-            lifecycle=lifecycle_of(work.state, self.first_seen_at, now),
-        )
 
 
 @attrs.define

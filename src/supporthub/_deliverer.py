@@ -35,7 +35,7 @@ from supporthub._http import HttpClient, RetryPolicy
 from supporthub._redact import redact
 from supporthub._refresh import Clock, Source, TransportFactory
 from supporthub._store import outbox
-from supporthub._store.sql import SqlStore
+from supporthub._store.base import Store
 
 __all__ = ["Deliverer", "unwritable_reason"]
 
@@ -96,7 +96,7 @@ class Deliverer:
     def __init__(
         self,
         *,
-        store: SqlStore,
+        store: Store,
         sources: Mapping[str, Source],
         policy: RetryPolicy,
         transport_factory: TransportFactory | None = None,

@@ -17,7 +17,7 @@ from supporthub._consolidate import KeyPipeline
 from supporthub._errors import NotFound
 from supporthub._models import AggregationKey, Case, Status
 from supporthub._overrides import CaseRef, Override, OverrideKind, OverrideRule
-from supporthub._store.reading import SqlReader
+from supporthub._store.base import StoreReader
 
 __all__ = ["ExplainStep", "ExplainedValues", "Explanation", "explain"]
 
@@ -88,7 +88,7 @@ def _steps(
 
 
 def _shaping(
-    reader: SqlReader, pipeline: KeyPipeline, rule: OverrideRule, key: AggregationKey
+    reader: StoreReader, pipeline: KeyPipeline, rule: OverrideRule, key: AggregationKey
 ) -> list[Override]:
     """The overrides that send cases to ``key``, or moved a case away from it."""
     without = KeyPipeline([r for r in pipeline.rules if r is not rule])
@@ -111,7 +111,7 @@ def _shaping(
     return found
 
 
-def explain(reader: SqlReader, pipeline: KeyPipeline, agg_id: str) -> Explanation:
+def explain(reader: StoreReader, pipeline: KeyPipeline, agg_id: str) -> Explanation:
     """Explain the aggregated case ``agg_id`` as the store holds it now.
 
     :raises NotFound: no aggregated case has this id.

@@ -57,6 +57,7 @@ from supporthub._query import (
 )
 from supporthub._redact import register_secrets
 from supporthub._refresh import Clock, Refresher, Source, TransportFactory, utcnow
+from supporthub._regroup import regroup
 from supporthub._replay import ReplayDiff
 from supporthub._replies import (
     Reply,
@@ -72,7 +73,7 @@ from supporthub._settings import Settings
 from supporthub._steering import RuleChange, Steering
 from supporthub._store import outbox
 from supporthub._store import work as work_store
-from supporthub._store.reading import SqlReader
+from supporthub._store.base import Store, StoreReader
 from supporthub._store.sql import SCHEMA_REVISION, SqlStore
 from supporthub._suggest import AliasSuggestion, Suggestions, suggest
 from supporthub._upgrade import RulesUpgrade, plan_upgrade, replacements
@@ -83,7 +84,7 @@ __all__ = ["Hub"]
 _ParamValue = str | int | Status | Sequence[str | Status] | None
 
 
-def _existing(reader: SqlReader, agg_id: str) -> AggregateRow:
+def _existing(reader: StoreReader, agg_id: str) -> AggregateRow:
     """The stored row of ``agg_id``.
 
     :raises Moved: a regroup retired the id; another aggregated case took over.
@@ -118,7 +119,7 @@ class Hub:
         settings: Settings | None = None,
         *,
         plugins: pluggy.PluginManager | None = None,
-        store: SqlStore | None = None,
+        store: Store | None = None,
         transport_factory: TransportFactory | None = None,
         clock: Clock = utcnow,
     ) -> None:
@@ -134,7 +135,7 @@ class Hub:
         #: The key rules of the configuration and the plug-ins; the operators'
         #: overrides, stored in the database, run after them.
         self.rules: tuple[KeyRule, ...] = collect_key_pipeline(self.plugins, self.settings).rules
-        self.store = store or SqlStore(
+        self.store: Store = store or SqlStore(
             self.settings.database_url, read_url=self.settings.read_database_url
         )
         self.clock = clock
@@ -187,7 +188,7 @@ class Hub:
         active = [o for o in overrides if o.active]
         return KeyPipeline([*rules, OverrideRule(active)] if active else rules)
 
-    def _pipeline_of(self, reader: SqlReader) -> KeyPipeline:
+    def _pipeline_of(self, reader: StoreReader) -> KeyPipeline:
         return self._pipeline_with(reader.overrides(), reader.default_rules())
 
     @property
@@ -225,8 +226,7 @@ class Hub:
                     )
             for override in replacements(upgrade.overrides):
                 writer.add_override(override)
-            writer.regroup(pipeline, now)
-            writer.record_rules(pipeline)
+            regroup(writer, pipeline, now)
         self._answers.clear()
         return attrs.evolve(upgrade, applied=True)
 
@@ -245,7 +245,7 @@ class Hub:
             return self._plan_upgrade(reader, older_schema=revision != SCHEMA_REVISION)[0]
 
     def _plan_upgrade(
-        self, reader: SqlReader, *, older_schema: bool = False
+        self, reader: StoreReader, *, older_schema: bool = False
     ) -> tuple[RulesUpgrade, KeyPipeline]:
         target = rule_set(None)
         stored = reader.default_rules()
@@ -472,7 +472,7 @@ class Hub:
         return self.page(search)
 
     def _listing(
-        self, reader: SqlReader, query: Query, now: dt.datetime
+        self, reader: StoreReader, query: Query, now: dt.datetime
     ) -> tuple[Iterator[tuple[AggregatedCase, Iterator[Any]]], int, str | None]:
         total = reader.count(query, now=now)
         next_cursor = None
@@ -488,7 +488,7 @@ class Hub:
 
     @staticmethod
     def _views(
-        reader: SqlReader, rows: Iterable[AggregateRow], cases_limit: int | None, now: dt.datetime
+        reader: StoreReader, rows: Iterable[AggregateRow], cases_limit: int | None, now: dt.datetime
     ) -> Iterator[tuple[AggregatedCase, Iterator[Any]]]:
         """Each row as the public object (its work and recent cases added), with its cases."""
         since = now - RECENT
@@ -503,7 +503,7 @@ class Hub:
                 )
                 yield aggregated, members
 
-    def _answer_key(self, reader: SqlReader, *parts: Any) -> tuple[Any, ...] | None:
+    def _answer_key(self, reader: StoreReader, *parts: Any) -> tuple[Any, ...] | None:
         """What a kept answer is kept by: both data tokens and the minute (it moves with time)."""
         version = reader.data_version()
         if version is None:
@@ -602,7 +602,7 @@ class Hub:
 
     def _cases_page(
         self,
-        reader: SqlReader,
+        reader: StoreReader,
         row: AggregateRow,
         codec: CursorCodec,
         limit: int,
@@ -948,7 +948,7 @@ class Hub:
             )
         group = found
 
-        def build(reader: SqlReader) -> list[Override]:
+        def build(reader: StoreReader) -> list[Override]:
             into: str | AggregationKey = group.into_id or self._steering.new_group(
                 reader, group.cases, group.id
             )
@@ -999,7 +999,7 @@ class Hub:
         self._ready()
         reply_id = new_reply_id()
         with outbox.transaction(self.store) as connection:
-            _existing(SqlReader(connection, self.store), agg_id)
+            _existing(self.store.reader_on(connection), agg_id)
             now = self.clock()
             targets = outbox.insert_reply(
                 connection, reply_id, agg_id, request, unwritable=self._unwritable, now=now

@@ -12,24 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
 from supporthub._adapter import Batch
-from supporthub._consolidate import KeyPipeline, Member
+from supporthub._consolidate import AggregateChanges, KeyPipeline, Member
 from supporthub._models import AggregationKey, Case
 from supporthub._normalize import MAX_KEY_LENGTH
 from supporthub._records import MAX_FIELD_LENGTH
+from supporthub._rows import AGG_ID, CREATED_AT, IS_OPEN, PROVIDER, UPDATED_AT, CaseRow
 
-__all__ = ["CaseRow", "PreparedBatch", "member_of", "prepare"]
+__all__ = ["CaseRow", "MembershipChanges", "PreparedBatch", "member_of", "prepare"]
 
 log = logging.getLogger("supporthub.refresh")
-
-#: A case as a row of the ``cases`` table: (source, source_id, agg_id, number,
-#: subject, is_open, priority, provider, error_code, created_at, updated_at, url).
-CaseRow = tuple[Any, ...]
-SOURCE_ID, AGG_ID, IS_OPEN, PROVIDER, CREATED_AT, UPDATED_AT = 1, 2, 5, 7, 9, 10
 
 _MIN_YEAR, _MAX_YEAR = 1000, 9999  # what every supported database can store
 
@@ -57,6 +52,36 @@ def member_of(row: CaseRow) -> Member:
     provider = row[PROVIDER]
     spelling = provider.strip() or None if provider is not None else None
     return Member(row[AGG_ID], bool(row[IS_OPEN]), spelling, row[CREATED_AT], row[UPDATED_AT])
+
+
+@attrs.frozen
+class MembershipChanges:
+    """What the store wrote and deleted, recorded as changes of aggregated cases.
+
+    The writer tells it each row it replaced or removed
+    (``_store.base.MembershipLog``); grouping decides what that does to
+    the aggregated cases.
+
+    :ivar keys: the aggregation key of every ``agg_id`` the rows written
+        may carry (the batch's :attr:`PreparedBatch.keys`).
+    """
+
+    changes: AggregateChanges
+    keys: Mapping[str, AggregationKey] = attrs.field(factory=dict)
+
+    def replaced(self, old: CaseRow | None, new: CaseRow) -> None:
+        """``new`` was written over ``old`` (``None``: it is new)."""
+        member = member_of(new)
+        arrived = member.is_open
+        if old is not None:
+            before = member_of(old)
+            self.changes.remove(before)
+            arrived = arrived and not (before.is_open and before.agg_id == member.agg_id)
+        self.changes.add(member, self.keys[new[AGG_ID]], arrived_open=arrived)
+
+    def removed(self, old: CaseRow) -> None:
+        """The stored ``old`` was deleted."""
+        self.changes.remove(member_of(old))
 
 
 def _unencodable(value: str | None) -> bool:

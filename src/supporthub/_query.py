@@ -34,6 +34,7 @@ import orjson
 from supporthub._errors import InvalidQuery
 from supporthub._models import Status
 from supporthub._normalize import error_code_key, provider_key
+from supporthub._rows import Position, SortPosition
 from supporthub._work import Lifecycle, WorkState
 
 __all__ = [
@@ -78,26 +79,8 @@ class ParameterError(InvalidQuery):
         self.problem = problem
 
 
-@attrs.frozen
-class Position:
-    """A place in the listing order: open first, biggest first, then id."""
-
-    is_open: bool
-    case_count: int
-    id: str
-
-
 #: Orders a listing may take besides the contract's (``sort`` parameter).
 SORTS = ("recentCases", "caseCount", "lastUpdated")
-
-
-@attrs.frozen
-class SortPosition:
-    """A place in a sorted listing: the sort key's value (descending), then id."""
-
-    sort: str
-    value: int | str
-    id: str
 
 
 @attrs.frozen

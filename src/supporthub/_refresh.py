@@ -39,16 +39,15 @@ from supporthub._errors import (
 )
 from supporthub._http import HttpClient
 from supporthub._models import RefreshReport, SourceReport, SourceState, Trigger
-from supporthub._prepare import prepare
+from supporthub._prepare import MembershipChanges, prepare
 from supporthub._redact import redact
+from supporthub._regroup import apply_aggregate_changes, regroup
 from supporthub._serialize import from_json_dict, to_json_dict
 from supporthub._settings import Settings
 from supporthub._spool import FetchFailed, SpoolCancelled, SpoolSet
 from supporthub._store import outbox
+from supporthub._store.base import Store, StoreReader, StoreWriter, SyncTracker
 from supporthub._store.idfilter import IdFilter
-from supporthub._store.reading import SqlReader
-from supporthub._store.sql import SqlStore
-from supporthub._store.writing import SqlWriter, SyncTracker
 
 __all__ = ["Refresher", "Source", "report_from_json"]
 
@@ -119,9 +118,9 @@ class Refresher:
     def __init__(
         self,
         *,
-        store: SqlStore,
+        store: Store,
         sources: Mapping[str, Source],
-        pipeline: Callable[[SqlReader], KeyPipeline],
+        pipeline: Callable[[StoreReader], KeyPipeline],
         settings: Settings,
         plugins: pluggy.PluginManager,
         transport_factory: TransportFactory | None = None,
@@ -354,8 +353,7 @@ class Refresher:
                 with self.store.writer() as writer:
                     regrouped = writer.rules_version() != pipeline.version
                     if regrouped:
-                        diff = writer.regroup(pipeline, started_at)
-                        writer.record_rules(pipeline)
+                        diff = regroup(writer, pipeline, started_at)
                         log.log(
                             logging.INFO if diff.moved_cases else logging.DEBUG,
                             "rules changed: regrouped, %d cases moved",
@@ -370,7 +368,7 @@ class Refresher:
                             writer, spool, states.get(spool.name), full, changes
                         )
                         durations[spool.name] = time.perf_counter() - clock_start
-                    writer.apply_changes(changes, pipeline.version, started_at)
+                    apply_aggregate_changes(writer, changes, pipeline.version, started_at)
                     # Auto-replies reach the open cases this refresh brings, in its commit.
                     outbox.after_membership_change(
                         writer.connection,
@@ -409,7 +407,7 @@ class Refresher:
 
     def _write_source(
         self,
-        writer: SqlWriter,
+        writer: StoreWriter,
         spool: Any,
         state: SourceState | None,
         full: bool,
@@ -429,13 +427,19 @@ class Refresher:
                 for batch in spool:
                     outcome.fetched += batch.fetched
                     outcome.skipped += batch.skipped
-                    result = writer.write_batch(batch, tracker=tracker, changes=source_changes)
+                    result = writer.write_batch(
+                        batch,
+                        tracker=tracker,
+                        changes=MembershipChanges(source_changes, batch.keys),
+                    )
                     outcome.written += result.written
                     outcome.deleted += result.deleted
                     if batch.cursor is not None:
                         outcome.cursor = batch.cursor
                 if tracker.track_seen:
-                    outcome.deleted += writer.remove_unseen(tracker, source_changes)
+                    outcome.deleted += writer.remove_unseen(
+                        tracker, MembershipChanges(source_changes)
+                    )
         except FetchFailed as failure:
             outcome.error = self._describe(name, failure.error)
             if writer.streaming:
@@ -497,7 +501,7 @@ class Refresher:
 
     def _save_states(
         self,
-        writer: SqlWriter,
+        writer: StoreWriter,
         due: list[str],
         outcomes: Mapping[str, _Outcome],
         states: Mapping[str, SourceState],

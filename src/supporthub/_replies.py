@@ -15,7 +15,6 @@ from typing import Literal, get_args
 
 import attrs
 
-from supporthub._adapter import ReplyStatus
 from supporthub._errors import InvalidQuery
 
 __all__ = [
@@ -27,6 +26,7 @@ __all__ = [
     "ReplyPreview",
     "ReplyScope",
     "ReplyState",
+    "ReplyStatus",
     "checked_reply",
     "idempotency_key",
     "new_reply_id",
@@ -37,6 +37,8 @@ MAX_MESSAGE = 4000
 #: Longest author name (the column holding it, as for overrides).
 MAX_WHO = 255
 
+#: A status a reply may set, in the hub's words; each adapter maps it to its CRM's.
+ReplyStatus = Literal["pending", "solved"]
 ReplyScope = Literal["open", "all"]
 DeliveryState = Literal["pending", "delivered", "failed"]
 ReplyState = Literal["delivering", "done", "done-with-failures"]

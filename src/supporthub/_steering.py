@@ -20,10 +20,10 @@ from supporthub._models import AggregationKey
 from supporthub._normalize import MAX_KEY_LENGTH, provider_key
 from supporthub._overrides import CaseRef, Override, OverrideKind
 from supporthub._query import Query
+from supporthub._regroup import regroup
 from supporthub._replay import ReplayDiff, plan_regroup
 from supporthub._store import outbox
-from supporthub._store.reading import SqlReader
-from supporthub._store.sql import SqlStore
+from supporthub._store.base import Store, StoreReader
 
 __all__ = ["MAX_REASON", "MAX_WHO", "RuleChange", "Steering"]
 
@@ -61,7 +61,7 @@ class Steering:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         pipeline_with: Callable[[Sequence[Override], str | None], KeyPipeline],
         clock: Callable[[], dt.datetime],
         unwritable: Callable[[str], str | None] = lambda source: None,
@@ -73,7 +73,7 @@ class Steering:
 
     # -- building overrides ----------------------------------------------------
 
-    def _key_of(self, reader: SqlReader, agg_id: str) -> AggregationKey:
+    def _key_of(self, reader: StoreReader, agg_id: str) -> AggregationKey:
         row = reader.get(agg_id)
         if row is None:
             raise NotFound(f"no aggregated case has the id {agg_id[:100]!r}")
@@ -93,7 +93,7 @@ class Steering:
         )
 
     def merge(
-        self, reader: SqlReader, from_id: str, into_id: str, by: str, reason: str
+        self, reader: StoreReader, from_id: str, into_id: str, by: str, reason: str
     ) -> Override:
         """An override that sends every case of ``from_id``'s key to ``into_id``'s."""
         if from_id == into_id:
@@ -103,7 +103,7 @@ class Steering:
 
     def move(
         self,
-        reader: SqlReader,
+        reader: StoreReader,
         case: CaseRef,
         into: str | AggregationKey | None,
         by: str,
@@ -132,7 +132,7 @@ class Steering:
         return self._new(OverrideKind.MOVE, case, target, by, reason)
 
     def new_group(
-        self, reader: SqlReader, members: Sequence[CaseRef], label: str
+        self, reader: StoreReader, members: Sequence[CaseRef], label: str
     ) -> AggregationKey:
         """The key of a new aggregated case for ``members``: their provider if they share one."""
         providers = set()
@@ -179,7 +179,7 @@ class Steering:
         return [o for o in current if o.id not in set(remove)] + list(add)
 
     def preview(
-        self, reader: SqlReader, add: Sequence[Override] = (), remove: Sequence[int] = ()
+        self, reader: StoreReader, add: Sequence[Override] = (), remove: Sequence[int] = ()
     ) -> ReplayDiff:
         """What regrouping all stored cases under the changed rules would do."""
         candidate = self._candidate(reader.overrides(), add, remove)
@@ -209,8 +209,7 @@ class Steering:
                 writer.remove_override(override_id, by=_words("who", by, MAX_WHO), at=now)
                 removed.append(override_id)
             made = [attrs.evolve(o, id=writer.add_override(o)) for o in add]
-            diff = writer.regroup(pipeline, now)
-            writer.record_rules(pipeline)
+            diff = regroup(writer, pipeline, now)
             # Replies follow their cases to their new aggregated cases.
             outbox.after_membership_change(writer.connection, None, self.unwritable, now)
         return RuleChange(diff=diff, applied=True, overrides=tuple(made), removed=tuple(removed))

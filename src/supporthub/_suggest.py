@@ -32,7 +32,7 @@ import orjson
 from supporthub._models import Case
 from supporthub._overrides import CaseRef
 from supporthub._query import Query
-from supporthub._store.reading import SqlReader
+from supporthub._store.base import StoreReader
 
 __all__ = ["AliasSuggestion", "GroupSuggestion", "Suggestions", "suggest"]
 
@@ -163,7 +163,7 @@ def _probably_same(left: _Shape, right: _Shape, distance: Callable[..., int]) ->
     return distance(left.skeleton, right.skeleton, score_cutoff=limit) <= limit
 
 
-def suggest_aliases(reader: SqlReader) -> list[AliasSuggestion]:
+def suggest_aliases(reader: StoreReader) -> list[AliasSuggestion]:
     """Provider keys that probably name a more common one."""
     from rapidfuzz.distance import OSA  # noqa: PLC0415 - only suggestions need it
     from rapidfuzz.fuzz import token_sort_ratio  # noqa: PLC0415
@@ -227,7 +227,7 @@ def _clusters(subjects: Sequence[str]) -> list[list[int]]:
 
 
 def _collect(
-    reader: SqlReader,
+    reader: StoreReader,
 ) -> tuple[
     list[tuple[str | None, str, Case]], dict[str | None, list[tuple[str, str]]], dict[str, int]
 ]:
@@ -267,7 +267,7 @@ def _group(
     return GroupSuggestion(_suggestion_id("group", payload), refs, into_id, subject, score)
 
 
-def suggest_groups(reader: SqlReader) -> list[GroupSuggestion]:
+def suggest_groups(reader: StoreReader) -> list[GroupSuggestion]:
     """Near-duplicate cases without an error code, and where they could go."""
     from rapidfuzz import process  # noqa: PLC0415
     from rapidfuzz.fuzz import token_set_ratio  # noqa: PLC0415
@@ -330,6 +330,6 @@ class Suggestions:
         return next((s for s in everything if s.id == suggestion_id), None)
 
 
-def suggest(reader: SqlReader) -> tuple[list[AliasSuggestion], list[GroupSuggestion]]:
+def suggest(reader: StoreReader) -> tuple[list[AliasSuggestion], list[GroupSuggestion]]:
     """Every suggestion for the grouping as stored now."""
     return suggest_aliases(reader), suggest_groups(reader)

@@ -17,18 +17,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
 from supporthub._replies import Delivery, Reply, ReplyRequest, idempotency_key
+from supporthub._store.database import SqlDatabase, storage_error
 from supporthub._store.reading import chunked
 from supporthub._store.schema import aggregated_cases, cases, replies, reply_deliveries, work
 from supporthub._work import WorkState
-
-if TYPE_CHECKING:
-    from supporthub._store.sql import SqlStore
 
 __all__ = [
     "DueDelivery",
@@ -61,10 +59,8 @@ _INSERT_CHUNK = 1000
 
 
 @contextlib.contextmanager
-def transaction(store: SqlStore) -> Iterator[sa.Connection]:
+def transaction(store: SqlDatabase) -> Iterator[sa.Connection]:
     """One write transaction on the store, rolled back when it raises."""
-    from supporthub._store.sql import storage_error  # noqa: PLC0415 - sql imports this module's peers
-
     try:
         with store.engine.connect() as connection:
             if store.dialect_name == "sqlite":

@@ -9,15 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from supporthub._consolidate import AggregateRow
 from supporthub._models import Case, SourceState, Status
-from supporthub._overrides import Override, OverrideKind, decode_subject, decode_target
-from supporthub._query import Position, Query, SortPosition
+from supporthub._override_records import Override, OverrideKind, decode_subject, decode_target
+from supporthub._rows import AggregateRow, Position, SortPosition
+
+# The protocol ``_query.Query`` meets: the store does not import the query module.
+from supporthub._store.base import ListQuery as Query
+from supporthub._store.database import SqlDatabase
 from supporthub._store.schema import (
     aggregated_cases,
     cases,
@@ -31,9 +34,6 @@ from supporthub._store.schema import (
 from supporthub._store.succession import successor
 from supporthub._store.work import recent_counts
 from supporthub._work import RECENT, Lifecycle, WorkState
-
-if TYPE_CHECKING:
-    from supporthub._store.sql import SqlStore
 
 __all__ = ["CASE_COLUMNS", "SqlReader", "case_from_row", "chunked", "row_from_db"]
 
@@ -257,7 +257,7 @@ def position_of(row: AggregateRow) -> Position:
 class SqlReader:
     """Reads one consistent snapshot of the store."""
 
-    def __init__(self, connection: sa.Connection, store: SqlStore) -> None:
+    def __init__(self, connection: sa.Connection, store: SqlDatabase) -> None:
         self.connection = connection
         self.store = store
         self._meta: dict[str, str] | None = None

@@ -23,9 +23,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from supporthub._errors import ConfigurationError, RefreshInProgress, StorageError
-from supporthub._redact import redact
-from supporthub._store.base import Store
 from supporthub._store.conflicts import retry_conflicts
+from supporthub._store.database import storage_error
 from supporthub._store.locks import FileLock, GaleraAwareLock, RefreshLock
 from supporthub._store.reading import SqlReader
 from supporthub._store.writing import SqlWriter
@@ -38,13 +37,6 @@ log = logging.getLogger("supporthub.store")
 SCHEMA_REVISION = "0005"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def storage_error(error: BaseException) -> StorageError:
-    """A :class:`StorageError` in words, without SQL, parameters or passwords."""
-    original = getattr(error, "orig", None) or error
-    text = str(original).strip() or type(original).__name__
-    return StorageError(f"database error: {redact(text.splitlines()[0])}")
 
 
 def _sqlite_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
@@ -247,7 +239,7 @@ def _catch_up(connection: sa.Connection) -> None:
         connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 0")
 
 
-class SqlStore(Store):
+class SqlStore:
     """The store on a SQLAlchemy URL (``sqlite:///…`` or ``mysql+pymysql://…``).
 
     :raises ConfigurationError: the URL is not one the hub can use.
@@ -357,6 +349,10 @@ class SqlStore(Store):
                 yield SqlReader(connection, self)
         except sa.exc.SQLAlchemyError as error:
             raise storage_error(error) from None
+
+    def reader_on(self, connection: sa.Connection) -> SqlReader:
+        """A reader inside a transaction the caller opened (``outbox.transaction``)."""
+        return SqlReader(connection, self)
 
     @contextlib.contextmanager
     def writer(self, *, stamp: str = "data_version") -> Iterator[SqlWriter]:

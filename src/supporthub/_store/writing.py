@@ -12,26 +12,18 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any
 
-import attrs
 import orjson
 import sqlalchemy as sa
 
-from supporthub._consolidate import (
-    AggregateChanges,
-    AggregateRow,
-    KeyPipeline,
-    apply_changes,
-)
 from supporthub._models import SourceState
-from supporthub._overrides import Override, encode_part
-from supporthub._prepare import AGG_ID, SOURCE_ID, UPDATED_AT, CaseRow, PreparedBatch, member_of
-from supporthub._query import Query
-from supporthub._replay import ReplayDiff, plan_regroup
+from supporthub._override_records import Override, encode_part
+from supporthub._rows import SOURCE_ID, UPDATED_AT, AggregateRow, CaseRow
+from supporthub._store.base import BatchResult, CaseBatch, MembershipLog, SyncTracker
 from supporthub._store.bulk import bulk_insert
-from supporthub._store.idfilter import IdFilter
+from supporthub._store.database import SqlDatabase
 from supporthub._store.reading import (
     CASE_COLUMNS,
     SqlReader,
@@ -51,9 +43,6 @@ from supporthub._store.schema import (
 from supporthub._store.succession import retire
 from supporthub._store.work import carry_work, regress, worked_ids
 
-if TYPE_CHECKING:
-    from supporthub._store.sql import SqlStore
-
 __all__ = ["BatchResult", "SqlWriter", "SyncTracker"]
 
 # Rows per executemany call: big enough to amortize round trips, small
@@ -64,43 +53,10 @@ _RUNS_KEPT = 1000
 _SEEN_TABLE = "supporthub_seen"
 
 
-@attrs.define
-class SyncTracker:
-    """What one source's sync must remember across its batches.
-
-    :ivar tombstones: ids deleted earlier in this sync, with the deletion
-        time, so that an older repeat of the record does not resurrect it.
-    :ivar track_seen: a full read: remember every id, to remove the cases
-        the CRM no longer lists at the end.
-    :ivar written: set when the source had no case before this sync: only
-        the ids it remembers can exist in the store, so others need no lookup.
-    """
-
-    source: str
-    track_seen: bool = False
-    tombstones: dict[str, dt.datetime | None] = attrs.field(factory=dict)
-    written: IdFilter | None = None
-
-    def deleted_since(self, row: CaseRow) -> bool:
-        """Whether this sync already saw the record deleted after this version."""
-        if row[SOURCE_ID] not in self.tombstones:
-            return False
-        deleted_at = self.tombstones[row[SOURCE_ID]]
-        return deleted_at is None or deleted_at >= row[UPDATED_AT]
-
-
-@attrs.frozen
-class BatchResult:
-    """What writing one batch did."""
-
-    written: int
-    deleted: int
-
-
 class SqlWriter(SqlReader):
     """Writes one refresh; everything becomes visible at commit, or not at all."""
 
-    def __init__(self, connection: sa.Connection, store: SqlStore) -> None:
+    def __init__(self, connection: sa.Connection, store: SqlDatabase) -> None:
         super().__init__(connection, store)
         dialect = connection.dialect
         self._upsert_cases = bulk_insert(dialect, cases, upsert_keys=("source", "source_id"))
@@ -137,16 +93,16 @@ class SqlWriter(SqlReader):
         if self._meta is not None:
             self._meta[key] = value
 
-    def record_rules(self, pipeline: KeyPipeline) -> None:
-        """Record that the stored cases are now grouped by ``pipeline``, in words too."""
-        self.set_meta("rules_version", pipeline.version)
-        self.set_meta("default_rules", pipeline.rule_set.name)
-        if self.rule_set_label(pipeline.version) is None:
+    def record_rules(self, version: str, default_rules: str, label: str) -> None:
+        """Record that the stored cases are now grouped by rules ``version``, in words too."""
+        self.set_meta("rules_version", version)
+        self.set_meta("default_rules", default_rules)
+        if self.rule_set_label(version) is None:
             self.connection.execute(
                 sa.insert(rule_sets).values(
-                    version=pipeline.version,
-                    default_rules=pipeline.rule_set.name,
-                    label=pipeline.label,
+                    version=version,
+                    default_rules=default_rules,
+                    label=label,
                 )
             )
 
@@ -239,12 +195,12 @@ class SqlWriter(SqlReader):
         return found
 
     def write_batch(
-        self, batch: PreparedBatch, *, tracker: SyncTracker, changes: AggregateChanges
+        self, batch: CaseBatch, *, tracker: SyncTracker, changes: MembershipLog
     ) -> BatchResult:
         """Store one batch of one source: upsert what changed, delete tombstones.
 
-        Unchanged cases and older repeats are not written; every case that
-        joins or leaves an aggregated case is recorded in ``changes``.
+        Unchanged cases and older repeats are not written; every row written
+        and every stored row deleted is told to ``changes``.
         """
         source = tracker.source
         incoming = [row for row in batch.rows if not tracker.deleted_since(row)]
@@ -257,15 +213,9 @@ class SqlWriter(SqlReader):
         rows: list[CaseRow] = []
         for row in incoming:
             old = stored.get(row[SOURCE_ID])
-            member = member_of(row)
-            arrived = member.is_open
-            if old is not None:
-                if old == row or row[UPDATED_AT] < old[UPDATED_AT]:
-                    continue  # unchanged, or an older repeat: the newest stays
-                before = member_of(old)
-                changes.remove(before)
-                arrived = arrived and not (before.is_open and before.agg_id == member.agg_id)
-            changes.add(member, batch.keys[row[AGG_ID]], arrived_open=arrived)
+            if old is not None and (old == row or row[UPDATED_AT] < old[UPDATED_AT]):
+                continue  # unchanged, or an older repeat: the newest stays
+            changes.replaced(old, row)
             rows.append(row)
 
         doomed: list[str] = []
@@ -274,7 +224,7 @@ class SqlWriter(SqlReader):
             old = stored.get(source_id)
             if old is None or (deleted_at is not None and deleted_at < old[UPDATED_AT]):
                 continue
-            changes.remove(member_of(old))
+            changes.removed(old)
             doomed.append(source_id)
 
         self._upsert_cases.execute(self.connection, rows)
@@ -317,7 +267,7 @@ class SqlWriter(SqlReader):
         for chunk in chunked(ids, _WRITE_CHUNK):
             self.connection.exec_driver_sql(sql, [(i,) for i in chunk])
 
-    def remove_unseen(self, tracker: SyncTracker, changes: AggregateChanges) -> int:
+    def remove_unseen(self, tracker: SyncTracker, changes: MembershipLog) -> int:
         """Delete the source's cases that the full read did not list; return how many."""
         seen = sa.table(_SEEN_TABLE, sa.column("source_id"))
         removed = 0
@@ -334,7 +284,7 @@ class SqlWriter(SqlReader):
             if not rows:
                 break
             for row in rows:
-                changes.remove(member_of(tuple(row)))
+                changes.removed(tuple(row))
             self._delete_cases(tracker.source, [row[1] for row in rows])
             removed += len(rows)
         self.connection.exec_driver_sql(
@@ -346,7 +296,17 @@ class SqlWriter(SqlReader):
 
     # -- aggregated cases -----------------------------------------------------
 
-    def _spellings(self, agg_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    def aggregates(self, agg_ids: Sequence[str]) -> dict[str, AggregateRow]:
+        """The stored rows of these aggregated cases, by id (absent ones left out)."""
+        current: dict[str, AggregateRow] = {}
+        for chunk in chunked(agg_ids):
+            statement = sa.select(aggregated_cases).where(aggregated_cases.c.id.in_(chunk))
+            for row in self.connection.execute(statement):
+                current[row.id] = row_from_db(row)
+        return current
+
+    def spellings(self, agg_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """The stored provider spellings of these aggregated cases, counted."""
         found: dict[str, dict[str, int]] = collections.defaultdict(dict)
         for chunk in chunked(agg_ids):
             statement = sa.select(provider_spellings).where(provider_spellings.c.agg_id.in_(chunk))
@@ -354,7 +314,8 @@ class SqlWriter(SqlReader):
                 found[agg_id][spelling] = count
         return found
 
-    def _bounds(self, agg_id: str) -> tuple[dt.datetime, dt.datetime]:
+    def bounds(self, agg_id: str) -> tuple[dt.datetime, dt.datetime]:
+        """``(first created, last updated)`` of an aggregated case's cases as stored now."""
         first, last = self.connection.execute(
             sa.select(sa.func.min(cases.c.created_at), sa.func.max(cases.c.updated_at)).where(
                 cases.c.agg_id == agg_id
@@ -363,34 +324,17 @@ class SqlWriter(SqlReader):
         # func.min/max lose the column type on some dialects: normalize here.
         return _as_utc(first), _as_utc(last)
 
-    def apply_changes(self, changes: AggregateChanges, rules_version: str, now: dt.datetime) -> int:
-        """Rewrite the aggregated cases ``changes`` touched; return how many."""
-        touched = sorted(changes.touched)
-        if not touched:
-            return 0
-        current: dict[str, AggregateRow] = {}
-        for chunk in chunked(touched):
-            statement = sa.select(aggregated_cases).where(aggregated_cases.c.id.in_(chunk))
-            for row in self.connection.execute(statement):
-                current[row.id] = row_from_db(row)
-        applied = apply_changes(
-            changes,
-            current,
-            self._spellings(touched),
-            self._bounds,
-            rules_version=rules_version,
-            now=now,
-        )
-        self._write_aggregates(applied.rows, applied.deleted, applied.spellings)
-        regress(self.connection, sorted(changes.arrivals - applied.deleted), now)
-        return len(touched)
-
-    def _write_aggregates(
+    def write_aggregates(
         self,
         rows: Sequence[AggregateRow],
-        deleted: Sequence[str] | frozenset[str],
-        spellings: dict[str, dict[str, int]] | Any,
+        deleted: Collection[str],
+        spellings: Mapping[str, Mapping[str, int]],
     ) -> None:
+        """Delete the aggregated cases ``deleted``, upsert ``rows``, replace their spellings.
+
+        ``spellings`` holds the new counts of every aggregated case whose
+        spellings changed (an empty mapping: none left).
+        """
         for chunk in chunked(sorted(deleted)):
             self.connection.execute(
                 sa.delete(aggregated_cases).where(aggregated_cases.c.id.in_(chunk))
@@ -430,16 +374,9 @@ class SqlWriter(SqlReader):
             ],
         )
 
-    def regroup(self, pipeline: KeyPipeline, now: dt.datetime) -> ReplayDiff:
-        """Regroup every stored case under ``pipeline``; return what moved.
-
-        Used when the rules changed (aliases edited, a plug-in rule added or
-        upgraded, an override made or undone): old and new cases then follow
-        the same rules.
-        """
-        existing = {row.id: row for row in self.iter_rows(Query())}
-        plan = plan_regroup(self.iter_all_cases(), existing, pipeline)
-        for chunk in chunked(plan.moves, _WRITE_CHUNK):
+    def move_cases(self, moves: Sequence[tuple[str, str, str]]) -> None:
+        """Put cases into other aggregated cases: ``(new agg_id, source, source_id)`` each."""
+        for chunk in chunked(moves, _WRITE_CHUNK):
             self.connection.execute(
                 sa.update(cases)
                 .where(
@@ -449,29 +386,23 @@ class SqlWriter(SqlReader):
                 .values(agg_id=sa.bindparam("b_agg_id")),
                 [{"b_agg_id": a, "b_source": s, "b_source_id": i} for a, s, i in chunk],
             )
-        rows = [
-            row for row in plan.rows(existing, pipeline.version, now) if row != existing.get(row.id)
-        ]
-        changed = {row.id for row in rows} | set(plan.diff.vanished)
-        self._write_aggregates(
-            rows,
-            frozenset(plan.diff.vanished),
-            {
-                agg_id: dict(plan.totals[agg_id].spellings) if agg_id in plan.totals else {}
-                for agg_id in changed
-            },
-        )
-        retire(self.connection, plan.departed)
-        # The work of an aggregated case regrouped away follows its cases.
+
+    def retire(self, departed: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+        """Retire the ids regrouped away, each with the ``(source, source id)`` it held.
+
+        What :meth:`successor` later follows (:mod:`supporthub._store.succession`).
+        """
+        retire(self.connection, departed)
+
+    def carry_work(self, successors: Mapping[str, str], now: dt.datetime) -> None:
+        """The work of each old aggregated case follows to its successor (old id → new id)."""
         # A rules upgrade may retire many ids; only those with work cost queries.
-        successors = plan.successors()
         worked = worked_ids(self.connection, list(successors)) if successors else set()
         taken_over: dict[str, list[str]] = collections.defaultdict(list)
         for old_id in sorted(worked):
             taken_over[successors[old_id]].append(old_id)
         for new_id, old_ids in sorted(taken_over.items()):
             carry_work(self.connection, old_ids, new_id, at=now)
-        return plan.diff
 
     def regress(self, agg_ids: Sequence[str], now: dt.datetime) -> list[str]:
         """Contract §7: the ``fixed`` ones among ``agg_ids`` become ``regressed``."""
