@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from supporthub import SearchQuery
 from supporthub._answers import AnswerCache
 
 
@@ -45,7 +46,7 @@ def test_every_write_gives_the_data_a_new_version(make_hub: Any, fake_crm: Any) 
     hub.refresh(force=True)
     with hub.store.reader() as reader:
         first = reader.data_version()
-    listing = hub.parse_query([("limit", "10"), ("casesLimit", "0")], filters=False)
+    listing = SearchQuery(limit=10, cases_limit=0)
     before = b"".join(hub.iter_json(listing))
     assert b"".join(hub.iter_json(listing)) == before  # served again, same data
     fake_crm.put("2", provider="Other", error_code="E2")

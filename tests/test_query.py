@@ -6,7 +6,8 @@ import pytest
 
 from supporthub import InvalidQuery, Status
 from supporthub._normalize import provider_key
-from supporthub._query import CursorCodec, Position, parse_params
+from supporthub._query import CursorCodec, Position
+from supporthub.service._params import parse_params
 
 CODEC = CursorCodec(b"k" * 32)
 

@@ -86,7 +86,7 @@ from supporthub._models import (
 from supporthub._normalize import error_code_key, provider_key
 from supporthub._overrides import CaseRef, Override, OverrideKind
 from supporthub._plugins import load_plugins, make_plugin_manager
-from supporthub._query import Query
+from supporthub._query import Query, SearchQuery
 from supporthub._records import (
     read_bool,
     read_id,
@@ -164,6 +164,7 @@ __all__ = [
     "ReplayDiff",
     "RetryPolicy",
     "RuleChange",
+    "SearchQuery",
     "Setting",
     "Settings",
     "SourceConfig",

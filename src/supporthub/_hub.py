@@ -10,6 +10,7 @@ import datetime as dt
 import itertools
 import threading
 import time
+import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ from supporthub._adapter import ReplyStatus
 from supporthub._answers import AnswerCache
 from supporthub._consolidate import AggregateRow, KeyPipeline, KeyRule
 from supporthub._deliverer import Deliverer, unwritable_reason
-from supporthub._errors import ConfigurationError, InvalidQuery, Moved, NotFound, StorageError
+from supporthub._errors import ConfigurationError, Moved, NotFound, StorageError
 from supporthub._explain import Explanation, explain
 from supporthub._models import (
     AggregatedCase,
@@ -44,7 +45,16 @@ from supporthub._plugins import (
     load_plugins,
     source_config,
 )
-from supporthub._query import MAX_LIMIT, CasePosition, CursorCodec, Query, parse_params
+from supporthub._query import (
+    MAX_CASES_LIMIT,
+    CasePosition,
+    CursorCodec,
+    Query,
+    SearchQuery,
+    bounded,
+    checked_case_paging,
+    resolve,
+)
 from supporthub._redact import register_secrets
 from supporthub._refresh import Clock, Refresher, Source, TransportFactory, utcnow
 from supporthub._regroup import regroup
@@ -87,14 +97,6 @@ def _existing(reader: StoreReader, agg_id: str) -> AggregateRow:
             raise Moved(agg_id, new_id)
         raise NotFound(f"no aggregated case has the id {agg_id[:100]!r}")
     return row
-
-
-def _as_values(value: _ParamValue) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str | int):
-        return [str(value)]
-    return [str(v) for v in value]
 
 
 class Hub:
@@ -349,18 +351,42 @@ class Hub:
     # -- reading ------------------------------------------------------------------
 
     def parse_query(self, params: Iterable[tuple[str, str]], *, filters: bool) -> Query:
-        """Validate HTTP-style parameters (``[("status", "open"), …]``) into a query.
+        """Deprecated: HTTP parameters belong to the service; build a :class:`SearchQuery`.
 
-        :param filters: accept ``provider``, ``errorCode`` and ``status``.
-        :raises InvalidQuery: what is wrong, in words.
+        ``hub.parse_query([("status", "open")], filters=True)`` is
+        ``hub.resolve_query(SearchQuery(status="open"))`` in Python words.
+        Kept as a thin alias of the service's parser (it needs the
+        ``service`` extra); it will go in a later release.
         """
-        return parse_params(
-            params,
-            filters=filters,
+        warnings.warn(
+            "Hub.parse_query is deprecated: pass a SearchQuery to Hub.page/iter_json "
+            "(or Hub.resolve_query); HTTP parameters are the service's concern",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        # The one place the library reaches up into the service: a deprecated alias.
+        from supporthub.service._params import listing_query  # noqa: PLC0415
+
+        return self.resolve_query(listing_query(params, filters=filters))
+
+    def resolve_query(self, search: SearchQuery) -> Query:
+        """The :class:`Query` that runs ``search``: spellings as keys, the cursor as a position.
+
+        Keys follow the rule set the database is grouped by (aliases applied).
+
+        :raises InvalidQuery: a spelling has no key (``provider="---"``), or the
+            cursor is not ours or belongs to another sort; the message names
+            the Python parameter.
+        """
+        return resolve(
+            search,
             provider_key=self._search_provider_key,
             codec=self._codec,
             text_keys=self._text_keys,
         )
+
+    def _query(self, query: Query | SearchQuery) -> Query:
+        return self.resolve_query(query) if isinstance(query, SearchQuery) else query
 
     def _text_keys(self, raw: str) -> tuple[str | None, str | None]:
         # Free text is keyed by the rule set the database is grouped by.
@@ -385,13 +411,16 @@ class Hub:
     ) -> Page:
         """Every aggregated case (a page of them with ``limit``), in the contract's order.
 
+        :param limit: page size, 1 to 1000; ``None``: every aggregated case.
         :param cursor: the previous page's ``next_cursor``.
         :param cases_limit: embed at most this many cases per aggregated case.
         :param sort: ``"recentCases"``, ``"caseCount"`` or ``"lastUpdated"``
             (descending, ties by id) instead of the contract's order.
-        :raises InvalidQuery: a parameter is out of range or the cursor is not ours.
+        :raises InvalidQuery: a parameter is out of range, of a wrong type, or
+            the cursor is not ours; the message names the Python parameter.
         """
-        return self.search(limit=limit, cursor=cursor, cases_limit=cases_limit, sort=sort)
+        search = SearchQuery(limit=limit, cursor=cursor, cases_limit=cases_limit, sort=sort)
+        return self.page(search)
 
     def search(
         self,
@@ -419,24 +448,28 @@ class Hub:
         prefixes of the provider key, in a run), and ``"104"`` finds error code
         ``1042`` (part of the error code key).
 
-        :raises InvalidQuery: a value is empty, too long, or not one of the known ones.
+        Paging (``limit``, ``cursor``, ``cases_limit``, ``sort``) works as
+        for :meth:`all`. The same query as an object is a :class:`SearchQuery`
+        (``hub.page(SearchQuery(...))``).
+
+        :raises InvalidQuery: a value is empty, too long, of a wrong type, or not
+            one of the known ones; the message names the Python parameter
+            (``error_code``, ``cases_limit``).
         """
-        params: list[tuple[str, str]] = []
-        for name, value in (
-            ("provider", provider),
-            ("errorCode", error_code),
-            ("status", status),
-            ("owner", owner),
-            ("state", state),
-            ("lifecycle", lifecycle),
-            ("q", q),
-            ("limit", limit),
-            ("cursor", cursor),
-            ("casesLimit", cases_limit),
-            ("sort", sort),
-        ):
-            params.extend((name, v) for v in _as_values(value))
-        return self.page(self.parse_query(params, filters=True))
+        search = SearchQuery(
+            provider=provider,
+            error_code=error_code,
+            status=status,
+            owner=owner,
+            state=state,
+            lifecycle=lifecycle,
+            q=q,
+            limit=limit,
+            cursor=cursor,
+            cases_limit=cases_limit,
+            sort=sort,
+        )
+        return self.page(search)
 
     def _listing(
         self, reader: StoreReader, query: Query, now: dt.datetime
@@ -478,9 +511,13 @@ class Hub:
         minute = self.clock().replace(second=0, microsecond=0)
         return (*parts, version, reader.work_version(), minute)
 
-    def page(self, query: Query) -> Page:
-        """Run a parsed query; the answer is held in memory (see :meth:`iter_json`)."""
+    def page(self, query: Query | SearchQuery) -> Page:
+        """Run a query; the answer is held in memory (see :meth:`iter_json`).
+
+        :raises InvalidQuery: see :meth:`resolve_query`.
+        """
         self._ready()
+        query = self._query(query)
         with self.store.list_reader() as reader:
             items, total, next_cursor = self._listing(reader, query, self.clock())
             found = tuple(
@@ -488,13 +525,16 @@ class Hub:
             )
             return Page(found, total, next_cursor, reader.refreshed_at())
 
-    def iter_json(self, query: Query) -> Generator[bytes, None, None]:
-        """Run a parsed query and stream the contract's JSON answer in chunks.
+    def iter_json(self, query: Query | SearchQuery) -> Generator[bytes, None, None]:
+        """Run a query and stream the contract's JSON answer in chunks.
 
         One snapshot serves the whole answer; memory stays flat however many
         cases it holds. Close the iterator to stop early.
+
+        :raises InvalidQuery: see :meth:`resolve_query` (by the first ``next()``).
         """
         self._ready()
+        query = self._query(query)
         with self.store.list_reader() as reader:
             # A page with a casesLimit is bounded: kept for its data version.
             bounded = query.limit is not None and query.cases_limit is not None
@@ -516,9 +556,15 @@ class Hub:
         An id a regroup retired leads to its successor: the answer's ``id``
         then differs from ``agg_id`` (that is how a caller tells it moved).
 
+        :param cases_limit: embed at most this many cases (0 or more); ``None``: all.
         :param follow: ``False`` raises :class:`Moved` instead of following.
         :raises NotFound: no aggregated case has this id (or took it over).
+        :raises InvalidQuery: ``cases_limit`` is not an int of 0 or more.
         """
+        if cases_limit is not None:
+            bounded("cases_limit", cases_limit, 0, None)
+            if cases_limit > MAX_CASES_LIMIT:
+                cases_limit = None
         self._ready()
         with self.store.list_reader() as reader:
             try:
@@ -545,16 +591,14 @@ class Hub:
         :raises InvalidQuery: ``cases_limit`` is out of range, or the cursor was
             not issued by this hub for this aggregated case.
         """
-        if isinstance(cases_limit, bool) or not isinstance(cases_limit, int):
-            raise InvalidQuery(f"cases_limit must be an int, got {type(cases_limit).__name__}")
-        if not 1 <= cases_limit <= MAX_LIMIT:
-            raise InvalidQuery(f"cases_limit must be between 1 and {MAX_LIMIT}, got {cases_limit}")
+        limit, cursor = checked_case_paging(cases_limit, cases_cursor)
+        assert limit is not None
         self._ready()
         codec = self._codec()
-        after = None if cases_cursor is None else codec.decode_cases(cases_cursor, agg_id)
+        after = None if cursor is None else codec.decode_cases(cursor, agg_id)
         with self.store.list_reader() as reader:
             row = _existing(reader, agg_id)
-            return self._cases_page(reader, row, codec, cases_limit, after)
+            return self._cases_page(reader, row, codec, limit, after)
 
     def _cases_page(
         self,
@@ -590,8 +634,10 @@ class Hub:
         :raises Moved: a regroup retired this id (by the first ``next()``).
         :raises NotFound: no aggregated case has this id (raised by the first
             ``next()``, before any chunk).
-        :raises InvalidQuery: the cursor is not one this hub issued for it.
+        :raises InvalidQuery: ``cases_limit`` is not 1 to 1000, or the cursor is
+            not one this hub issued for it (by the first ``next()``).
         """
+        cases_limit, cases_cursor = checked_case_paging(cases_limit, cases_cursor)
         self._ready()
         codec = self._codec()
         after = None if cases_cursor is None else codec.decode_cases(cases_cursor, agg_id)

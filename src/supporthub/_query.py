@@ -1,9 +1,20 @@
-"""Listing and search queries: parameters in, validated :class:`Query` out.
+"""Listing and search queries: typed values in, validated :class:`Query` out.
 
-The HTTP service and the library both build queries here, so a bad
-parameter gets the same words everywhere (HTTP ``400``). Paging cursors are
-positions in the listing order, signed with a secret kept in the database,
-so any process on that database accepts them and nobody can forge one.
+:class:`SearchQuery` is what a caller asks for, in Python values; it refuses
+a bad value with :class:`ParameterError`, which names the Python parameter
+(``cases_limit must be 0 or more, got -1``). :func:`resolve` turns it into
+the :class:`Query` the store runs: spellings become keys (by the rule set
+the database is grouped by) and the cursor becomes a position. The HTTP
+layer (``supporthub.service._params``) turns a request's strings into a
+:class:`SearchQuery` and speaks its own parameter names in its answers.
+
+Every wrong value, a wrong type included, is an :class:`InvalidQuery`
+(a :class:`ParameterError`), never a ``TypeError``: one exception to catch
+for "the caller asked wrongly", the one the HTTP service answers ``400``.
+
+Paging cursors are positions in the listing order, signed with a secret
+kept in the database, so any process on that database accepts them and
+nobody can forge one.
 """
 
 from __future__ import annotations
@@ -11,11 +22,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import difflib
 import hashlib
 import hmac
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from enum import StrEnum
+from typing import TypeVar
 
 import attrs
 import orjson
@@ -28,30 +39,44 @@ from supporthub._work import Lifecycle, WorkState
 
 __all__ = [
     "LIFECYCLES",
+    "MAX_CASES_LIMIT",
     "MAX_LIMIT",
     "MAX_VALUE_LENGTH",
     "SORTS",
     "CasePosition",
     "CursorCodec",
+    "ParameterError",
     "Position",
     "Query",
+    "SearchQuery",
     "SortPosition",
-    "parse_case_paging",
-    "parse_params",
+    "bounded",
+    "checked_case_paging",
+    "resolve",
 ]
 
 #: Longest parameter value accepted, in code points, before normalization.
 MAX_VALUE_LENGTH = 200
 #: Largest page.
 MAX_LIMIT = 1000
-# casesLimit beyond this means "all"; keeps SQL integers in range.
-_MAX_CASES_LIMIT = 1_000_000_000
-
-_PAGING = ("limit", "cursor", "casesLimit", "sort")
-_FILTERS = ("provider", "errorCode", "status", "q", "owner", "state", "lifecycle")
+#: A cases limit beyond this means "all"; keeps SQL integers in range.
+MAX_CASES_LIMIT = 1_000_000_000
 #: Lifecycle filters (contract §7): first seen in the last 24 hours; regressed.
 LIFECYCLES = tuple(Lifecycle)
-_INTEGER = re.compile(r"^[0-9]+$")
+
+
+class ParameterError(InvalidQuery):
+    """One parameter's value is wrong; the message names the parameter first.
+
+    :ivar parameter: the parameter's Python name (``cases_limit``).
+    :ivar problem: what is wrong with it, the message without the name
+        (so the HTTP service can say it with its own name, ``casesLimit``).
+    """
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter} {problem}")
+        self.parameter = parameter
+        self.problem = problem
 
 
 #: Orders a listing may take besides the contract's (``sort`` parameter).
@@ -154,9 +179,9 @@ class CursorCodec:
 
         :raises InvalidQuery: the hub did not issue this cursor for ``agg_id``.
         """
-        invalid = InvalidQuery(
-            "casesCursor is not one this hub issued for this aggregated case; "
-            "start again without it"
+        invalid = ParameterError(
+            "cases_cursor",
+            "is not one this hub issued for this aggregated case; start again without it",
         )
         payload = self._verified(cursor, invalid)
         try:
@@ -195,7 +220,7 @@ class CursorCodec:
 
         :raises InvalidQuery: the hub did not issue this cursor.
         """
-        invalid = InvalidQuery("cursor is not one this hub issued; start again without it")
+        invalid = ParameterError("cursor", "is not one this hub issued; start again without it")
         payload = self._verified(cursor, invalid)
         try:
             version, first, second, agg_id = orjson.loads(payload)
@@ -208,173 +233,236 @@ class CursorCodec:
         return Position(bool(first), int(second), str(agg_id))
 
 
-def _integer(name: str, value: str, low: int, high: int | None) -> int:
-    text = value.strip()
-    if not _INTEGER.match(text):
-        raise InvalidQuery(f"{name} must be a whole number, got {value!r}")
-    number = int(text)
-    if number < low or (high is not None and number > high):
+# -- the typed query: Python values, checked, in the caller's words ---------------------
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def bounded(parameter: str, value: object, low: int, high: int | None) -> int:
+    """``value`` if it is an int from ``low`` to ``high`` (``None``: no upper bound).
+
+    :raises ParameterError: a wrong type, or out of range, naming ``parameter``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ParameterError(parameter, f"must be an int, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"{low} or more"
-        raise InvalidQuery(f"{name} must be {bound}, got {number}")
-    return number
+        raise ParameterError(parameter, f"must be {bound}, got {value}")
+    return value
 
 
-def _filters(
-    values: dict[str, list[str]], provider_key: Callable[[str], str | None]
-) -> tuple[list[str], list[str], list[Status]]:
-    provider_keys: list[str] = []
-    for raw in values.get("provider", ()):
-        key = provider_key(raw)
-        if key is None:
-            raise InvalidQuery(f"provider {raw!r} has no letters or digits; give a provider name")
-        provider_keys.append(key)
-    error_keys: list[str] = []
-    for raw in values.get("errorCode", ()):
-        code = error_code_key(raw)
-        if code is None:
-            raise InvalidQuery(f"errorCode {raw!r} is empty once trimmed; give an error code")
-        error_keys.append(code)
-    statuses: list[Status] = []
-    for raw in values.get("status", ()):
-        try:
-            statuses.append(Status(raw.strip().lower()))
-        except ValueError:
-            raise InvalidQuery(f"status must be 'open' or 'closed', got {raw!r}") from None
-
-    return provider_keys, error_keys, statuses
+def _text(parameter: str, value: object, *, capped: bool = True) -> str:
+    if not isinstance(value, str):
+        raise ParameterError(parameter, f"must be a str, got {type(value).__name__}")
+    if capped and len(value) > MAX_VALUE_LENGTH:
+        raise ParameterError(
+            parameter, f"is longer than {MAX_VALUE_LENGTH} characters ({len(value)})"
+        )
+    return value
 
 
-def _work_filters(
-    values: dict[str, list[str]],
-) -> tuple[list[str | None], list[WorkState], list[Lifecycle]]:
+def _many(value: object) -> tuple[object, ...]:
+    """One value or a collection of them (a list, tuple or set) as a tuple; ``None`` is none."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(value)
+    return (value,)
+
+
+def _texts(parameter: str, value: object) -> tuple[str, ...]:
+    # An int is taken as its digits (``error_code=1042``), as before.
+    texts = (
+        str(v) if isinstance(v, int) and not isinstance(v, bool) else _text(parameter, v)
+        for v in _many(value)
+    )
+    return tuple(dict.fromkeys(texts))
+
+
+def _choice(parameter: str, enum: type[_E], value: object, words: str) -> _E:
+    if isinstance(value, enum):
+        return value
+    text = _text(parameter, value)
+    try:
+        return enum(text.strip().lower())
+    except ValueError:
+        raise ParameterError(parameter, f"must be {words}, got {text!r}") from None
+
+
+def _choices(parameter: str, enum: type[_E], words: str, value: object) -> tuple[_E, ...]:
+    return tuple(dict.fromkeys(_choice(parameter, enum, v, words) for v in _many(value)))
+
+
+# Named converters, one per field (mypy's attrs plugin reads only named functions).
+
+
+def _providers(value: object) -> tuple[str, ...]:
+    return _texts("provider", value)
+
+
+def _error_codes(value: object) -> tuple[str, ...]:
+    return _texts("error_code", value)
+
+
+def _free_texts(value: object) -> tuple[str, ...]:
+    return _texts("q", value)
+
+
+def _statuses(value: object) -> tuple[Status, ...]:
+    return _choices("status", Status, "'open' or 'closed'", value)
+
+
+def _states(value: object) -> tuple[WorkState, ...]:
+    return _choices("state", WorkState, f"one of {', '.join(WorkState)}", value)
+
+
+def _lifecycles(value: object) -> tuple[Lifecycle, ...]:
+    return _choices("lifecycle", Lifecycle, "'new' or 'regressed'", value)
+
+
+def _owners(value: object) -> tuple[str | None, ...]:
     owners: list[str | None] = []
-    for raw in values.get("owner", ()):
-        if not raw.strip():
-            raise InvalidQuery("owner is empty; give a name, or 'none' for the unowned")
-        owners.append(None if raw.strip().lower() == "none" else raw)
-    states: list[WorkState] = []
-    for raw in values.get("state", ()):
-        try:
-            states.append(WorkState(raw.strip().lower()))
-        except ValueError:
-            known = ", ".join(WorkState)
-            raise InvalidQuery(f"state must be one of {known}, got {raw!r}") from None
-    lifecycle: list[Lifecycle] = []
-    for raw in values.get("lifecycle", ()):
-        try:
-            lifecycle.append(Lifecycle(raw.strip().lower()))
-        except ValueError:
-            raise InvalidQuery(f"lifecycle must be 'new' or 'regressed', got {raw!r}") from None
-    return owners, states, lifecycle
+    for raw in _many(value):
+        text = _text("owner", raw)
+        if not text.strip():
+            raise ParameterError("owner", "is empty; give a name, or 'none' for the unowned")
+        owners.append(None if text.strip().lower() == "none" else text)
+    return tuple(dict.fromkeys(owners))
 
 
-def _texts(
-    raws: Iterable[str], text_keys: Callable[[str], tuple[str | None, str | None]]
-) -> list[tuple[str, str | None]]:
-    texts: list[tuple[str, str | None]] = []
-    for raw in raws:
-        provider, code = text_keys(raw)
-        if provider is None:
-            raise InvalidQuery(f"q {raw!r} has no letters or digits; type a provider or error code")
-        texts.append((provider, code))
-    return texts
+def _limit(value: object) -> int | None:
+    return None if value is None else bounded("limit", value, 1, MAX_LIMIT)
+
+
+def _cases_limit(value: object) -> int | None:
+    return None if value is None else bounded("cases_limit", value, 0, None)
+
+
+def _cursor(value: object) -> str | None:
+    return None if value is None else _text("cursor", value)
+
+
+def _sort(value: object) -> str | None:
+    if value is None:
+        return None
+    text = _text("sort", value)
+    if text not in SORTS:
+        raise ParameterError("sort", f"must be one of {', '.join(SORTS)}, got {text!r}")
+    return text
+
+
+@attrs.frozen
+class SearchQuery:
+    """What a caller asks to list, in Python values (:meth:`supporthub.Hub.search`'s keywords).
+
+    Each filter takes one value or a list of them (any of them matches);
+    filters of different kinds must all match. Strings are accepted for the
+    enum filters, in any case. Building one checks every value:
+
+    >>> SearchQuery(status="OPEN", limit=20).status
+    (<Status.OPEN: 'open'>,)
+
+    :ivar provider: provider spellings, compared by provider key.
+    :ivar error_code: error code spellings, compared by error code key.
+    :ivar status: ``open`` and/or ``closed``.
+    :ivar owner: exact owners; ``"none"`` (kept as ``None``) for the unowned.
+    :ivar state: work states (:class:`~supporthub.WorkState`).
+    :ivar lifecycle: ``new`` and/or ``regressed``.
+    :ivar q: free text as typed in a search box (``q``).
+    :ivar limit: page size, 1 to :data:`MAX_LIMIT`; ``None``: everything.
+    :ivar cursor: the previous page's ``next_cursor``.
+    :ivar cases_limit: cases embedded per aggregated case, 0 or more; ``None``: all.
+    :ivar sort: one of :data:`SORTS`; ``None``: the contract's order.
+    :raises ParameterError: a value is wrong; the message names the Python
+        parameter (``error_code``, ``cases_limit``, …).
+    """
+
+    provider: tuple[str, ...] = attrs.field(default=(), converter=_providers)
+    error_code: tuple[str, ...] = attrs.field(default=(), converter=_error_codes)
+    status: tuple[Status, ...] = attrs.field(default=(), converter=_statuses)
+    owner: tuple[str | None, ...] = attrs.field(default=(), converter=_owners)
+    state: tuple[WorkState, ...] = attrs.field(default=(), converter=_states)
+    lifecycle: tuple[Lifecycle, ...] = attrs.field(default=(), converter=_lifecycles)
+    q: tuple[str, ...] = attrs.field(default=(), converter=_free_texts)
+    limit: int | None = attrs.field(default=None, converter=_limit)
+    cursor: str | None = attrs.field(default=None, converter=_cursor)
+    cases_limit: int | None = attrs.field(default=None, converter=_cases_limit)
+    sort: str | None = attrs.field(default=None, converter=_sort)
 
 
 def _default_text_keys(raw: str) -> tuple[str | None, str | None]:
     return provider_key(raw), error_code_key(raw)
 
 
-def parse_params(
-    params: Iterable[tuple[str, str]],
+def resolve(
+    search: SearchQuery,
     *,
-    filters: bool,
     provider_key: Callable[[str], str | None],
     codec: Callable[[], CursorCodec],
     text_keys: Callable[[str], tuple[str | None, str | None]] = _default_text_keys,
 ) -> Query:
-    """Validate query parameters into a :class:`Query`.
+    """The :class:`Query` the store runs for ``search``: keys and a position.
 
-    :param params: name/value pairs, repeats allowed (``?status=open&status=closed``).
-    :param filters: accept ``provider``, ``errorCode`` and ``status`` (``/search``).
     :param provider_key: the provider key a searched spelling must match
         (aliases applied).
     :param codec: gives the cursor codec, only when a cursor is present.
-    :param text_keys: the provider key and error code key of a ``q`` value
+    :param text_keys: the provider key and error code key of a free text
         (the rule set the database is grouped by).
-    :raises InvalidQuery: what is wrong, in words.
+    :raises ParameterError: a spelling has no key, or the cursor is not
+        ours or belongs to another sort.
     """
-    values = _collect(params, _PAGING + _FILTERS if filters else _PAGING)
-    for name in _PAGING:
-        if len(values.get(name, ())) > 1:
-            raise InvalidQuery(f"{name} may be given only once")
-
-    def single(name: str) -> str | None:
-        found = values.get(name)
-        return found[0] if found else None
-
-    limit_text, cursor_text, cases_text = single("limit"), single("cursor"), single("casesLimit")
-    limit = None if limit_text is None else _integer("limit", limit_text, 1, MAX_LIMIT)
-    cases_limit = None if cases_text is None else _integer("casesLimit", cases_text, 0, None)
-    if cases_limit is not None and cases_limit > _MAX_CASES_LIMIT:
+    after = None if search.cursor is None else codec().decode(search.cursor)
+    if after is not None and (after.sort if isinstance(after, SortPosition) else None) != (
+        search.sort
+    ):
+        raise ParameterError("cursor", "belongs to another sort; start again without it")
+    provider_keys: list[str] = []
+    for raw in search.provider:
+        key = provider_key(raw)
+        if key is None:
+            problem = f"{raw!r} has no letters or digits; give a provider name"
+            raise ParameterError("provider", problem)
+        provider_keys.append(key)
+    error_keys: list[str] = []
+    for raw in search.error_code:
+        code = error_code_key(raw)
+        if code is None:
+            raise ParameterError("error_code", f"{raw!r} is empty once trimmed; give an error code")
+        error_keys.append(code)
+    texts: list[tuple[str, str | None]] = []
+    for raw in search.q:
+        provider, code = text_keys(raw)
+        if provider is None:
+            problem = f"{raw!r} has no letters or digits; type a provider or error code"
+            raise ParameterError("q", problem)
+        texts.append((provider, code))
+    cases_limit = search.cases_limit
+    if cases_limit is not None and cases_limit > MAX_CASES_LIMIT:
         cases_limit = None
-    after = None if cursor_text is None else codec().decode(cursor_text)
-    sort = single("sort")
-    if sort is not None and sort not in SORTS:
-        raise InvalidQuery(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
-    if after is not None and (after.sort if isinstance(after, SortPosition) else None) != sort:
-        raise InvalidQuery("cursor belongs to another sort; start again without it")
-
-    provider_keys, error_keys, statuses = _filters(values, provider_key)
-    owners, states, lifecycle = _work_filters(values)
     return Query(
         provider_keys=tuple(dict.fromkeys(provider_keys)),
         error_code_keys=tuple(dict.fromkeys(error_keys)),
-        statuses=tuple(dict.fromkeys(statuses)),
-        owners=tuple(dict.fromkeys(owners)),
-        states=tuple(dict.fromkeys(states)),
-        lifecycle=tuple(dict.fromkeys(lifecycle)),
-        texts=tuple(dict.fromkeys(_texts(values.get("q", ()), text_keys))),
-        limit=limit,
+        statuses=search.status,
+        owners=search.owner,
+        states=search.state,
+        lifecycle=search.lifecycle,
+        texts=tuple(dict.fromkeys(texts)),
+        limit=search.limit,
         after=after,
         cases_limit=cases_limit,
-        sort=sort,
+        sort=search.sort,
     )
 
 
-def parse_case_paging(params: Iterable[tuple[str, str]]) -> tuple[int | None, str | None]:
-    """Validate the parameters of one aggregated case's answer: ``casesLimit``, ``casesCursor``.
+def checked_case_paging(
+    cases_limit: object, cases_cursor: object, *, low: int = 1
+) -> tuple[int | None, str | None]:
+    """One aggregated case's paging values, checked: a limit from ``low`` to
+    :data:`MAX_LIMIT` and a cursor string, each ``None`` when absent.
 
-    :returns: the cases limit (1 to :data:`MAX_LIMIT`) and the cursor, each
-        ``None`` when absent.
-    :raises InvalidQuery: what is wrong, in words.
+    :raises ParameterError: naming ``cases_limit`` or ``cases_cursor``.
     """
+    limit = None if cases_limit is None else bounded("cases_limit", cases_limit, low, MAX_LIMIT)
     # A cases cursor carries a CRM's case id (up to 255 characters): no 200 cap.
-    values = _collect(params, ("casesLimit", "casesCursor"), uncapped=("casesCursor",))
-    for name, found in values.items():
-        if len(found) > 1:
-            raise InvalidQuery(f"{name} may be given only once")
-    limit_text = values.get("casesLimit", [None])[0]
-    limit = None if limit_text is None else _integer("casesLimit", limit_text, 1, MAX_LIMIT)
-    return limit, values.get("casesCursor", [None])[0]
-
-
-def _collect(
-    params: Iterable[tuple[str, str]], allowed: tuple[str, ...], uncapped: tuple[str, ...] = ()
-) -> dict[str, list[str]]:
-    """Group parameter values by name; refuse unknown names and overlong values."""
-    values: dict[str, list[str]] = {}
-    for name, value in params:
-        if name not in allowed:
-            hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.5)
-            hint = hint or [n for n in allowed if n.lower() == name.lower()]
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            known = ", ".join(allowed)
-            raise InvalidQuery(
-                f"unknown parameter {name[:MAX_VALUE_LENGTH]!r}{suggestion}; known: {known}"
-            )
-        if len(value) > MAX_VALUE_LENGTH and name not in uncapped:
-            raise InvalidQuery(
-                f"{name} is longer than {MAX_VALUE_LENGTH} characters ({len(value)})"
-            )
-        values.setdefault(name, []).append(value)
-    return values
+    cursor = None if cases_cursor is None else _text("cases_cursor", cases_cursor, capped=False)
+    return limit, cursor

@@ -42,7 +42,7 @@ from supporthub._models import RefreshReport, SourceReport, SourceState, Trigger
 from supporthub._prepare import MembershipChanges, prepare
 from supporthub._redact import redact
 from supporthub._regroup import apply_aggregate_changes, regroup
-from supporthub._serialize import to_json_dict
+from supporthub._serialize import from_json_dict, to_json_dict
 from supporthub._settings import Settings
 from supporthub._spool import FetchFailed, SpoolCancelled, SpoolSet
 from supporthub._store import outbox
@@ -87,36 +87,8 @@ class Source:
 
 
 def report_from_json(data: Mapping[str, Any]) -> RefreshReport:
-    """Rebuild a :class:`RefreshReport` from its stored JSON."""
-
-    def when(value: str | None) -> dt.datetime | None:
-        if value is None:
-            return None
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-    started, finished = when(data["startedAt"]), when(data["finishedAt"])
-    assert started is not None
-    assert finished is not None
-    return RefreshReport(
-        started_at=started,
-        finished_at=finished,
-        refreshed_at=when(data.get("refreshedAt")),
-        trigger=Trigger(data["trigger"]),
-        full=bool(data.get("full")),
-        sources={
-            name: SourceReport(
-                ok=bool(r["ok"]),
-                due=bool(r.get("due", True)),
-                fetched=int(r.get("fetched", 0)),
-                skipped=int(r.get("skipped", 0)),
-                written=int(r.get("written", 0)),
-                deleted=int(r.get("deleted", 0)),
-                duration_seconds=r.get("durationSeconds"),
-                error=r.get("error"),
-            )
-            for name, r in data["sources"].items()
-        },
-    )
+    """Rebuild a :class:`RefreshReport` from its stored JSON (the converter's reverse)."""
+    return from_json_dict(data, RefreshReport)
 
 
 @attrs.define

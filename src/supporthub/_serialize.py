@@ -1,19 +1,22 @@
 """The one converter between the hub's attrs classes and the contract's JSON.
 
 Field names become camelCase, timestamps become UTC strings with ``Z``, and a
-case's ``source_id`` is published as ``id`` (always a string).
+case's ``source_id`` is published as ``id`` (always a string). The same
+converter reads that JSON back (:func:`from_json_dict`) for the classes
+registered both ways (the refresh reports, source states and health): one
+set of renames serves both directions, so they cannot drift apart.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import cattrs
 import orjson
-from cattrs.gen import make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from supporthub._explain import ExplainedValues, ExplainStep, Explanation
 from supporthub._models import (
@@ -40,8 +43,10 @@ from supporthub._work import FieldChange, HistoryEntry, Lifecycle, WorkState
 __all__ = [
     "converter",
     "format_timestamp",
+    "from_json_dict",
     "iter_aggregated_json",
     "iter_listing_json",
+    "parse_timestamp",
     "to_json_dict",
 ]
 
@@ -61,15 +66,27 @@ def format_timestamp(value: dt.datetime) -> str:
     return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
+def parse_timestamp(value: str) -> dt.datetime:
+    """Read a timestamp :func:`format_timestamp` wrote (``…Z``) back, aware UTC.
+
+    :raises ValueError: not such a timestamp (naive ones included).
+    """
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp {value[:40]!r} has no offset")
+    return parsed.astimezone(dt.UTC)
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
 
 converter = cattrs.Converter()
-"""Unstructures the hub's classes into the contract's camelCase JSON dicts."""
+"""Unstructures the hub's classes into the contract's camelCase JSON dicts, and back."""
 
 converter.register_unstructure_hook(dt.datetime, format_timestamp)
+converter.register_structure_hook(dt.datetime, lambda value, _: parse_timestamp(value))
 converter.register_unstructure_hook(Status, lambda status: status.value)
 converter.register_unstructure_hook(Trigger, lambda trigger: trigger.value)
 converter.register_unstructure_hook(OverrideKind, lambda kind: kind.value)
@@ -92,24 +109,28 @@ def _unstructure_key(key: AggregationKey) -> dict[str, Any]:
 converter.register_unstructure_hook(AggregationKey, _unstructure_key)
 
 
-def _register_camel(cls: type[Any], **overrides: Any) -> None:
+def _register_camel(cls: type[Any], *, both_ways: bool = False, **overrides: Any) -> None:
+    """camelCase names for ``cls``; with ``both_ways`` the JSON structures back too."""
     renames: dict[str, Any] = {
         field.name: override(rename=_camel(field.name)) for field in attrs.fields(cls)
     }
     renames.update(overrides)
     converter.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, converter, **renames))
+    if both_ways:
+        converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **renames))
 
 
 _register_camel(Case, source_id=override(rename="id"))
 _register_camel(AggregatedCase)
-_register_camel(SourceState)
+_register_camel(SourceState, both_ways=True)
 _register_camel(
     SourceReport,
+    both_ways=True,
     error=override(omit_if_default=True),
     duration_seconds=override(rename="durationSeconds", omit_if_default=True),
 )
-_register_camel(SourceHealth)
-_register_camel(Health)
+_register_camel(SourceHealth, both_ways=True)
+_register_camel(Health, both_ways=True)
 _register_camel(Override)
 _register_camel(CaseRef, source_id=override(rename="id"))
 _register_camel(ReplayDiff)
@@ -179,11 +200,35 @@ def _unstructure_report(report: RefreshReport) -> dict[str, Any]:
 
 converter.register_unstructure_hook(Page, _unstructure_page)
 converter.register_unstructure_hook(RefreshReport, _unstructure_report)
+_report_names: dict[str, Any] = {
+    field.name: override(rename=_camel(field.name)) for field in attrs.fields(RefreshReport)
+}
+_structure_report_fields = make_dict_structure_fn(RefreshReport, converter, **_report_names)
+
+
+def _structure_report(data: Mapping[str, Any], cls: type[RefreshReport]) -> RefreshReport:
+    # ``ok`` is derived, so it is not read. Older stored reports may lack
+    # ``full`` (they were not full resyncs) and ``refreshedAt`` (nothing yet).
+    return _structure_report_fields({"full": False, "refreshedAt": None, **data}, cls)
+
+
+converter.register_structure_hook(RefreshReport, _structure_report)
 
 
 def to_json_dict(value: Any) -> Any:
     """Unstructure any of the hub's classes into the contract's JSON shape."""
     return converter.unstructure(value)
+
+
+_T = TypeVar("_T")
+
+
+def from_json_dict(data: Any, cls: type[_T]) -> _T:
+    """Structure the contract's JSON shape back into ``cls`` (registered both ways).
+
+    :raises cattrs.BaseValidationError: ``data`` is not what ``cls`` unstructures to.
+    """
+    return converter.structure(data, cls)
 
 
 _CHUNK_BYTES = 64 * 1024

@@ -514,7 +514,7 @@ def test_no_key_and_no_requester_in_logs_reports_errors_or_answers(make_hub, sim
     assert good.ok and good.sources["strawberry"].skipped > 0
     assert not wrong.ok
 
-    answers = b"".join(hub.iter_json(hub.parse_query([], filters=False))).decode()
+    answers = b"".join(hub.iter_json(supporthub.SearchQuery())).decode()
     seen = "\n".join(
         [
             caplog.text,

@@ -1,7 +1,9 @@
 """The endpoints: parse the request, call the hub in a worker thread, answer.
 
-No rule lives here. Validation is ``hub.parse_query``, listings are
-``hub.iter_json`` (streamed), one aggregated case is
+No rule lives here. A request's parameters become the library's typed
+query in ``_params.py`` (the HTTP-only rules: names, repeats, strings to
+numbers); the library checks the values and ``_params.http_words`` says its
+errors with the HTTP names. Listings are ``hub.iter_json`` (streamed), one aggregated case is
 ``hub.iter_aggregated_case_json``, refreshes go through the
 :class:`~supporthub.service._refresh_gate.RefreshGate`; errors become
 answers in ``_answers.py``. Every library call that touches the database
@@ -22,7 +24,6 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 
 from supporthub._errors import ClaimConflict, InvalidQuery
 from supporthub._hub import Hub
-from supporthub._query import parse_case_paging
 from supporthub._replies import ReplyScope
 from supporthub._serialize import to_json_dict
 from supporthub.service._bodies import (
@@ -36,6 +37,14 @@ from supporthub.service._bodies import (
 )
 from supporthub.service._metrics import ServiceMetrics
 from supporthub.service._openapi import openapi_document
+from supporthub.service._params import (
+    OVERRIDES_ALL,
+    REPLY_SCOPE,
+    Param,
+    case_paging,
+    http_words,
+    listing_query,
+)
 from supporthub.service._refresh_gate import RefreshGate
 
 __all__ = ["STATIC", "Endpoints"]
@@ -89,8 +98,9 @@ def _no_parameters(request: Request) -> None:
         raise InvalidQuery(f"{request.url.path[:100]} takes no parameters, got: {names}")
 
 
-def _flag(request: Request, name: str) -> bool:
+def _flag(request: Request, param: Param) -> bool:
     """The only parameter a request takes: ``name=true`` or ``name=false``."""
+    name = param.http
     params = request.query_params.multi_items()
     unknown = sorted({key[:50] for key, _ in params if key != name})
     if unknown:
@@ -98,7 +108,7 @@ def _flag(request: Request, name: str) -> bool:
     if len(params) > 1:
         raise InvalidQuery(f"{name} is given twice")
     value = params[0][1].lower() if params else "false"
-    if value not in ("true", "false"):
+    if value not in param.enum:
         raise InvalidQuery(f"{name} must be true or false")
     return value == "true"
 
@@ -116,9 +126,10 @@ class Endpoints:
         self.metrics = metrics
 
     async def _listing(self, request: Request, *, filters: bool) -> Response:
-        params = request.query_params.multi_items()
-        # Decoding a cursor reads its signing secret from the database: a thread.
-        query = await run_in_threadpool(self.hub.parse_query, params, filters=filters)
+        search = listing_query(request.query_params.multi_items(), filters=filters)
+        with http_words():
+            # Decoding a cursor reads its signing secret from the database: a thread.
+            query = await run_in_threadpool(self.hub.resolve_query, search)
         return await _stream_json(self.hub.iter_json(query))
 
     async def get_all(self, request: Request) -> Response:
@@ -134,12 +145,14 @@ class Endpoints:
 
         With all its cases, or one page of them.
         """
-        cases_limit, cases_cursor = parse_case_paging(request.query_params.multi_items())
-        return await _stream_json(
-            self.hub.iter_aggregated_case_json(
-                request.path_params["id"], cases_limit=cases_limit, cases_cursor=cases_cursor
+        cases_limit, cases_cursor = case_paging(request.query_params.multi_items())
+        with http_words():
+            # The cursor is checked by the first chunk, read before the status line.
+            return await _stream_json(
+                self.hub.iter_aggregated_case_json(
+                    request.path_params["id"], cases_limit=cases_limit, cases_cursor=cases_cursor
+                )
             )
-        )
 
     # -- working an aggregated case (contract §7) --------------------------------
 
@@ -181,7 +194,7 @@ class Endpoints:
 
     async def overrides(self, request: Request) -> Response:
         """``GET /overrides[?all=true]``: the operators' overrides, oldest first."""
-        include_removed = _flag(request, "all")
+        include_removed = _flag(request, OVERRIDES_ALL)
         found = await run_in_threadpool(self.hub.overrides, include_removed=include_removed)
         return JSONResponse({"overrides": to_json_dict(found)})
 
@@ -245,13 +258,13 @@ class Endpoints:
     async def preview_reply(self, request: Request) -> Response:
         """``GET /aggregated-cases/{id}/replies/preview[?scope=all]``: who a reply reaches."""
         params = request.query_params.multi_items()
-        unknown = sorted({key[:50] for key, _ in params if key != "scope"})
+        unknown = sorted({key[:50] for key, _ in params if key != REPLY_SCOPE.http})
         if unknown:
             raise InvalidQuery(f"the preview takes only scope, got: {', '.join(unknown)}")
         if len(params) > 1:
             raise InvalidQuery("scope is given twice")
         raw = params[0][1] if params else "open"
-        if raw not in ("open", "all"):
+        if raw not in REPLY_SCOPE.enum:
             raise InvalidQuery("scope must be open or all")
         scope: ReplyScope = "all" if raw == "all" else "open"
         preview = await run_in_threadpool(

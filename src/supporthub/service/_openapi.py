@@ -25,6 +25,7 @@ from supporthub.service._openapi_work import (
     WORK_SCHEMAS,
     work_paths,
 )
+from supporthub.service._params import CASE_PAGING, FILTERS, LISTING, OVERRIDES_ALL, REPLY_SCOPE
 
 __all__ = ["openapi_document"]
 
@@ -613,21 +614,17 @@ _PARAMETERS.update(WORK_PARAMETERS)
 
 _READ_SECURITY: list[dict[str, list[str]]] = [{}, {"bearerAuth": []}]
 
-_PAGING = [
-    {"$ref": "#/components/parameters/limit"},
-    {"$ref": "#/components/parameters/cursor"},
-    {"$ref": "#/components/parameters/casesLimit"},
-    {"$ref": "#/components/parameters/sort"},
-]
+
+def _listing_parameters() -> dict[str, Any]:
+    """The listings' parameters, from their declarations (``service/_params.py``)."""
+    return {param.http: param.openapi() for param in (*LISTING, *FILTERS)}
 
 
 def _listing_operation(summary: str, description: str, filters: bool) -> dict[str, Any]:
-    parameters = list(_PAGING)
-    if filters:
-        parameters += [
-            {"$ref": f"#/components/parameters/{name}"}
-            for name in ("provider", "errorCode", "status", "q", "owner", "state", "lifecycle")
-        ]
+    parameters = [
+        {"$ref": f"#/components/parameters/{param.http}"}
+        for param in (LISTING + FILTERS if filters else LISTING)
+    ]
     return {
         "summary": summary,
         "description": description + " Unknown parameters are a `400`.",
@@ -759,14 +756,7 @@ def _steering_paths() -> dict[str, Any]:
                 "listOverrides",
                 "The operators' overrides, oldest first",
                 _answer("Overrides", "The overrides."),
-                parameters=[
-                    {
-                        "name": "all",
-                        "in": "query",
-                        "description": "`true`: undone ones too.",
-                        "schema": {"type": "string", "enum": ["true", "false"]},
-                    }
-                ],
+                parameters=[OVERRIDES_ALL.openapi()],
             ),
             "post": _write_operation(
                 "makeOverride",
@@ -1015,7 +1005,7 @@ def _reply_paths() -> dict[str, Any]:
                 _answer("ReplyPreview", "The count per source, before anything is sent."),
                 parameters=[
                     _path_id("The aggregated case id."),
-                    {"name": "scope", "in": "query", "schema": _SCOPE},
+                    REPLY_SCOPE.openapi(),
                 ],
                 responses={"404": unknown_case},
             )
@@ -1095,19 +1085,7 @@ def openapi_document() -> dict[str, Any]:
                             "required": True,
                             "schema": {"type": "string", "minLength": 1},
                         },
-                        {
-                            "name": "casesLimit",
-                            "in": "query",
-                            "description": "Cases per page.",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                        },
-                        {
-                            "name": "casesCursor",
-                            "in": "query",
-                            "description": "The previous answer's `nextCasesCursor` for this "
-                            "aggregated case; any other value is a `400`.",
-                            "schema": {"type": "string", "minLength": 1},
-                        },
+                        *(param.openapi() for param in CASE_PAGING),
                     ],
                     "responses": {
                         "200": {
@@ -1241,7 +1219,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": {
             "schemas": _SCHEMAS,
-            "parameters": _PARAMETERS,
+            "parameters": _listing_parameters(),
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",
