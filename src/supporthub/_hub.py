@@ -11,7 +11,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import pluggy
@@ -638,7 +638,7 @@ class Hub:
         min_age = self.settings.min_refresh_age
         states: dict[str, SourceState] = {}
         refreshed_at = None
-        database = "ok"
+        database: Literal["ok", "unavailable"] = "ok"
         refreshing = False
         try:
             self._ready()
