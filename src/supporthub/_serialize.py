@@ -41,6 +41,7 @@ __all__ = [
     "SENT",
     "Sent",
     "converter",
+    "declare",
     "format_timestamp",
     "iter_aggregated_json",
     "iter_listing_json",
@@ -72,6 +73,7 @@ converter = cattrs.Converter()
 """Unstructures the hub's classes into the contract's camelCase JSON dicts."""
 
 converter.register_unstructure_hook(dt.datetime, format_timestamp)
+converter.register_unstructure_hook(dt.date, dt.date.isoformat)
 converter.register_unstructure_hook(Status, lambda status: status.value)
 converter.register_unstructure_hook(Trigger, lambda trigger: trigger.value)
 converter.register_unstructure_hook(OverrideKind, lambda kind: kind.value)
@@ -100,8 +102,8 @@ class Sent:
         return self.renames.get(name) or _camel(name)
 
 
-#: Every class the contract's JSON carries, and how it is sent.
-SENT: Mapping[type[Any], Sent] = {
+#: Every class the contract's JSON carries, and how it is sent (see :func:`declare`).
+SENT: dict[type[Any], Sent] = {
     Case: Sent(renames={"source_id": "id"}),
     AggregatedCase: Sent(),
     AggregationKey: Sent(properties=("id",)),
@@ -157,6 +159,12 @@ def _register(cls: type[Any], sent: Sent) -> None:
 
 for _cls, _sent in SENT.items():
     _register(_cls, _sent)
+
+
+def declare(cls: type[Any], sent: Sent) -> None:
+    """Add ``cls`` to :data:`SENT` (the service's own answers) and send it so."""
+    SENT[cls] = sent
+    _register(cls, sent)
 
 
 # Two classes keep a hand-written hook over the declared one: the values differ

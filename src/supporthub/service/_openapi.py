@@ -31,6 +31,7 @@ from supporthub._suggest import Suggestions
 from supporthub._upgrade import RulesUpgrade
 from supporthub._work import HistoryEntry
 from supporthub.service._bodies import OVERRIDE_BODIES, Decision, StopReply
+from supporthub.service._envelopes import History, Overrides, Replies, RulesPreview, Trend
 from supporthub.service._openapi_work import WORK_PARAMETERS, WORK_SCHEMAS, work_paths
 from supporthub.service._schemas import component_schemas, field_docs, request_schema, type_schema
 
@@ -117,6 +118,9 @@ def _planned_and_stored(schemas: dict[str, Any]) -> None:
     schemas["RuleChange"]["properties"]["overrides"]["items"] = _ref("PlannedOverride")
 
 
+#: The service's own wrappers around them (``_envelopes.py``).
+_ENVELOPES = (Overrides, Replies, History, Trend, RulesPreview)
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -143,25 +147,7 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
     **component_schemas(_ANSWERS),
-    "Overrides": {
-        "type": "object",
-        "required": ["overrides"],
-        "properties": {"overrides": {"type": "array", "items": _ref("Override")}},
-    },
-    "RulesPreview": {
-        "type": "object",
-        "required": ["diff", "applied", "upgrade"],
-        "properties": {
-            "diff": _ref("ReplayDiff"),
-            "applied": {"type": "boolean", "const": False},
-            "upgrade": _ref("RulesUpgrade"),
-        },
-    },
-    "Replies": {
-        "type": "object",
-        "required": ["replies"],
-        "properties": {"replies": {"type": "array", "items": _ref("Reply")}},
-    },
+    **component_schemas(_ENVELOPES),
     # The request bodies, from the classes that also check them (``_bodies.py``).
     "NewOverride": {"oneOf": [request_schema(body) for body in OVERRIDE_BODIES.values()]},
     "Decision": request_schema(Decision),
@@ -557,6 +543,45 @@ def _reply_paths() -> dict[str, Any]:
     }
 
 
+def _link(operation_id: str, path_id: str, **more: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": {"path.id": path_id, **more}}
+
+
+_FIRST_AGGREGATED = "$response.body#/aggregatedCases/0/id"
+_LISTING_LINKS = {
+    "getAggregatedCase": _link("getAggregatedCase", _FIRST_AGGREGATED),
+    "explainAggregatedCase": _link("explainAggregatedCase", _FIRST_AGGREGATED),
+    "workHistory": _link("workHistory", _FIRST_AGGREGATED),
+    "trend": _link("trend", _FIRST_AGGREGATED),
+    "listReplies": _link("listReplies", _FIRST_AGGREGATED),
+    "previewReply": _link("previewReply", _FIRST_AGGREGATED),
+    "changeWork": _link("changeWork", _FIRST_AGGREGATED),
+    "reply": _link("reply", _FIRST_AGGREGATED),
+}
+#: Where an answer's ids lead (OpenAPI links): schemathesis follows them in
+#: its stateful run, so the operations on one id are tried on ids that exist.
+_LINKS: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("/get-all", "get", "200"): _LISTING_LINKS,
+    ("/search", "get", "200"): _LISTING_LINKS,
+    ("/overrides", "post", "200"): {
+        "undoOverride": _link(
+            "undoOverride", "$response.body#/overrides/0/id", **{"query.by": "$request.body#/by"}
+        )
+    },
+    ("/aggregated-cases/{id}/replies", "post", "202"): {
+        "replyProgress": _link("replyProgress", "$response.body#/id"),
+        "stopReply": _link("stopReply", "$response.body#/id"),
+    },
+}
+
+
+def _with_links(paths: dict[str, Any]) -> dict[str, Any]:
+    for (path, method, status), links in _LINKS.items():
+        responses = paths[path][method]["responses"]
+        responses[status] = {**responses[status], "links": links}
+    return paths
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document served at ``/openapi.json``."""
@@ -570,172 +595,174 @@ def openapi_document() -> dict[str, Any]:
             "cases by provider and error code. JSON in UTF-8, camelCase fields; more fields "
             'than described may appear. Errors are `{"error": "<words>"}`.',
         },
-        "paths": {
-            "/get-all": {
-                "get": _listing_operation(
-                    "Every aggregated case",
-                    "Every aggregated case, open first, then by `caseCount` descending, "
-                    "then by `id`.",
-                    filters=False,
-                )
-            },
-            "/search": {
-                "get": _listing_operation(
-                    "Aggregated cases that match",
-                    "The filters combine with AND; a repeated filter matches any of its "
-                    "values. Without filters it answers what `/get-all` answers.",
-                    filters=True,
-                )
-            },
-            "/aggregated-cases/{id}": {
-                "get": {
-                    "summary": "One aggregated case with all its cases, or a page of them",
-                    "description": "Without `casesLimit` every case is embedded, streamed. "
-                    "With it the cases come a page at a time (most recently updated first) "
-                    "and the answer carries `nextCasesCursor`, null on the last page.",
-                    "operationId": "getAggregatedCase",
-                    "security": _READ_SECURITY,
-                    "parameters": [
-                        {
-                            "name": "id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "minLength": 1},
-                        },
-                        {
-                            "name": "casesLimit",
-                            "in": "query",
-                            "description": "Cases per page.",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                        },
-                        {
-                            "name": "casesCursor",
-                            "in": "query",
-                            "description": "The previous answer's `nextCasesCursor` for this "
-                            "aggregated case; any other value is a `400`.",
-                            "schema": {"type": "string", "minLength": 1},
-                        },
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The aggregated case.",
-                            "content": {
-                                _JSON: {
-                                    "schema": {
-                                        "allOf": [
-                                            _ref("AggregatedCase"),
-                                            _CASES_PAGE_TAIL,
-                                        ]
-                                    }
-                                }
-                            },
-                        },
-                        "400": _BAD_REQUEST,
-                        "308": _MOVED,
-                        "401": _UNAUTHORIZED,
-                        "404": _error("No aggregated case has this id."),
-                        "503": _UNAVAILABLE,
-                    },
+        "paths": _with_links(
+            {
+                "/get-all": {
+                    "get": _listing_operation(
+                        "Every aggregated case",
+                        "Every aggregated case, open first, then by `caseCount` descending, "
+                        "then by `id`.",
+                        filters=False,
+                    )
                 },
-                "patch": _work["patch"],
-            },
-            "/aggregated-cases/{id}/history": _work["history"],
-            "/aggregated-cases/{id}/trend": _work["trend"],
-            **_steering_paths(),
-            **_reply_paths(),
-            "/refresh": {"get": _refresh_operation("get"), "post": _refresh_operation("post")},
-            "/health": {
-                "get": {
-                    "summary": "Database, refresh lock and sources",
-                    "description": "Never needs a token. The page explains the Refresh "
-                    "button's state from `sources.*.refreshableAt`.",
-                    "operationId": "health",
-                    "responses": {
-                        "200": {
-                            "description": "The database answers.",
-                            "content": {_JSON: {"schema": _ref("Health")}},
-                        },
-                        "503": {
-                            "description": "The database does not answer.",
-                            "content": {_JSON: {"schema": _ref("Health")}},
+                "/search": {
+                    "get": _listing_operation(
+                        "Aggregated cases that match",
+                        "The filters combine with AND; a repeated filter matches any of its "
+                        "values. Without filters it answers what `/get-all` answers.",
+                        filters=True,
+                    )
+                },
+                "/aggregated-cases/{id}": {
+                    "get": {
+                        "summary": "One aggregated case with all its cases, or a page of them",
+                        "description": "Without `casesLimit` every case is embedded, streamed. "
+                        "With it the cases come a page at a time (most recently updated first) "
+                        "and the answer carries `nextCasesCursor`, null on the last page.",
+                        "operationId": "getAggregatedCase",
+                        "security": _READ_SECURITY,
+                        "parameters": [
+                            {
+                                "name": "id",
+                                "in": "path",
+                                "required": True,
+                                "schema": {"type": "string", "minLength": 1},
+                            },
+                            {
+                                "name": "casesLimit",
+                                "in": "query",
+                                "description": "Cases per page.",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                            },
+                            {
+                                "name": "casesCursor",
+                                "in": "query",
+                                "description": "The previous answer's `nextCasesCursor` for this "
+                                "aggregated case; any other value is a `400`.",
+                                "schema": {"type": "string", "minLength": 1},
+                            },
+                        ],
+                        "responses": {
+                            "200": {
+                                "description": "The aggregated case.",
+                                "content": {
+                                    _JSON: {
+                                        "schema": {
+                                            "allOf": [
+                                                _ref("AggregatedCase"),
+                                                _CASES_PAGE_TAIL,
+                                            ]
+                                        }
+                                    }
+                                },
+                            },
+                            "400": _BAD_REQUEST,
+                            "308": _MOVED,
+                            "401": _UNAUTHORIZED,
+                            "404": _error("No aggregated case has this id."),
+                            "503": _UNAVAILABLE,
                         },
                     },
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "operationId": "openapi",
-                    "security": _READ_SECURITY,
-                    "responses": {
-                        "200": {
-                            "description": "OpenAPI 3.1.",
-                            "content": {_JSON: {"schema": {"type": "object"}}},
-                        },
-                        "401": _UNAUTHORIZED,
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "description": "Request latency by route and status; refresh duration and "
-                    "outcome per source; cases per source; open and closed aggregated cases; "
-                    "unowned open and regressed aggregated cases; claims won and lost.",
-                    "operationId": "metrics",
-                    "security": _READ_SECURITY,
-                    "responses": {
-                        "200": {
-                            "description": "Prometheus text format (OpenMetrics when the "
-                            "`Accept` header asks for it).",
-                            "content": {
-                                "text/plain": {"schema": {"type": "string"}},
-                                "application/openmetrics-text": {"schema": {"type": "string"}},
+                    "patch": _work["patch"],
+                },
+                "/aggregated-cases/{id}/history": _work["history"],
+                "/aggregated-cases/{id}/trend": _work["trend"],
+                **_steering_paths(),
+                **_reply_paths(),
+                "/refresh": {"get": _refresh_operation("get"), "post": _refresh_operation("post")},
+                "/health": {
+                    "get": {
+                        "summary": "Database, refresh lock and sources",
+                        "description": "Never needs a token. The page explains the Refresh "
+                        "button's state from `sources.*.refreshableAt`.",
+                        "operationId": "health",
+                        "responses": {
+                            "200": {
+                                "description": "The database answers.",
+                                "content": {_JSON: {"schema": _ref("Health")}},
+                            },
+                            "503": {
+                                "description": "The database does not answer.",
+                                "content": {_JSON: {"schema": _ref("Health")}},
                             },
                         },
-                        "401": _UNAUTHORIZED,
-                    },
-                }
-            },
-            "/": {
-                "get": {
-                    "summary": "The web page for people",
-                    "description": "Never needs a token: it holds no data and asks for the "
-                    "read token itself when the data endpoints answer `401`.",
-                    "operationId": "page",
-                    "responses": {
-                        "200": {
-                            "description": "HTML.",
-                            "content": {"text/html": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-            "/static/app.js": {
-                "get": {
-                    "summary": "The web page's script",
-                    "operationId": "pageScript",
-                    "responses": {
-                        "200": {
-                            "description": "JavaScript.",
-                            "content": {"text/javascript": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-            "/static/app.css": {
-                "get": {
-                    "summary": "The web page's style sheet",
-                    "operationId": "pageStyle",
-                    "responses": {
-                        "200": {
-                            "description": "CSS.",
-                            "content": {"text/css": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-        },
+                    }
+                },
+                "/openapi.json": {
+                    "get": {
+                        "summary": "This document",
+                        "operationId": "openapi",
+                        "security": _READ_SECURITY,
+                        "responses": {
+                            "200": {
+                                "description": "OpenAPI 3.1.",
+                                "content": {_JSON: {"schema": {"type": "object"}}},
+                            },
+                            "401": _UNAUTHORIZED,
+                        },
+                    }
+                },
+                "/metrics": {
+                    "get": {
+                        "summary": "Prometheus metrics",
+                        "description": "Request latency by route and status; refresh duration and "
+                        "outcome per source; cases per source; open and closed aggregated cases; "
+                        "unowned open and regressed aggregated cases; claims won and lost.",
+                        "operationId": "metrics",
+                        "security": _READ_SECURITY,
+                        "responses": {
+                            "200": {
+                                "description": "Prometheus text format (OpenMetrics when the "
+                                "`Accept` header asks for it).",
+                                "content": {
+                                    "text/plain": {"schema": {"type": "string"}},
+                                    "application/openmetrics-text": {"schema": {"type": "string"}},
+                                },
+                            },
+                            "401": _UNAUTHORIZED,
+                        },
+                    }
+                },
+                "/": {
+                    "get": {
+                        "summary": "The web page for people",
+                        "description": "Never needs a token: it holds no data and asks for the "
+                        "read token itself when the data endpoints answer `401`.",
+                        "operationId": "page",
+                        "responses": {
+                            "200": {
+                                "description": "HTML.",
+                                "content": {"text/html": {"schema": {"type": "string"}}},
+                            }
+                        },
+                    }
+                },
+                "/static/app.js": {
+                    "get": {
+                        "summary": "The web page's script",
+                        "operationId": "pageScript",
+                        "responses": {
+                            "200": {
+                                "description": "JavaScript.",
+                                "content": {"text/javascript": {"schema": {"type": "string"}}},
+                            }
+                        },
+                    }
+                },
+                "/static/app.css": {
+                    "get": {
+                        "summary": "The web page's style sheet",
+                        "operationId": "pageStyle",
+                        "responses": {
+                            "200": {
+                                "description": "CSS.",
+                                "content": {"text/css": {"schema": {"type": "string"}}},
+                            }
+                        },
+                    }
+                },
+            }
+        ),
         "components": {
             "schemas": _SCHEMAS,
             "parameters": _PARAMETERS,

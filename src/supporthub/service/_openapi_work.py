@@ -47,41 +47,6 @@ WORK_SCHEMAS: dict[str, Any] = {
             "owner": {"type": "string", "description": "Who owns it."},
         },
     },
-    "Trend": {
-        "type": "object",
-        "required": ["days"],
-        "properties": {
-            "days": {
-                "type": "array",
-                "minItems": 14,
-                "maxItems": 14,
-                "description": "The last 14 UTC days, oldest first, today last.",
-                "items": {
-                    "type": "object",
-                    "required": ["date", "cases"],
-                    "properties": {
-                        "date": {"type": "string", "format": "date"},
-                        "cases": {
-                            "type": "integer",
-                            "minimum": 0,
-                            "description": "Its cases whose CRM `createdAt` falls on that day.",
-                        },
-                    },
-                },
-            }
-        },
-    },
-    "History": {
-        "type": "object",
-        "required": ["history"],
-        "properties": {
-            "history": {
-                "type": "array",
-                "items": _ref("HistoryEntry"),
-                "description": "Newest first.",
-            }
-        },
-    },
 }
 
 _ITEM = {"type": "string", "minLength": 1, "maxLength": MAX_VALUE_LENGTH}

@@ -16,7 +16,8 @@ the schema of the body and its check (``_bodies.py``). What is read:
   ``:ivar name: text`` line (continued by indented lines) per field; a sent
   property's docstring.
 - **constraints**: ``metadata`` keys ``min_length``, ``max_length``,
-  ``pattern``, ``minimum``, ``maximum`` of an attrs field.
+  ``pattern``, ``minimum``, ``maximum``, ``min_items``, ``max_items`` of an
+  attrs field.
 - **required**: in an answer, every field the converter always sends (all
   but ``omit_if_default`` ones) and the sent properties, so a field that
   disappears from the answers fails the document check of the tests; in a
@@ -64,6 +65,8 @@ _CONSTRAINTS = {
     "pattern": "pattern",
     "minimum": "minimum",
     "maximum": "maximum",
+    "min_items": "minItems",
+    "max_items": "maxItems",
 }
 _IVAR = re.compile(r"^:ivar (\w+):\s*(.*)$")
 
@@ -162,9 +165,11 @@ def type_schema(kind: Any, found: set[type[Any]]) -> dict[str, Any]:
             schema = {"anyOf": [type_schema(arg, found) for arg in rest]}
         return _or_null(schema) if nullable else schema
     if origin is Literal:
+        kind_of = {bool: "boolean", int: "integer", str: "string"}
+        literal: dict[str, Any] = {"type": kind_of[type(args[0])]}
         if len(args) == 1:
-            return {"type": "string", "const": args[0]}
-        return {"type": "string", "enum": list(args)}
+            return {**literal, "const": args[0]}
+        return {**literal, "enum": list(args)}
     if origin is not None:
         return _container_schema(origin, args, found)
     if kind is type(None):
