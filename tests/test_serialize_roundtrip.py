@@ -68,7 +68,7 @@ _source_health = st.builds(
 )
 _health = st.builds(
     Health,
-    database=_text,
+    database=st.sampled_from(["ok", "unavailable"]),
     refreshing=st.booleans(),
     min_refresh_age_seconds=st.floats(min_value=0, max_value=1e9),
     refresh_interval_seconds=st.floats(min_value=0, max_value=1e9),

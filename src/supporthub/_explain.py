@@ -36,6 +36,8 @@ class ExplainStep:
 class ExplainedValues:
     """Members that share raw values, and the way those values became the key.
 
+    :ivar provider: as the CRMs spelled it.
+    :ivar error_code: as the CRMs wrote it.
     :ivar steps: one per rule that changed the key, in order.
     """
 
@@ -54,6 +56,7 @@ class Explanation:
     :ivar overrides: the operators' decisions that shape this aggregated case.
     :ivar default_rules: the default rule set the database is grouped by
         (``default@2``), whose legal forms are ``legal_forms``.
+    :ivar legal_forms: the legal forms that rule set drops from provider names.
     :ivar made_by: the rules that made this aggregated case, in words: the
         default rule set, then each further rule with a digest of what
         configures it (``default@2, overrides@1 #1a2b3c4d``).

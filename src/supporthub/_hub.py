@@ -12,7 +12,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import pluggy
@@ -684,7 +684,7 @@ class Hub:
         min_age = self.settings.min_refresh_age
         states: dict[str, SourceState] = {}
         refreshed_at = None
-        database = "ok"
+        database: Literal["ok", "unavailable"] = "ok"
         refreshing = False
         try:
             self._ready()
@@ -721,6 +721,7 @@ class Hub:
             refresh_interval_seconds=self.settings.refresh_interval.total_seconds(),
             refreshed_at=refreshed_at,
             sources=sources,
+            writes_need_token=self.settings.api_token is not None,
         )
 
     # -- working an aggregated case (contract §7) ----------------------------------

@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 import hashlib
 from collections.abc import Mapping
+from typing import Literal
 
 import attrs
 import orjson
@@ -66,6 +67,7 @@ class Case:
     :ivar number: the people-facing number (Banana ``CaseNumber``).
     :ivar provider: the raw provider name, before normalization.
     :ivar error_code: the raw error code, before normalization.
+    :ivar url: where the case opens in its CRM.
     """
 
     source: str
@@ -104,6 +106,8 @@ class AggregationKey:
     The default rule fills :attr:`provider_key` and :attr:`error_code_key`;
     a plug-in rule may change them or add ``extra`` parts (name, value).
     A ``None`` part is a value like any other.
+
+    :ivar extra: further (name, value) parts from plug-in rules or overrides.
     """
 
     provider_key: str | None
@@ -121,11 +125,14 @@ class AggregationKey:
 class AggregatedCase:
     """Cases consolidated under one key, as served to engineers.
 
+    :ivar id: derived from the key alone: stable.
+    :ivar status: ``open`` when at least one of its cases is open.
     :ivar provider: display name, the most common trimmed spelling among the
         members (ties: alphabetically first); ``None`` when the key has no provider.
     :ivar error_code: the error code key; ``None`` when the key has none.
     :ivar cases: the members, most recently updated first; may be capped by
         ``cases_limit`` while :attr:`case_count` still counts them all.
+    :ivar rules_version: the rule set that produced this aggregated case.
     :ivar first_seen_at: when the hub first stored a case of it (the start of
         the refresh that brought it; not the CRM's ``createdAt``).
     :ivar owner: who works on it (contract §7), or ``None``.
@@ -175,6 +182,8 @@ class CasesPage:
 class Page:
     """One answer to a listing or a search.
 
+    :ivar aggregated_cases: open before closed, then ``caseCount``
+        descending, then ``id`` (unless a ``sort`` says otherwise).
     :ivar total: how many aggregated cases match over all pages.
     :ivar next_cursor: pass it back to get the next page; ``None`` on the last.
     :ivar refreshed_at: end of the last refresh in which a source succeeded.
@@ -217,6 +226,7 @@ class SourceReport:
     :ivar skipped: those among them that could not be used.
     :ivar written: cases inserted or changed in the hub.
     :ivar deleted: cases removed from the hub (tombstones, full resync).
+    :ivar error: why the source failed; sent only when it did.
     """
 
     ok: bool
@@ -272,14 +282,20 @@ class SourceHealth:
 
 @attrs.frozen
 class Health:
-    """The hub's health: database, refresh lock, sources."""
+    """The hub's health: database, refresh lock, sources.
 
-    database: str
+    :ivar writes_need_token: whether writes (claims, overrides, replies) need
+        the API token (``SUPPORTHUB_API_TOKEN`` is set); the page shows its
+        write controls only to who can use them.
+    """
+
+    database: Literal["ok", "unavailable"]
     refreshing: bool
     min_refresh_age_seconds: float
     refresh_interval_seconds: float
     refreshed_at: dt.datetime | None
     sources: Mapping[str, SourceHealth]
+    writes_need_token: bool = False
 
     @property
     def ok(self) -> bool:

@@ -63,10 +63,25 @@ def idempotency_key(reply_id: str, source: str, case_id: str) -> str:
 
 @attrs.frozen
 class ReplyRequest:
-    """A reply as asked for, its values checked (:func:`checked_reply`)."""
+    """A reply as asked for, its values checked (:func:`checked_reply`).
 
-    message: str
-    by: str
+    It also declares the body of ``POST /aggregated-cases/{id}/replies``.
+
+    :ivar message: the comment, posted as written on each target case.
+    :ivar by: who replies.
+    :ivar public: ``False``: an internal note the customer does not see.
+    :ivar set_status: also set each case to waiting on the customer
+        (``pending``) or ``solved``; ``None`` leaves the status alone.
+    :ivar scope: ``open``: the open member cases; ``all``: every member case.
+    :ivar auto_reply: also send it to every open case that joins the
+        aggregated case later, on the refresh that brings it, until stopped
+        or ``fixed``.
+    """
+
+    message: str = attrs.field(
+        metadata={"min_length": 1, "max_length": MAX_MESSAGE, "pattern": r"\S"}
+    )
+    by: str = attrs.field(metadata={"min_length": 1, "max_length": MAX_WHO, "pattern": r"\S"})
     public: bool = True
     set_status: ReplyStatus | None = None
     scope: ReplyScope = "open"
@@ -119,6 +134,7 @@ def checked_reply(
 class ReplyAccepted:
     """A reply stored with its outbox rows: delivery has begun.
 
+    :ivar id: the reply id, for ``GET /replies/{id}``.
     :ivar targets: how many target cases it has.
     """
 
@@ -130,6 +146,7 @@ class ReplyAccepted:
 class ReplyPreview:
     """Who a reply would reach, before it is sent.
 
+    :ivar scope: ``open``: the open member cases; ``all``: every member case.
     :ivar targets: target cases in all.
     :ivar by_source: target cases per source.
     :ivar unwritable: sources among them whose adapter cannot write, and why:
@@ -164,6 +181,8 @@ class Reply:
 
     :ivar state: ``delivering`` while a target is pending, then ``done``
         or ``done-with-failures``.
+    :ivar aggregated_case_id: follows the cases when a regroup changes the id.
+    :ivar scope: ``open``: the open member cases; ``all``: every member case.
     :ivar stopped_at: when auto-reply was ended (stopped, or the aggregated
         case became ``fixed``); ``None`` while it runs or was never asked.
     :ivar cases: every target case; empty in lists of replies.

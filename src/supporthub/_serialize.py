@@ -41,7 +41,10 @@ from supporthub._upgrade import CarriedOverride, RulesUpgrade
 from supporthub._work import FieldChange, HistoryEntry, Lifecycle, WorkState
 
 __all__ = [
+    "SENT",
+    "Sent",
     "converter",
+    "declare",
     "format_timestamp",
     "from_json_dict",
     "iter_aggregated_json",
@@ -87,16 +90,103 @@ converter = cattrs.Converter()
 
 converter.register_unstructure_hook(dt.datetime, format_timestamp)
 converter.register_structure_hook(dt.datetime, lambda value, _: parse_timestamp(value))
+converter.register_unstructure_hook(dt.date, dt.date.isoformat)
 converter.register_unstructure_hook(Status, lambda status: status.value)
 converter.register_unstructure_hook(Trigger, lambda trigger: trigger.value)
 converter.register_unstructure_hook(OverrideKind, lambda kind: kind.value)
 converter.register_unstructure_hook(WorkState, lambda state: state.value)
 converter.register_unstructure_hook(Lifecycle, lambda lifecycle: lifecycle.value)
-converter.register_unstructure_hook(
-    FieldChange, lambda change: {"field": change.field, "from": change.before, "to": change.after}
-)
 
 
+@attrs.frozen
+class Sent:
+    """How the converter sends one attrs class: the one declaration of its JSON shape.
+
+    Every field is sent under its camelCase name unless :attr:`renames` says
+    otherwise, and always, unless it is in :attr:`omit_if_default`. The
+    read-only properties named in :attr:`properties` are sent too. The
+    OpenAPI document's schemas are derived from the same declaration
+    (``service/_schemas.py``), so a field cannot be sent one way and
+    described another.
+    """
+
+    renames: Mapping[str, str] = attrs.field(factory=dict)
+    omit_if_default: frozenset[str] = frozenset()
+    properties: tuple[str, ...] = ()
+
+    def json_name(self, name: str) -> str:
+        """The JSON name of attribute or property ``name``."""
+        return self.renames.get(name) or _camel(name)
+
+
+#: Every class the contract's JSON carries, and how it is sent (see :func:`declare`).
+SENT: dict[type[Any], Sent] = {
+    Case: Sent(renames={"source_id": "id"}),
+    AggregatedCase: Sent(),
+    AggregationKey: Sent(properties=("id",)),
+    Page: Sent(properties=("count",)),
+    SourceState: Sent(),
+    SourceReport: Sent(omit_if_default=frozenset({"error", "duration_seconds"})),
+    RefreshReport: Sent(properties=("ok",)),
+    SourceHealth: Sent(),
+    Health: Sent(),
+    Override: Sent(),
+    CaseRef: Sent(renames={"source_id": "id"}),
+    ReplayDiff: Sent(),
+    RuleChange: Sent(),
+    ExplainStep: Sent(),
+    ExplainedValues: Sent(),
+    Explanation: Sent(),
+    AliasSuggestion: Sent(),
+    GroupSuggestion: Sent(),
+    Suggestions: Sent(),
+    CarriedOverride: Sent(),
+    RulesUpgrade: Sent(properties=("pending",)),
+    FieldChange: Sent(renames={"before": "from", "after": "to"}),
+    HistoryEntry: Sent(),
+    Delivery: Sent(),
+    ReplyAccepted: Sent(),
+    ReplyPreview: Sent(),
+    Reply: Sent(properties=("state", "auto_reply_active")),
+}
+
+
+def _register(cls: type[Any], sent: Sent) -> None:
+    fields: dict[str, Any] = {
+        field.name: override(
+            rename=sent.json_name(field.name),
+            omit_if_default=field.name in sent.omit_if_default,
+        )
+        for field in attrs.fields(cls)
+    }
+    unstructure_fields = make_dict_unstructure_fn(cls, converter, **fields)
+    if not sent.properties:
+        converter.register_unstructure_hook(cls, unstructure_fields)
+        return
+    names = [(name, sent.json_name(name)) for name in sent.properties]
+
+    def unstructure(value: Any) -> dict[str, Any]:
+        data: dict[str, Any] = unstructure_fields(value)
+        for name, json_name in names:
+            data[json_name] = converter.unstructure(getattr(value, name))
+        return data
+
+    converter.register_unstructure_hook(cls, unstructure)
+
+
+for _cls, _sent in SENT.items():
+    _register(_cls, _sent)
+
+
+def declare(cls: type[Any], sent: Sent) -> None:
+    """Add ``cls`` to :data:`SENT` (the service's own answers) and send it so."""
+    SENT[cls] = sent
+    _register(cls, sent)
+
+
+# Two classes keep a hand-written hook over the declared one: the values differ
+# (an aggregation key's parts as lists, only the changed carried overrides),
+# the shape is the declared one, which the service tests check on every answer.
 def _unstructure_key(key: AggregationKey) -> dict[str, Any]:
     return {
         "id": key.id,
@@ -107,41 +197,6 @@ def _unstructure_key(key: AggregationKey) -> dict[str, Any]:
 
 
 converter.register_unstructure_hook(AggregationKey, _unstructure_key)
-
-
-def _register_camel(cls: type[Any], *, both_ways: bool = False, **overrides: Any) -> None:
-    """camelCase names for ``cls``; with ``both_ways`` the JSON structures back too."""
-    renames: dict[str, Any] = {
-        field.name: override(rename=_camel(field.name)) for field in attrs.fields(cls)
-    }
-    renames.update(overrides)
-    converter.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, converter, **renames))
-    if both_ways:
-        converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **renames))
-
-
-_register_camel(Case, source_id=override(rename="id"))
-_register_camel(AggregatedCase)
-_register_camel(SourceState, both_ways=True)
-_register_camel(
-    SourceReport,
-    both_ways=True,
-    error=override(omit_if_default=True),
-    duration_seconds=override(rename="durationSeconds", omit_if_default=True),
-)
-_register_camel(SourceHealth, both_ways=True)
-_register_camel(Health, both_ways=True)
-_register_camel(Override)
-_register_camel(CaseRef, source_id=override(rename="id"))
-_register_camel(ReplayDiff)
-_register_camel(RuleChange)
-_register_camel(ExplainStep)
-_register_camel(ExplainedValues)
-_register_camel(Explanation)
-_register_camel(AliasSuggestion)
-_register_camel(GroupSuggestion)
-_register_camel(Suggestions)
-_register_camel(CarriedOverride)
 
 
 def _unstructure_upgrade(upgrade: RulesUpgrade) -> dict[str, Any]:
@@ -156,63 +211,31 @@ def _unstructure_upgrade(upgrade: RulesUpgrade) -> dict[str, Any]:
 
 
 converter.register_unstructure_hook(RulesUpgrade, _unstructure_upgrade)
-_register_camel(HistoryEntry)
-_register_camel(Delivery)
-_register_camel(ReplyAccepted)
-_register_camel(ReplyPreview)
-_register_camel(Reply)
-_reply_fields = converter.get_unstructure_hook(Reply)
 
 
-def _unstructure_reply(reply: Reply) -> dict[str, Any]:
-    data: dict[str, Any] = _reply_fields(reply)
-    data["state"] = reply.state
-    data["autoReplyActive"] = reply.auto_reply_active
-    return data
-
-
-converter.register_unstructure_hook(Reply, _unstructure_reply)
-
-
-def _unstructure_page(page: Page) -> dict[str, Any]:
-    return {
-        "aggregatedCases": [converter.unstructure(item) for item in page.aggregated_cases],
-        "count": page.count,
-        "total": page.total,
-        "nextCursor": page.next_cursor,
-        "refreshedAt": None if page.refreshed_at is None else format_timestamp(page.refreshed_at),
+# What the hub reads back (stored refresh reports, health), structured by the
+# same declaration it is sent by: one path both ways.
+def _register_structure(cls: type[Any], **defaults: Any) -> None:
+    sent = SENT[cls]
+    fields: dict[str, Any] = {
+        field.name: override(rename=sent.json_name(field.name)) for field in attrs.fields(cls)
     }
+    structure_fields = make_dict_structure_fn(cls, converter, **fields)
+    if not defaults:
+        converter.register_structure_hook(cls, structure_fields)
+        return
+
+    def structure(data: Mapping[str, Any], cls: type[Any]) -> Any:
+        return structure_fields({**defaults, **data}, cls)
+
+    converter.register_structure_hook(cls, structure)
 
 
-def _unstructure_report(report: RefreshReport) -> dict[str, Any]:
-    return {
-        "refreshedAt": (
-            None if report.refreshed_at is None else format_timestamp(report.refreshed_at)
-        ),
-        "startedAt": format_timestamp(report.started_at),
-        "finishedAt": format_timestamp(report.finished_at),
-        "trigger": report.trigger.value,
-        "full": report.full,
-        "ok": report.ok,
-        "sources": {name: converter.unstructure(r) for name, r in report.sources.items()},
-    }
-
-
-converter.register_unstructure_hook(Page, _unstructure_page)
-converter.register_unstructure_hook(RefreshReport, _unstructure_report)
-_report_names: dict[str, Any] = {
-    field.name: override(rename=_camel(field.name)) for field in attrs.fields(RefreshReport)
-}
-_structure_report_fields = make_dict_structure_fn(RefreshReport, converter, **_report_names)
-
-
-def _structure_report(data: Mapping[str, Any], cls: type[RefreshReport]) -> RefreshReport:
-    # ``ok`` is derived, so it is not read. Older stored reports may lack
-    # ``full`` (they were not full resyncs) and ``refreshedAt`` (nothing yet).
-    return _structure_report_fields({"full": False, "refreshedAt": None, **data}, cls)
-
-
-converter.register_structure_hook(RefreshReport, _structure_report)
+for _cls in (SourceState, SourceReport, SourceHealth, Health):
+    _register_structure(_cls)
+# ``ok`` is derived, so it is not read. Older stored reports may lack
+# ``full`` (they were not full resyncs) and ``refreshedAt`` (nothing yet).
+_register_structure(RefreshReport, full=False, refreshedAt=None)
 
 
 def to_json_dict(value: Any) -> Any:

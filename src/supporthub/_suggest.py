@@ -56,6 +56,8 @@ def _suggestion_id(kind: str, payload: object) -> str:
 class AliasSuggestion:
     """Provider key :attr:`spelling` is probably :attr:`provider`.
 
+    :ivar spelling: a provider key…
+    :ivar provider: …that probably means this one.
     :ivar score: similarity, 0-100.
     :ivar case_count: cases filed under the spelling.
     """

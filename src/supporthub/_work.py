@@ -93,7 +93,12 @@ class Work:
 
 @attrs.frozen
 class FieldChange:
-    """One field of the work, before and after (published as ``from`` and ``to``)."""
+    """One field of the work, before and after (published as ``from`` and ``to``).
+
+    :ivar field: ``owner``, ``state``, ``trackerUrl``, ``note``, or
+        ``mergedFrom`` (an aggregated case merged into this one: ``from`` its
+        id, ``to`` this one's).
+    """
 
     field: str
     before: str | None
@@ -107,6 +112,7 @@ class HistoryEntry:
     :ivar aggregated_case_id: the aggregated case it was made on; differs
         from the one whose history lists it when that one took over a
         merged-away aggregated case.
+    :ivar by: who made it; ``supporthub`` for the hub's own (regressions, merges).
     :ivar note: the note given with the change, if any.
     """
 
@@ -172,15 +178,28 @@ def _owner(value: object) -> str | None:
 class WorkChange:
     """A checked change of the work: build it with :meth:`checked`.
 
-    :ivar by: who makes it (required).
-    :ivar claim: set the owner to ``by`` only if nobody owns it (or ``by`` does).
+    It also declares the body of ``PATCH /aggregated-cases/{id}`` (names,
+    types, bounds); a field left out (``UNSET``) stays as it is.
+
+    :ivar by: who makes the change; kept in the history.
+    :ivar owner: who works on it; ``None`` releases it. Cannot be ``none``.
+    :ivar state: where the work stands (case-insensitive over HTTP).
+    :ivar tracker_url: an ``http`` or ``https`` link to the bug tracker's
+        ticket; ``None`` clears it.
+    :ivar note: a note kept with the change; ``None`` clears it.
+    :ivar claim: set the owner to ``by`` only if nobody owns it (or ``by``
+        does), else a conflict naming the owner. Not together with ``owner``.
     """
 
-    by: str
-    owner: str | _Unset | None = UNSET
+    by: str = attrs.field(metadata={"min_length": 1, "max_length": MAX_BY})
+    owner: str | _Unset | None = attrs.field(
+        default=UNSET, metadata={"min_length": 1, "max_length": MAX_OWNER}
+    )
     state: WorkState | _Unset = UNSET
-    tracker_url: str | _Unset | None = UNSET
-    note: str | _Unset | None = UNSET
+    tracker_url: str | _Unset | None = attrs.field(
+        default=UNSET, metadata={"max_length": MAX_TRACKER_URL}
+    )
+    note: str | _Unset | None = attrs.field(default=UNSET, metadata={"max_length": MAX_NOTE})
     claim: bool = False
 
     @classmethod

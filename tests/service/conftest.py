@@ -15,6 +15,8 @@ from starlette.testclient import TestClient
 
 from supporthub.service import create_app
 
+from .document_check import check_answer
+
 #: (provider as the CRM spells it, error code as written, open?) per case.
 SEED: list[tuple[str | None, str | None, bool]] = [
     ("Acme Payments", "E-1042", True),
@@ -45,6 +47,19 @@ def seed(fake_crm: Any, rows: list[tuple[str | None, str | None, bool]] = SEED) 
             status="open" if is_open else "closed",
             subject=f'<b>Case {number}</b> & "quotes" <script>alert({number})</script>',
         )
+
+
+@pytest.fixture(autouse=True)
+def answers_match_the_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every JSON answer a test here receives must be one the served document allows."""
+    request = TestClient.request
+
+    def checked(self: TestClient, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = request(self, method, url, *args, **kwargs)
+        check_answer(method.upper(), answer.request.url.path, answer)
+        return answer
+
+    monkeypatch.setattr(TestClient, "request", checked)
 
 
 @pytest.fixture

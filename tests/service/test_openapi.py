@@ -106,3 +106,25 @@ def test_no_answer_breaks_the_document(case: Any, seeded_hub: Any) -> None:
             response_schema_conformance,
         ],
     )
+
+
+def test_linked_operations_keep_to_the_document(seeded_hub: Any) -> None:
+    """Stateful: schemathesis follows the document's links (an aggregated case id from a
+    listing, an override id from its creation, a reply id from its acceptance) through
+    sequences of calls; no answer may break the document or be a 5xx."""
+    linked = schemathesis.openapi.from_dict(openapi_document())
+    linked.app = create_app(seeded_hub, scheduler=False)
+    linked.config.generation.update(modes=[GenerationMode.POSITIVE])
+    # Cursors are opaque: a generated one is rightly refused, not "valid data rejected".
+    linked.config.checks.update(excluded_check_names=["positive_data_acceptance"])
+    machine = linked.as_state_machine()
+    machine.run(
+        settings=hypothesis.settings(
+            max_examples=15,
+            stateful_step_count=5,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+    )

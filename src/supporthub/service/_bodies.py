@@ -16,8 +16,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
+import attrs
 import orjson
 from starlette.requests import Request
 
@@ -25,15 +26,22 @@ from supporthub._errors import InvalidQuery
 from supporthub._hub import Hub
 from supporthub._models import AggregatedCase
 from supporthub._query import MAX_VALUE_LENGTH
-from supporthub._replies import Reply, ReplyAccepted, checked_reply
+from supporthub._replies import Reply, ReplyAccepted, ReplyRequest, checked_reply
 from supporthub._steering import MAX_REASON, MAX_WHO, RuleChange
-from supporthub._work import WorkChange
+from supporthub._work import UNSET, WorkChange, _Unset
+from supporthub.service._schemas import request_fields
 
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_ID_LENGTH",
-    "OVERRIDE_FIELDS",
+    "OVERRIDE_BODIES",
+    "AliasOverride",
+    "Decision",
+    "MergeOverride",
+    "MoveOverride",
+    "StopReply",
     "accept_call",
+    "checked_body",
     "override_call",
     "override_id",
     "read_json_object",
@@ -48,26 +56,91 @@ MAX_BODY_BYTES = 64 * 1024
 #: Aggregated case ids, case ids and sources longer than this are no ids of ours.
 MAX_ID_LENGTH = MAX_VALUE_LENGTH
 
-#: Fields each kind of override takes: name → (JSON type, max length, required).
-OVERRIDE_FIELDS: Mapping[str, Mapping[str, tuple[type, int, bool]]] = {
-    "merge": {"from": (str, MAX_ID_LENGTH, True), "into": (str, MAX_ID_LENGTH, True)},
-    "move": {
-        "source": (str, MAX_ID_LENGTH, True),
-        "caseId": (str, MAX_ID_LENGTH, True),
-        "into": (str, MAX_ID_LENGTH, False),
-    },
-    "alias": {
-        "spelling": (str, MAX_VALUE_LENGTH, True),
-        "provider": (str, MAX_VALUE_LENGTH, True),
-    },
-}
-#: Fields every decision takes.
-DECISION_FIELDS: Mapping[str, tuple[type, int, bool]] = {
-    "by": (str, MAX_WHO, True),
-    "reason": (str, MAX_REASON, True),
-    "dryRun": (bool, 0, False),
+
+def _text(limit: int, json: str | None = None) -> Any:
+    metadata: dict[str, Any] = {"min_length": 1, "max_length": limit}
+    if json:
+        metadata["json"] = json
+    return attrs.field(metadata=metadata)
+
+
+# The bodies, declared once: each class is both the check below and the
+# body's schema in the OpenAPI document (``_schemas.request_schema``).
+
+
+@attrs.frozen(kw_only=True)
+class Decision:
+    """Who accepts a suggestion, and why; every override takes the same.
+
+    :ivar by: who decides.
+    :ivar reason: why.
+    :ivar dry_run: only say what would change.
+    """
+
+    by: str = _text(MAX_WHO)
+    reason: str = _text(MAX_REASON)
+    dry_run: bool = attrs.field(default=False)
+
+
+@attrs.frozen(kw_only=True)
+class MergeOverride(Decision):
+    """Every case of aggregated case `from` goes to `into`, now and at every refresh.
+
+    :ivar from_id: the aggregated case whose cases move.
+    :ivar into: the aggregated case that receives them.
+    """
+
+    kind: Literal["merge"]
+    from_id: str = _text(MAX_ID_LENGTH, json="from")
+    into: str = _text(MAX_ID_LENGTH)
+
+
+@attrs.frozen(kw_only=True)
+class MoveOverride(Decision):
+    """One case leaves its aggregated case: into `into`, or one of its own.
+
+    :ivar source: the case's source.
+    :ivar case_id: the case's id in its source.
+    :ivar into: the aggregated case that receives it; left out: one of its own.
+    """
+
+    kind: Literal["move"]
+    source: str = _text(MAX_ID_LENGTH)
+    case_id: str = _text(MAX_ID_LENGTH)
+    into: str | _Unset = attrs.field(default=UNSET, metadata=_text(MAX_ID_LENGTH).metadata)
+
+
+@attrs.frozen(kw_only=True)
+class AliasOverride(Decision):
+    """A provider spelling means another provider, for old and new cases.
+
+    :ivar spelling: the spelling to alias; needs a letter or a digit.
+    :ivar provider: the provider it means; needs a letter or a digit.
+    """
+
+    kind: Literal["alias"]
+    spelling: str = _text(MAX_VALUE_LENGTH)
+    provider: str = _text(MAX_VALUE_LENGTH)
+
+
+@attrs.frozen(kw_only=True)
+class StopReply:
+    """Who ends a reply's auto-reply.
+
+    :ivar by: who stops it.
+    """
+
+    by: str = _text(MAX_WHO)
+
+
+#: The body of ``POST /overrides`` by its ``kind``.
+OVERRIDE_BODIES: Mapping[str, type[MergeOverride | MoveOverride | AliasOverride]] = {
+    "merge": MergeOverride,
+    "move": MoveOverride,
+    "alias": AliasOverride,
 }
 
+T = TypeVar("T")
 _OVERRIDE_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -94,74 +167,89 @@ async def read_json_object(request: Request, *, optional: bool = False) -> dict[
     return data
 
 
-def _checked(
-    data: Mapping[str, Any], fields: Mapping[str, tuple[type, int, bool]], what: str
-) -> dict[str, Any]:
-    unknown = sorted(name[:50] for name in data if name not in fields)
+def _unknown(cls: type[Any], data: Mapping[str, Any], what: str) -> None:
+    names = [name for name, _, _ in request_fields(cls)]
+    unknown = sorted(name[:50] for name in data if name not in names)
     if unknown:
-        known = ", ".join(fields)
-        raise InvalidQuery(f"{what} takes {known}; unknown: {', '.join(unknown)}")
+        raise InvalidQuery(f"{what} takes {', '.join(names)}; unknown: {', '.join(unknown)}")
+
+
+def _given(cls: type[Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of ``data`` by their attribute names in ``cls``."""
+    return {field.name: data[name] for name, field, _ in request_fields(cls) if name in data}
+
+
+def _check_value(name: str, value: Any, field: attrs.Attribute[Any], kind: Any) -> None:
+    allowed = set(get_args(kind)) or {kind}
+    # No field takes null unless it says so: a null dryRun once read as "absent"
+    # and applied the change.
+    if value is None:
+        if type(None) not in allowed:
+            raise InvalidQuery(f"{name!r} must not be null; leave it out instead")
+        return
+    if bool in allowed and not isinstance(value, bool):
+        raise InvalidQuery(f"{name!r} must be true or false")
+    if get_origin(kind) is Literal and value not in allowed:
+        raise InvalidQuery(f"{name!r} must be one of {', '.join(map(str, allowed))}")
+    if str in allowed:
+        if not isinstance(value, str):
+            raise InvalidQuery(f"{name!r} must be a string")
+        if len(value) < field.metadata.get("min_length", 0):
+            raise InvalidQuery(f"{name!r} must not be empty")
+        limit = field.metadata.get("max_length")
+        if limit is not None and len(value) > limit:
+            raise InvalidQuery(f"{name!r} is longer than {limit} characters")
+
+
+def checked_body(cls: type[T], data: Mapping[str, Any], what: str) -> T:
+    """``data`` as an instance of body class ``cls``, or :class:`InvalidQuery` saying why.
+
+    Unknown fields, missing required ones, nulls where none is allowed,
+    wrong JSON types, empty and oversized strings are refused, each in words.
+    """
+    _unknown(cls, data, what)
     values: dict[str, Any] = {}
-    for name, (kind, limit, required) in fields.items():
+    for name, field, kind in request_fields(cls):
         if name not in data:
-            if required:
+            if field.default is attrs.NOTHING:
                 raise InvalidQuery(f"{what} needs {name!r}")
             continue
-        value = data[name]
-        # No field takes null: a null dryRun once read as "absent" and applied the change.
-        if value is None:
-            raise InvalidQuery(f"{name!r} must not be null; leave it out instead")
-        if kind is bool and not isinstance(value, bool):
-            raise InvalidQuery(f"{name!r} must be true or false")
-        if kind is str:
-            if not isinstance(value, str):
-                raise InvalidQuery(f"{name!r} must be a string")
-            if not value:
-                raise InvalidQuery(f"{name!r} must not be empty")
-            if len(value) > limit:
-                raise InvalidQuery(f"{name!r} is longer than {limit} characters")
-        values[name] = value
-    return values
+        _check_value(name, data[name], field, kind)
+        values[field.name] = data[name]
+    return cls(**values)
 
 
 def override_call(data: Mapping[str, Any]) -> Callable[[Hub], RuleChange]:
     """The hub call that ``POST /overrides`` asks for, once its body is checked."""
     kind = data.get("kind")
-    if not isinstance(kind, str) or kind not in OVERRIDE_FIELDS:
-        raise InvalidQuery(f"'kind' must be one of {', '.join(OVERRIDE_FIELDS)}")
-    fields = {"kind": (str, 10, True), **OVERRIDE_FIELDS[kind], **DECISION_FIELDS}
-    values = _checked(data, fields, f"a {kind} override")
-    decision = {
-        "by": values["by"],
-        "reason": values["reason"],
-        "dry_run": values.get("dryRun", False),
-    }
-    if kind == "merge":
-        return functools.partial(
-            Hub.merge, from_id=values["from"], into_id=values["into"], **decision
-        )
-    if kind == "move":
+    if not isinstance(kind, str) or kind not in OVERRIDE_BODIES:
+        raise InvalidQuery(f"'kind' must be one of {', '.join(OVERRIDE_BODIES)}")
+    body = checked_body(OVERRIDE_BODIES[kind], data, f"a {kind} override")
+    decision: dict[str, Any] = {"by": body.by, "reason": body.reason, "dry_run": body.dry_run}
+    if isinstance(body, MergeOverride):
+        return functools.partial(Hub.merge, from_id=body.from_id, into_id=body.into, **decision)
+    if isinstance(body, MoveOverride):
         return functools.partial(
             Hub.move,
-            source=values["source"],
-            source_id=values["caseId"],
-            into_id=values.get("into"),
+            source=body.source,
+            source_id=body.case_id,
+            into_id=None if body.into is UNSET else body.into,
             **decision,
         )
     return functools.partial(
-        Hub.add_alias, spelling=values["spelling"], provider=values["provider"], **decision
+        Hub.add_alias, spelling=body.spelling, provider=body.provider, **decision
     )
 
 
 def accept_call(suggestion_id: str, data: Mapping[str, Any]) -> Callable[[Hub], RuleChange]:
     """The hub call that ``POST /suggestions/{id}/accept`` asks for."""
-    values = _checked(data, DECISION_FIELDS, "accepting a suggestion")
+    body = checked_body(Decision, data, "accepting a suggestion")
     return functools.partial(
         Hub.accept_suggestion,
         suggestion_id=suggestion_id,
-        by=values["by"],
-        reason=values["reason"],
-        dry_run=values.get("dryRun", False),
+        by=body.by,
+        reason=body.reason,
+        dry_run=body.dry_run,
     )
 
 
@@ -185,63 +273,36 @@ def undo_call(raw_id: str, params: list[tuple[str, str]]) -> Callable[[Hub], Rul
     if dry_run not in ("true", "false"):
         raise InvalidQuery("dryRun must be true or false")
     given = {"by": values["by"]} if "by" in values else {}
-    checked = _checked(given, {"by": DECISION_FIELDS["by"]}, "undoing")
+    checked = checked_body(StopReply, given, "undoing")
     return functools.partial(
-        Hub.undo, override_id=override_id(raw_id), by=checked["by"], dry_run=dry_run == "true"
+        Hub.undo, override_id=override_id(raw_id), by=checked.by, dry_run=dry_run == "true"
     )
-
-
-#: Fields of ``PATCH /aggregated-cases/{id}`` (contract §7), JSON name → library name.
-WORK_FIELDS: Mapping[str, str] = {
-    "owner": "owner",
-    "state": "state",
-    "trackerUrl": "tracker_url",
-    "note": "note",
-    "by": "by",
-    "claim": "claim",
-}
 
 
 def work_call(agg_id: str, data: Mapping[str, Any]) -> functools.partial[AggregatedCase]:
     """The hub call that ``PATCH /aggregated-cases/{id}`` asks for, its body checked.
 
-    Every value is checked here, before the hub is called, so a bad one
-    changes nothing; the library checks them again in the same words.
+    The body is declared by :class:`~supporthub._work.WorkChange`; its values
+    are checked here, before the hub is called, so a bad one changes
+    nothing, and by the library again in the same words.
     """
-    unknown = sorted(name[:50] for name in data if name not in WORK_FIELDS)
-    if unknown:
-        known = ", ".join(WORK_FIELDS)
-        raise InvalidQuery(f"this request takes {known}; unknown: {', '.join(unknown)}")
+    _unknown(WorkChange, data, "this request")
     if "by" not in data:
         raise InvalidQuery("'by' is required: say who makes the change")
-    values = {WORK_FIELDS[name]: value for name, value in data.items()}
+    values = _given(WorkChange, data)
     WorkChange.checked(**values)
     return functools.partial(Hub.update_work, agg_id=agg_id, **values)
-
-
-#: ``POST /aggregated-cases/{id}/replies``: JSON name → the library's name.
-REPLY_FIELDS: Mapping[str, str] = {
-    "message": "message",
-    "by": "by",
-    "public": "public",
-    "setStatus": "set_status",
-    "scope": "scope",
-    "autoReply": "auto_reply",
-}
 
 
 def reply_call(agg_id: str, data: Mapping[str, Any]) -> Callable[[Hub], ReplyAccepted]:
     """The hub call that ``POST /aggregated-cases/{id}/replies`` asks for.
 
-    A field left out takes its default; a JSON ``null`` is a value, and only
+    The body is declared by :class:`~supporthub._replies.ReplyRequest`. A
+    field left out takes its default; a JSON ``null`` is a value, and only
     ``setStatus`` accepts it.
     """
-    unknown = sorted(name[:50] for name in data if name not in REPLY_FIELDS)
-    if unknown:
-        raise InvalidQuery(
-            f"a reply takes {', '.join(REPLY_FIELDS)}; unknown: {', '.join(unknown)}"
-        )
-    given = {python: data[json] for json, python in REPLY_FIELDS.items() if json in data}
+    _unknown(ReplyRequest, data, "a reply")
+    given = _given(ReplyRequest, data)
     given.setdefault("message", None)
     given.setdefault("by", None)
     request = checked_reply(**given)
@@ -259,5 +320,5 @@ def reply_call(agg_id: str, data: Mapping[str, Any]) -> Callable[[Hub], ReplyAcc
 
 def stop_call(reply_id: str, data: Mapping[str, Any]) -> Callable[[Hub], Reply]:
     """The hub call that ``POST /replies/{id}/stop`` asks for (``{"by": …}``)."""
-    values = _checked(data, {"by": DECISION_FIELDS["by"]}, "stopping a reply")
-    return functools.partial(Hub.stop_reply, reply_id=reply_id, by=values["by"])
+    body = checked_body(StopReply, data, "stopping a reply")
+    return functools.partial(Hub.stop_reply, reply_id=reply_id, by=body.by)

@@ -35,6 +35,15 @@ from supporthub.service._bodies import (
     undo_call,
     work_call,
 )
+from supporthub.service._envelopes import (
+    TREND_DAYS,
+    History,
+    Overrides,
+    Replies,
+    RulesPreview,
+    Trend,
+    TrendDay,
+)
 from supporthub.service._metrics import ServiceMetrics
 from supporthub.service._openapi import openapi_document
 from supporthub.service._params import (
@@ -175,15 +184,15 @@ class Endpoints:
         """``GET /aggregated-cases/{id}/history``: every change of its work, newest first."""
         _no_parameters(request)
         entries = await run_in_threadpool(self.hub.history, request.path_params["id"])
-        return JSONResponse({"history": to_json_dict(entries)})
+        return _json(History(tuple(entries)))
 
     async def trend(self, request: Request) -> Response:
         """``GET /aggregated-cases/{id}/trend``: cases created per day, last 14 days."""
         _no_parameters(request)
-        days = await run_in_threadpool(self.hub.trend, request.path_params["id"])
-        return JSONResponse(
-            {"days": [{"date": day.isoformat(), "cases": count} for day, count in days]}
+        days = await run_in_threadpool(
+            functools.partial(self.hub.trend, request.path_params["id"], days=TREND_DAYS)
         )
+        return _json(Trend(tuple(TrendDay(day, count) for day, count in days)))
 
     # -- steering the grouping: each handler is one library call ------------------
 
@@ -196,7 +205,7 @@ class Endpoints:
         """``GET /overrides[?all=true]``: the operators' overrides, oldest first."""
         include_removed = _flag(request, OVERRIDES_ALL)
         found = await run_in_threadpool(self.hub.overrides, include_removed=include_removed)
-        return JSONResponse({"overrides": to_json_dict(found)})
+        return _json(Overrides(tuple(found)))
 
     async def make_override(self, request: Request) -> Response:
         """``POST /overrides``: merge, move or alias, applied at once and at every refresh."""
@@ -218,9 +227,7 @@ class Endpoints:
         _no_parameters(request)
         diff = await run_in_threadpool(self.hub.preview_rules)
         upgrade = await run_in_threadpool(self.hub.preview_upgrade)
-        return JSONResponse(
-            {"diff": to_json_dict(diff), "applied": False, "upgrade": to_json_dict(upgrade)}
-        )
+        return _json(RulesPreview(diff=diff, upgrade=upgrade))
 
     async def apply_rules(self, request: Request) -> Response:
         """``POST /rules/apply``: regroup every stored case under the configured rules."""
@@ -253,7 +260,7 @@ class Endpoints:
         """``GET /aggregated-cases/{id}/replies``: the replies of one aggregated case."""
         _no_parameters(request)
         found = await run_in_threadpool(self.hub.replies, request.path_params["id"])
-        return JSONResponse({"replies": to_json_dict(found)})
+        return _json(Replies(tuple(found)))
 
     async def preview_reply(self, request: Request) -> Response:
         """``GET /aggregated-cases/{id}/replies/preview[?scope=all]``: who a reply reaches."""
@@ -292,10 +299,7 @@ class Endpoints:
     async def health(self, request: Request) -> Response:
         """``GET /health``: 200 when the database answers, else 503."""
         health = await run_in_threadpool(self.hub.health)
-        answer = to_json_dict(health)
-        # The page shows its write controls only to who can use them.
-        answer["writesNeedToken"] = self.hub.settings.api_token is not None
-        return JSONResponse(answer, status_code=200 if health.ok else 503)
+        return JSONResponse(to_json_dict(health), status_code=200 if health.ok else 503)
 
     async def openapi(self, request: Request) -> Response:
         """``GET /openapi.json``: the hand-written description of this API."""

@@ -1,31 +1,40 @@
-"""The OpenAPI 3.1 description of the service, written by hand from the contract (§4).
+"""The OpenAPI 3.1 description of the service: shapes derived, texts written beside them.
 
-Written out rather than generated, so that it says what the contract says:
-the answer shapes, every error answer, and each parameter's constraints.
-The bounds come from the library's own constants, so the document and the
-validation cannot drift apart; ``tests/service/test_openapi.py`` checks
+Every answer's shape comes from the library's attrs classes and how the
+converter sends them (``_schemas.py`` over ``_serialize.SENT``), every
+request body's from the attrs class that also checks it (``_bodies.py``),
+so a field is named, typed and documented once. What stays written here is
+what only the HTTP layer knows: the paths, the operations' summaries and
+descriptions, the error answers, and the query parameters (whose bounds come
+from the library's constants). ``tests/service/test_openapi.py`` checks
 that every route is described and that schemathesis finds no answer the
-document does not allow.
+document does not allow; every JSON answer the service tests receive is
+checked against this document too (``tests/service/conftest.py``).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+import typing
+from typing import Any, get_args
+
+import attrs
 
 import supporthub
-from supporthub._query import MAX_LIMIT, MAX_VALUE_LENGTH
-from supporthub._replies import MAX_MESSAGE
-from supporthub._steering import MAX_REASON, MAX_WHO
-from supporthub.service._bodies import MAX_ID_LENGTH
-from supporthub.service._openapi_work import (
-    WORK_FIELDS,
-    WORK_PARAMETERS,
-    WORK_REQUIRED,
-    WORK_SCHEMAS,
-    work_paths,
-)
+from supporthub._explain import Explanation
+from supporthub._models import AggregatedCase, CasesPage, Health, Page, RefreshReport
+from supporthub._overrides import Override
+from supporthub._query import MAX_VALUE_LENGTH
+from supporthub._replies import Reply, ReplyAccepted, ReplyPreview, ReplyRequest, ReplyScope
+from supporthub._steering import MAX_WHO, RuleChange
+from supporthub._suggest import Suggestions
+from supporthub._upgrade import RulesUpgrade
+from supporthub._work import HistoryEntry
+from supporthub.service._bodies import OVERRIDE_BODIES, Decision, StopReply
+from supporthub.service._envelopes import History, Overrides, Replies, RulesPreview, Trend
+from supporthub.service._openapi_work import WORK_SCHEMAS, work_paths
 from supporthub.service._params import CASE_PAGING, FILTERS, LISTING, OVERRIDES_ALL, REPLY_SCOPE
+from supporthub.service._schemas import component_schemas, field_docs, request_schema, type_schema
 
 __all__ = ["openapi_document"]
 
@@ -36,13 +45,15 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
-    return {"type": [kind, "null"], **extra}
+def _cases_page_tail() -> dict[str, Any]:
+    """What a page of one aggregated case's cases adds to it: ``nextCasesCursor``."""
+    field = attrs.fields(CasesPage).next_cases_cursor
+    cursor = type_schema(typing.get_type_hints(CasesPage)[field.name], set())
+    cursor["description"] = field_docs(CasesPage)[field.name]
+    return {"type": "object", "properties": {"nextCasesCursor": cursor}}
 
 
-_TIME = {"type": "string", "format": "date-time", "description": "UTC, ending in `Z`."}
-_TIME_OR_NULL = {**_TIME, "type": ["string", "null"]}
-_COUNT = {"type": "integer", "minimum": 0}
+_CASES_PAGE_TAIL = _cases_page_tail()
 
 
 def _error(description: str, schema: str = "Error", **extra: Any) -> dict[str, Any]:
@@ -71,6 +82,46 @@ _MOVED = _error(
     },
 )
 
+#: The answers whose shapes come from the library's attrs classes (and the
+#: classes they hold): the converter's declaration ``SENT`` makes both.
+_ANSWERS = (
+    Page,
+    AggregatedCase,
+    RefreshReport,
+    Health,
+    Override,
+    RuleChange,
+    RulesUpgrade,
+    Explanation,
+    Suggestions,
+    HistoryEntry,
+    Reply,
+    ReplyAccepted,
+    ReplyPreview,
+)
+
+
+def _planned_and_stored(schemas: dict[str, Any]) -> None:
+    """Split ``Override`` in two: the class's ``id`` is ``int | None``.
+
+    A change answers the overrides it made or, in a dry run, would make;
+    those are not stored and have ``"id": null`` (there rather than missing:
+    a generated client reads both answers with one model). A stored
+    override always has an id, so the listings promise a plain integer.
+    """
+    planned = schemas["Override"]
+    schemas["PlannedOverride"] = {
+        **planned,
+        "description": "An override a change made, or in a dry run would make.",
+    }
+    stored_id = {**planned["properties"]["id"], "type": "integer"}
+    schemas["Override"] = {**planned, "properties": {**planned["properties"], "id": stored_id}}
+    schemas["RuleChange"]["properties"]["overrides"]["items"] = _ref("PlannedOverride")
+
+
+#: The service's own wrappers around them (``_envelopes.py``).
+_ENVELOPES = (Overrides, Replies, History, Trend, RulesPreview)
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -82,12 +133,12 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["error", "dataAgeSeconds", "retryAfterSeconds"],
         "properties": {
             "error": {"type": "string"},
-            "dataAgeSeconds": _nullable(
-                "integer",
-                minimum=0,
-                description="Age of the oldest last success among the enabled sources "
+            "dataAgeSeconds": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "Age of the oldest last success among the enabled sources "
                 "(null when none ever succeeded).",
-            ),
+            },
             "retryAfterSeconds": {
                 "type": "integer",
                 "minimum": 1,
@@ -96,452 +147,18 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
-    "Status": {"type": "string", "enum": ["open", "closed"]},
-    "Case": {
-        "type": "object",
-        "description": "One CRM case, its text exactly as the CRM sent it. Contact e-mails "
-        "and requesters are never returned.",
-        "required": [
-            "source",
-            "id",
-            "number",
-            "status",
-            "subject",
-            "priority",
-            "createdAt",
-            "updatedAt",
-            "url",
-        ],
-        "properties": {
-            "source": {"type": "string", "description": "The CRM (adapter name), e.g. `banana`."},
-            "id": {"type": "string", "description": "The CRM's own id, always a string."},
-            "number": _nullable("string", description="The people-facing case number."),
-            "status": _ref("Status"),
-            "subject": _nullable("string"),
-            "priority": _nullable("string"),
-            "provider": _nullable("string", description="The provider as the CRM spells it."),
-            "errorCode": _nullable("string", description="The error code as the CRM wrote it."),
-            "createdAt": _TIME,
-            "updatedAt": _TIME,
-            "url": _nullable("string", description="Where the case opens in its CRM."),
-        },
-    },
-    "AggregatedCase": {
-        "type": "object",
-        "description": "Cases consolidated by (provider key, error code key).",
-        "required": [
-            "id",
-            "provider",
-            "errorCode",
-            "status",
-            "caseCount",
-            "openCaseCount",
-            "firstCreatedAt",
-            "lastUpdatedAt",
-            "cases",
-            *WORK_REQUIRED,
-        ],
-        "properties": {
-            "id": {"type": "string", "description": "Derived from the key alone: stable."},
-            "provider": _nullable(
-                "string", description="The most common spelling among the cases."
-            ),
-            "errorCode": _nullable("string", description="The error code key."),
-            "status": {
-                **_ref("Status"),
-                "description": "`open` when at least one of its cases is open.",
-            },
-            "caseCount": {"type": "integer", "minimum": 1},
-            "openCaseCount": _COUNT,
-            "firstCreatedAt": _TIME,
-            "lastUpdatedAt": _TIME,
-            "cases": {
-                "type": "array",
-                "items": _ref("Case"),
-                "description": "Most recently updated first; capped by `casesLimit`.",
-            },
-            "providerKey": _nullable("string"),
-            "rulesVersion": _nullable(
-                "string", description="The rule set that produced this aggregated case."
-            ),
-            **WORK_FIELDS,
-        },
-    },
-    "Listing": {
-        "type": "object",
-        "required": ["aggregatedCases", "count", "total", "nextCursor", "refreshedAt"],
-        "properties": {
-            "aggregatedCases": {
-                "type": "array",
-                "items": _ref("AggregatedCase"),
-                "description": "Open before closed, then `caseCount` descending, then `id`.",
-            },
-            "count": {**_COUNT, "description": "Aggregated cases in this answer."},
-            "total": {**_COUNT, "description": "Aggregated cases that match, over all pages."},
-            "nextCursor": _nullable(
-                "string", description="Pass as `cursor` for the next page; null on the last."
-            ),
-            "refreshedAt": {
-                **_TIME_OR_NULL,
-                "description": "End of the last refresh in which a source succeeded.",
-            },
-        },
-    },
-    "SourceReport": {
-        "type": "object",
-        "required": ["ok"],
-        "properties": {
-            "ok": {"type": "boolean"},
-            "due": {"type": "boolean", "description": "false: not fetched this time."},
-            "fetched": {**_COUNT, "description": "Records and tombstones read, repeats included."},
-            "skipped": {**_COUNT, "description": "Those among them that could not be used."},
-            "written": _COUNT,
-            "deleted": _COUNT,
-            "durationSeconds": {"type": "number", "minimum": 0},
-            "error": {"type": "string", "description": "Why the source failed."},
-        },
-    },
-    "RefreshReport": {
-        "type": "object",
-        "required": ["refreshedAt", "sources"],
-        "properties": {
-            "refreshedAt": _TIME_OR_NULL,
-            "startedAt": _TIME,
-            "finishedAt": _TIME,
-            "trigger": {"type": "string", "enum": ["on_demand", "forced", "scheduled"]},
-            "full": {"type": "boolean"},
-            "ok": {"type": "boolean", "description": "No source failed."},
-            "sources": {"type": "object", "additionalProperties": _ref("SourceReport")},
-        },
-    },
-    "SourceHealth": {
-        "type": "object",
-        "required": ["lastSuccessAt", "lastError", "refreshableAt"],
-        "properties": {
-            "enabled": {"type": "boolean"},
-            "lastSuccessAt": _TIME_OR_NULL,
-            "lastAttemptAt": _TIME_OR_NULL,
-            "lastError": _nullable("string"),
-            "consecutiveFailures": _COUNT,
-            "refreshableAt": {
-                **_TIME_OR_NULL,
-                "description": "When an on-demand refresh may fetch this source again "
-                "(null: the source is disabled). The Refresh button is enabled exactly "
-                "when some enabled source's time has passed.",
-            },
-        },
-    },
-    "Health": {
-        "type": "object",
-        "required": [
-            "database",
-            "refreshing",
-            "minRefreshAgeSeconds",
-            "refreshIntervalSeconds",
-            "sources",
-        ],
-        "properties": {
-            "database": {"type": "string", "enum": ["ok", "unavailable"]},
-            "refreshing": {"type": "boolean"},
-            "minRefreshAgeSeconds": {"type": "number", "minimum": 0},
-            "refreshIntervalSeconds": {"type": "number", "exclusiveMinimum": 0},
-            "refreshedAt": _TIME_OR_NULL,
-            "sources": {"type": "object", "additionalProperties": _ref("SourceHealth")},
-            "writesNeedToken": {
-                "type": "boolean",
-                "description": "Whether writes need the API token (`SUPPORTHUB_API_TOKEN` "
-                "is set); the web page shows its write controls to a user without the "
-                "token only when they do not.",
-            },
-        },
-    },
+    **component_schemas(_ANSWERS),
+    **component_schemas(_ENVELOPES),
+    # The request bodies, from the classes that also check them (``_bodies.py``).
+    "NewOverride": {"oneOf": [request_schema(body) for body in OVERRIDE_BODIES.values()]},
+    "Decision": request_schema(Decision),
+    "NewReply": request_schema(ReplyRequest),
+    "StopReply": request_schema(StopReply),
+    **WORK_SCHEMAS,
 }
-
-_ID_LIST = {"type": "array", "items": {"type": "string"}}
-
-_STEERING_SCHEMAS: dict[str, Any] = {
-    "AggregationKey": {
-        "type": "object",
-        "required": ["id", "providerKey", "errorCodeKey", "extra"],
-        "properties": {
-            "id": {"type": "string", "description": "The aggregated case id of this key."},
-            "providerKey": _nullable("string"),
-            "errorCodeKey": _nullable("string"),
-            "extra": {
-                "type": "array",
-                "items": {"type": "array", "items": {"type": "string"}},
-                "description": "Further (name, value) parts from plug-in rules or overrides.",
-            },
-        },
-    },
-    "CaseRef": {
-        "type": "object",
-        "required": ["source", "id"],
-        "properties": {"source": {"type": "string"}, "id": {"type": "string"}},
-    },
-    "Override": {
-        "type": "object",
-        "description": "One operator decision: who, when, why, and whether it was undone.",
-        "required": ["id", "kind", "subject", "target", "createdAt", "createdBy", "reason"],
-        "properties": {
-            "id": {"type": "integer"},
-            "kind": {"type": "string", "enum": ["alias", "merge", "move"]},
-            "subject": {
-                "description": "A provider key (alias), an aggregation key (merge), a case (move).",
-                "oneOf": [{"type": "string"}, _ref("AggregationKey"), _ref("CaseRef")],
-            },
-            "target": {
-                "description": "A provider key (alias) or an aggregation key.",
-                "oneOf": [{"type": "string"}, _ref("AggregationKey")],
-            },
-            "createdAt": _TIME,
-            "createdBy": {"type": "string"},
-            "reason": {"type": "string"},
-            "removedAt": _TIME_OR_NULL,
-            "removedBy": _nullable("string"),
-        },
-    },
-    "Overrides": {
-        "type": "object",
-        "required": ["overrides"],
-        "properties": {"overrides": {"type": "array", "items": _ref("Override")}},
-    },
-    "ReplayDiff": {
-        "type": "object",
-        "description": "How a rule change regroups the stored cases.",
-        "required": ["movedCases", "splits", "merges", "appeared", "vanished"],
-        "properties": {
-            "movedCases": _COUNT,
-            "splits": {
-                "type": "object",
-                "additionalProperties": _ID_LIST,
-                "description": "Aggregated cases whose cases go to several, with where they go.",
-            },
-            "merges": {
-                "type": "object",
-                "additionalProperties": _ID_LIST,
-                "description": "Aggregated cases that receive cases from several, with whence.",
-            },
-            "appeared": {**_ID_LIST, "description": "Aggregated case ids that are new."},
-            "vanished": {**_ID_LIST, "description": "Aggregated case ids left with no case."},
-        },
-    },
-    "RuleChange": {
-        "type": "object",
-        "description": "What a change did (`applied`), or would do in a dry run. A dry run "
-        "and the change it previews run the same plan: the diffs are equal.",
-        "required": ["diff", "applied"],
-        "properties": {
-            "diff": _ref("ReplayDiff"),
-            "applied": {"type": "boolean"},
-            "overrides": {"type": "array", "items": _ref("PlannedOverride")},
-            "removed": {"type": "array", "items": {"type": "integer"}},
-        },
-    },
-    "CarriedOverride": {
-        "type": "object",
-        "description": "An override made under the old rules, and what replaces it.",
-        "required": ["original", "becomes", "reason"],
-        "properties": {
-            "original": _ref("Override"),
-            "becomes": {
-                "type": "array",
-                "items": _ref("Override"),
-                "description": "The same decision on the new keys; empty: retired, see `reason`.",
-            },
-            "reason": {"type": "string"},
-        },
-    },
-    "RulesUpgrade": {
-        "type": "object",
-        "description": "The move to a new default rule set that `supporthub db upgrade` "
-        "makes: every stored case regrouped, overrides carried over to the new keys.",
-        "required": ["fromRules", "toRules", "pending", "applied", "diff", "overrides"],
-        "properties": {
-            "fromRules": {"type": "string", "description": "What the database is grouped by."},
-            "toRules": {"type": "string", "description": "What this version of the hub brings."},
-            "pending": {"type": "boolean"},
-            "applied": {"type": "boolean"},
-            "diff": _ref("ReplayDiff"),
-            "overrides": {"type": "array", "items": _ref("CarriedOverride")},
-        },
-    },
-    "RulesPreview": {
-        "type": "object",
-        "required": ["diff", "applied", "upgrade"],
-        "properties": {
-            "diff": _ref("ReplayDiff"),
-            "applied": {"type": "boolean", "const": False},
-            "upgrade": _ref("RulesUpgrade"),
-        },
-    },
-    "ExplainStep": {
-        "type": "object",
-        "required": ["rule", "key"],
-        "properties": {"rule": {"type": "string"}, "key": _ref("AggregationKey")},
-    },
-    "ExplainedValues": {
-        "type": "object",
-        "required": ["provider", "errorCode", "caseCount", "steps"],
-        "properties": {
-            "provider": _nullable("string", description="As the CRMs spelled it."),
-            "errorCode": _nullable("string", description="As the CRMs wrote it."),
-            "caseCount": {"type": "integer", "minimum": 1},
-            "steps": {
-                "type": "array",
-                "items": _ref("ExplainStep"),
-                "description": "The key after each rule that changed it.",
-            },
-        },
-    },
-    "Explanation": {
-        "type": "object",
-        "description": "Why an aggregated case holds its cases.",
-        "required": [
-            "id",
-            "key",
-            "rulesVersion",
-            "rules",
-            "values",
-            "overrides",
-            "defaultRules",
-            "legalForms",
-            "madeBy",
-        ],
-        "properties": {
-            "id": {"type": "string"},
-            "key": _ref("AggregationKey"),
-            "rulesVersion": {"type": "string"},
-            "defaultRules": {
-                "type": "string",
-                "description": "The default rule set the database is grouped by (`default@2`).",
-            },
-            "legalForms": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "The legal forms that rule set drops from provider names.",
-            },
-            "madeBy": {
-                "type": "string",
-                "description": "The rules that made this aggregated case, in words: the default "
-                "rule set, then each further rule with a digest of what configures it "
-                "(`default@2, overrides@1 #1a2b3c4d`).",
-            },
-            "rules": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "`name@version`, in the order they run.",
-            },
-            "values": {"type": "array", "items": _ref("ExplainedValues")},
-            "overrides": {"type": "array", "items": _ref("Override")},
-        },
-    },
-    "AliasSuggestion": {
-        "type": "object",
-        "required": ["id", "spelling", "provider", "score", "caseCount"],
-        "properties": {
-            "id": {"type": "string"},
-            "spelling": {"type": "string", "description": "A provider key…"},
-            "provider": {"type": "string", "description": "…that probably means this one."},
-            "score": {"type": "number", "minimum": 0, "maximum": 100},
-            "caseCount": _COUNT,
-        },
-    },
-    "GroupSuggestion": {
-        "type": "object",
-        "required": ["id", "cases", "intoId", "subject", "score"],
-        "properties": {
-            "id": {"type": "string"},
-            "cases": {"type": "array", "items": _ref("CaseRef")},
-            "intoId": _nullable(
-                "string", description="The aggregated case they resemble; null: a new one."
-            ),
-            "subject": {"type": "string"},
-            "score": {"type": "number", "minimum": 0, "maximum": 100},
-        },
-    },
-    "Suggestions": {
-        "type": "object",
-        "required": ["aliases", "groups"],
-        "properties": {
-            "aliases": {"type": "array", "items": _ref("AliasSuggestion")},
-            "groups": {"type": "array", "items": _ref("GroupSuggestion")},
-        },
-    },
-}
+_planned_and_stored(_SCHEMAS)
 
 _WHO = {"type": "string", "minLength": 1, "maxLength": MAX_WHO, "description": "Who decides."}
-_WHY = {"type": "string", "minLength": 1, "maxLength": MAX_REASON, "description": "Why."}
-_DRY_RUN = {"type": "boolean", "default": False, "description": "Only say what would change."}
-# minLength as the endpoints check it: no id, case id or source is empty.
-_AGG_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
-_SPELLING = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": MAX_VALUE_LENGTH,
-    "description": "Needs a letter or a digit.",
-}
-
-
-def _decision(kind: str, description: str, **fields: Any) -> dict[str, Any]:
-    required = [name for name, (_, needed) in fields.items() if needed]
-    return {
-        "type": "object",
-        "description": description,
-        "required": ["kind", *required, "by", "reason"],
-        "additionalProperties": False,
-        "properties": {
-            "kind": {"type": "string", "const": kind},
-            **{name: schema for name, (schema, _) in fields.items()},
-            "by": _WHO,
-            "reason": _WHY,
-            "dryRun": _DRY_RUN,
-        },
-    }
-
-
-# A change answers the overrides it made or, in a dry run, would make; those
-# are not stored and have no id. `id` is there and null then, rather than
-# missing: a generated client reads both answers with one model, and the
-# listing's `Override.id` stays a plain integer, as it always is there.
-_STEERING_SCHEMAS["PlannedOverride"] = {
-    **_STEERING_SCHEMAS["Override"],
-    "description": "An override a change made, or in a dry run would make.",
-    "properties": {
-        **_STEERING_SCHEMAS["Override"]["properties"],
-        "id": _nullable("integer", description="Null in a dry run: nothing was stored."),
-    },
-}
-_STEERING_SCHEMAS["NewOverride"] = {
-    "oneOf": [
-        _decision(
-            "merge",
-            "Every case of aggregated case `from` goes to `into`, now and at every refresh.",
-            **{"from": (_AGG_ID, True), "into": (_AGG_ID, True)},
-        ),
-        _decision(
-            "move",
-            "One case leaves its aggregated case: into `into`, or one of its own.",
-            source=(_AGG_ID, True),
-            caseId=(_AGG_ID, True),
-            into=(_AGG_ID, False),
-        ),
-        _decision(
-            "alias",
-            "A provider spelling means another provider, for old and new cases.",
-            spelling=(_SPELLING, True),
-            provider=(_SPELLING, True),
-        ),
-    ]
-}
-_STEERING_SCHEMAS["Decision"] = {
-    "type": "object",
-    "required": ["by", "reason"],
-    "additionalProperties": False,
-    "properties": {"by": _WHO, "reason": _WHY, "dryRun": _DRY_RUN},
-}
-_SCHEMAS.update(_STEERING_SCHEMAS)
-_SCHEMAS.update(WORK_SCHEMAS)
 
 _TEXT = {
     "type": "string",
@@ -549,68 +166,6 @@ _TEXT = {
     "maxLength": MAX_VALUE_LENGTH,
 }
 
-_PARAMETERS: dict[str, Any] = {
-    "limit": {
-        "name": "limit",
-        "in": "query",
-        "description": "Page size. Without it every aggregated case comes back, streamed.",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-    },
-    "cursor": {
-        "name": "cursor",
-        "in": "query",
-        "description": "The previous answer's `nextCursor`; any other value is a `400`.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_VALUE_LENGTH},
-    },
-    "casesLimit": {
-        "name": "casesLimit",
-        "in": "query",
-        "description": "Embed at most this many cases per aggregated case (the most recently "
-        "updated); `caseCount` still counts them all. `0` embeds none.",
-        "schema": {"type": "integer", "minimum": 0},
-    },
-    "provider": {
-        "name": "provider",
-        "in": "query",
-        "description": "Aggregated cases whose provider key equals this value's provider key "
-        "(`ACME PAYMENTS INC` finds `Acme Payments`). Must hold a letter or a digit. "
-        "Repeat it to match any of several.",
-        "schema": {"type": "array", "items": _TEXT},
-        "style": "form",
-        "explode": True,
-    },
-    "errorCode": {
-        "name": "errorCode",
-        "in": "query",
-        "description": "Aggregated cases whose error code key equals this value's "
-        "(`E-1042` finds `1042`). Must not be empty once trimmed. Repeat to match any of several.",
-        "schema": {"type": "array", "items": _TEXT},
-        "style": "form",
-        "explode": True,
-    },
-    "q": {
-        "name": "q",
-        "in": "query",
-        "description": "Free text for a search box: aggregated cases whose provider key holds "
-        "this value's provider key as a run of whole-word prefixes (`nakatomi` and "
-        "`naka trad` find `Nakatomi Trading`), or whose error code key contains this value's "
-        "error code key (`104` finds `1042`). Must hold a letter or a digit. Repeat it to "
-        "match any of several.",
-        "schema": {"type": "array", "items": _TEXT},
-        "style": "form",
-        "explode": True,
-    },
-    "status": {
-        "name": "status",
-        "in": "query",
-        "description": "`open` or `closed`, in any case. Repeat to match any of several.",
-        "schema": {"type": "array", "items": {"type": "string", "enum": ["open", "closed"]}},
-        "style": "form",
-        "explode": True,
-    },
-}
-
-_PARAMETERS.update(WORK_PARAMETERS)
 
 _READ_SECURITY: list[dict[str, list[str]]] = [{}, {"bearerAuth": []}]
 
@@ -836,136 +391,12 @@ def _steering_paths() -> dict[str, Any]:
     }
 
 
-_STRING_OR_NULL = {"type": ["string", "null"]}
 _SCOPE = {
     "type": "string",
-    "enum": ["open", "all"],
+    "enum": list(get_args(ReplyScope)),
     "default": "open",
     "description": "`open`: the open member cases; `all`: every member case.",
 }
-_SCHEMAS.update(
-    {
-        "NewReply": {
-            "type": "object",
-            "required": ["message", "by"],
-            "additionalProperties": False,
-            "properties": {
-                "message": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": MAX_MESSAGE,
-                    "pattern": "\\S",
-                    "description": "The comment, posted as written on each target case.",
-                },
-                "by": {**_WHO, "pattern": "\\S", "description": "Who replies."},
-                "public": {
-                    "type": "boolean",
-                    "default": True,
-                    "description": "`false`: an internal note the customer does not see.",
-                },
-                "setStatus": {
-                    "type": ["string", "null"],
-                    "enum": ["pending", "solved", None],
-                    "default": None,
-                    "description": "Also set each case to waiting on the customer (`pending`) "
-                    "or `solved`; null leaves the status alone.",
-                },
-                "scope": _SCOPE,
-                "autoReply": {
-                    "type": "boolean",
-                    "default": False,
-                    "description": "Also send it to every open case that joins the aggregated "
-                    "case later, on the refresh that brings it, until stopped or `fixed`.",
-                },
-            },
-        },
-        "ReplyAccepted": {
-            "type": "object",
-            "required": ["id", "targets"],
-            "properties": {
-                "id": {"type": "string", "description": "The reply id, for `GET /replies/{id}`."},
-                "targets": {**_COUNT, "description": "Target cases."},
-            },
-        },
-        "ReplyPreview": {
-            "type": "object",
-            "required": ["targets", "bySource", "unwritable"],
-            "properties": {
-                "aggregatedCaseId": {"type": "string"},
-                "scope": _SCOPE,
-                "targets": _COUNT,
-                "bySource": {
-                    "type": "object",
-                    "additionalProperties": _COUNT,
-                    "description": "Target cases per source.",
-                },
-                "unwritable": {
-                    "type": "object",
-                    "additionalProperties": {"type": "string"},
-                    "description": "Sources whose adapter cannot write, and why: their "
-                    "cases would fail at once.",
-                },
-            },
-        },
-        "Delivery": {
-            "type": "object",
-            "required": ["source", "caseId", "state", "attempts", "error"],
-            "properties": {
-                "source": {"type": "string"},
-                "caseId": {"type": "string"},
-                "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
-                "attempts": _COUNT,
-                "error": {
-                    **_STRING_OR_NULL,
-                    "description": "Why it failed for good (the CRM's reason), or the last "
-                    "transient error of a pending one.",
-                },
-            },
-        },
-        "Reply": {
-            "type": "object",
-            "required": ["id", "state", "delivered", "pending", "failed", "cases"],
-            "properties": {
-                "id": {"type": "string"},
-                "aggregatedCaseId": {
-                    "type": "string",
-                    "description": "Follows the cases when a regroup changes the id.",
-                },
-                "state": {"type": "string", "enum": ["delivering", "done", "done-with-failures"]},
-                "targets": _COUNT,
-                "delivered": _COUNT,
-                "pending": _COUNT,
-                "failed": _COUNT,
-                "message": {"type": "string"},
-                "by": {"type": "string"},
-                "createdAt": _TIME,
-                "public": {"type": "boolean"},
-                "setStatus": {"type": ["string", "null"], "enum": ["pending", "solved", None]},
-                "scope": _SCOPE,
-                "autoReply": {"type": "boolean"},
-                "autoReplyActive": {"type": "boolean"},
-                "stoppedAt": _TIME_OR_NULL,
-                "stoppedBy": _STRING_OR_NULL,
-                "cases": {
-                    "type": "array",
-                    "items": _ref("Delivery"),
-                    "description": "Every target case (empty in lists of replies).",
-                },
-            },
-        },
-        "Replies": {
-            "type": "object",
-            "required": ["replies"],
-            "properties": {"replies": {"type": "array", "items": _ref("Reply")}},
-        },
-        "StopReply": {
-            "type": "object",
-            "required": ["by"],
-            "additionalProperties": False,
-            "properties": {"by": _WHO},
-        },
-    }
-)
 
 
 def _reply_paths() -> dict[str, Any]:
@@ -1040,6 +471,45 @@ def _reply_paths() -> dict[str, Any]:
     }
 
 
+def _link(operation_id: str, path_id: str, **more: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": {"path.id": path_id, **more}}
+
+
+_FIRST_AGGREGATED = "$response.body#/aggregatedCases/0/id"
+_LISTING_LINKS = {
+    "getAggregatedCase": _link("getAggregatedCase", _FIRST_AGGREGATED),
+    "explainAggregatedCase": _link("explainAggregatedCase", _FIRST_AGGREGATED),
+    "workHistory": _link("workHistory", _FIRST_AGGREGATED),
+    "trend": _link("trend", _FIRST_AGGREGATED),
+    "listReplies": _link("listReplies", _FIRST_AGGREGATED),
+    "previewReply": _link("previewReply", _FIRST_AGGREGATED),
+    "changeWork": _link("changeWork", _FIRST_AGGREGATED),
+    "reply": _link("reply", _FIRST_AGGREGATED),
+}
+#: Where an answer's ids lead (OpenAPI links): schemathesis follows them in
+#: its stateful run, so the operations on one id are tried on ids that exist.
+_LINKS: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("/get-all", "get", "200"): _LISTING_LINKS,
+    ("/search", "get", "200"): _LISTING_LINKS,
+    ("/overrides", "post", "200"): {
+        "undoOverride": _link(
+            "undoOverride", "$response.body#/overrides/0/id", **{"query.by": "$request.body#/by"}
+        )
+    },
+    ("/aggregated-cases/{id}/replies", "post", "202"): {
+        "replyProgress": _link("replyProgress", "$response.body#/id"),
+        "stopReply": _link("stopReply", "$response.body#/id"),
+    },
+}
+
+
+def _with_links(paths: dict[str, Any]) -> dict[str, Any]:
+    for (path, method, status), links in _LINKS.items():
+        responses = paths[path][method]["responses"]
+        responses[status] = {**responses[status], "links": links}
+    return paths
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document served at ``/openapi.json``."""
@@ -1053,170 +523,162 @@ def openapi_document() -> dict[str, Any]:
             "cases by provider and error code. JSON in UTF-8, camelCase fields; more fields "
             'than described may appear. Errors are `{"error": "<words>"}`.',
         },
-        "paths": {
-            "/get-all": {
-                "get": _listing_operation(
-                    "Every aggregated case",
-                    "Every aggregated case, open first, then by `caseCount` descending, "
-                    "then by `id`.",
-                    filters=False,
-                )
-            },
-            "/search": {
-                "get": _listing_operation(
-                    "Aggregated cases that match",
-                    "The filters combine with AND; a repeated filter matches any of its "
-                    "values. Without filters it answers what `/get-all` answers.",
-                    filters=True,
-                )
-            },
-            "/aggregated-cases/{id}": {
-                "get": {
-                    "summary": "One aggregated case with all its cases, or a page of them",
-                    "description": "Without `casesLimit` every case is embedded, streamed. "
-                    "With it the cases come a page at a time (most recently updated first) "
-                    "and the answer carries `nextCasesCursor`, null on the last page.",
-                    "operationId": "getAggregatedCase",
-                    "security": _READ_SECURITY,
-                    "parameters": [
-                        {
-                            "name": "id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "minLength": 1},
-                        },
-                        *(param.openapi() for param in CASE_PAGING),
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The aggregated case.",
-                            "content": {
-                                _JSON: {
-                                    "schema": {
-                                        "allOf": [
-                                            _ref("AggregatedCase"),
-                                            {
-                                                "type": "object",
-                                                "properties": {
-                                                    "nextCasesCursor": {
-                                                        "type": ["string", "null"],
-                                                        "description": "With `casesLimit`: "
-                                                        "the next page's `casesCursor`, null "
-                                                        "on the last page.",
-                                                    }
-                                                },
-                                            },
-                                        ]
-                                    }
-                                }
-                            },
-                        },
-                        "400": _BAD_REQUEST,
-                        "308": _MOVED,
-                        "401": _UNAUTHORIZED,
-                        "404": _error("No aggregated case has this id."),
-                        "503": _UNAVAILABLE,
-                    },
+        "paths": _with_links(
+            {
+                "/get-all": {
+                    "get": _listing_operation(
+                        "Every aggregated case",
+                        "Every aggregated case, open first, then by `caseCount` descending, "
+                        "then by `id`.",
+                        filters=False,
+                    )
                 },
-                "patch": _work["patch"],
-            },
-            "/aggregated-cases/{id}/history": _work["history"],
-            "/aggregated-cases/{id}/trend": _work["trend"],
-            **_steering_paths(),
-            **_reply_paths(),
-            "/refresh": {"get": _refresh_operation("get"), "post": _refresh_operation("post")},
-            "/health": {
-                "get": {
-                    "summary": "Database, refresh lock and sources",
-                    "description": "Never needs a token. The page explains the Refresh "
-                    "button's state from `sources.*.refreshableAt`.",
-                    "operationId": "health",
-                    "responses": {
-                        "200": {
-                            "description": "The database answers.",
-                            "content": {_JSON: {"schema": _ref("Health")}},
-                        },
-                        "503": {
-                            "description": "The database does not answer.",
-                            "content": {_JSON: {"schema": _ref("Health")}},
+                "/search": {
+                    "get": _listing_operation(
+                        "Aggregated cases that match",
+                        "The filters combine with AND; a repeated filter matches any of its "
+                        "values. Without filters it answers what `/get-all` answers.",
+                        filters=True,
+                    )
+                },
+                "/aggregated-cases/{id}": {
+                    "get": {
+                        "summary": "One aggregated case with all its cases, or a page of them",
+                        "description": "Without `casesLimit` every case is embedded, streamed. "
+                        "With it the cases come a page at a time (most recently updated first) "
+                        "and the answer carries `nextCasesCursor`, null on the last page.",
+                        "operationId": "getAggregatedCase",
+                        "security": _READ_SECURITY,
+                        "parameters": [
+                            {
+                                "name": "id",
+                                "in": "path",
+                                "required": True,
+                                "schema": {"type": "string", "minLength": 1},
+                            },
+                            *(param.openapi() for param in CASE_PAGING),
+                        ],
+                        "responses": {
+                            "200": {
+                                "description": "The aggregated case.",
+                                "content": {
+                                    _JSON: {
+                                        "schema": {
+                                            "allOf": [
+                                                _ref("AggregatedCase"),
+                                                _CASES_PAGE_TAIL,
+                                            ]
+                                        }
+                                    }
+                                },
+                            },
+                            "400": _BAD_REQUEST,
+                            "308": _MOVED,
+                            "401": _UNAUTHORIZED,
+                            "404": _error("No aggregated case has this id."),
+                            "503": _UNAVAILABLE,
                         },
                     },
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "operationId": "openapi",
-                    "security": _READ_SECURITY,
-                    "responses": {
-                        "200": {
-                            "description": "OpenAPI 3.1.",
-                            "content": {_JSON: {"schema": {"type": "object"}}},
-                        },
-                        "401": _UNAUTHORIZED,
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "description": "Request latency by route and status; refresh duration and "
-                    "outcome per source; cases per source; open and closed aggregated cases; "
-                    "unowned open and regressed aggregated cases; claims won and lost.",
-                    "operationId": "metrics",
-                    "security": _READ_SECURITY,
-                    "responses": {
-                        "200": {
-                            "description": "Prometheus text format (OpenMetrics when the "
-                            "`Accept` header asks for it).",
-                            "content": {
-                                "text/plain": {"schema": {"type": "string"}},
-                                "application/openmetrics-text": {"schema": {"type": "string"}},
+                    "patch": _work["patch"],
+                },
+                "/aggregated-cases/{id}/history": _work["history"],
+                "/aggregated-cases/{id}/trend": _work["trend"],
+                **_steering_paths(),
+                **_reply_paths(),
+                "/refresh": {"get": _refresh_operation("get"), "post": _refresh_operation("post")},
+                "/health": {
+                    "get": {
+                        "summary": "Database, refresh lock and sources",
+                        "description": "Never needs a token. The page explains the Refresh "
+                        "button's state from `sources.*.refreshableAt`.",
+                        "operationId": "health",
+                        "responses": {
+                            "200": {
+                                "description": "The database answers.",
+                                "content": {_JSON: {"schema": _ref("Health")}},
+                            },
+                            "503": {
+                                "description": "The database does not answer.",
+                                "content": {_JSON: {"schema": _ref("Health")}},
                             },
                         },
-                        "401": _UNAUTHORIZED,
-                    },
-                }
-            },
-            "/": {
-                "get": {
-                    "summary": "The web page for people",
-                    "description": "Never needs a token: it holds no data and asks for the "
-                    "read token itself when the data endpoints answer `401`.",
-                    "operationId": "page",
-                    "responses": {
-                        "200": {
-                            "description": "HTML.",
-                            "content": {"text/html": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-            "/static/app.js": {
-                "get": {
-                    "summary": "The web page's script",
-                    "operationId": "pageScript",
-                    "responses": {
-                        "200": {
-                            "description": "JavaScript.",
-                            "content": {"text/javascript": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-            "/static/app.css": {
-                "get": {
-                    "summary": "The web page's style sheet",
-                    "operationId": "pageStyle",
-                    "responses": {
-                        "200": {
-                            "description": "CSS.",
-                            "content": {"text/css": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-        },
+                    }
+                },
+                "/openapi.json": {
+                    "get": {
+                        "summary": "This document",
+                        "operationId": "openapi",
+                        "security": _READ_SECURITY,
+                        "responses": {
+                            "200": {
+                                "description": "OpenAPI 3.1.",
+                                "content": {_JSON: {"schema": {"type": "object"}}},
+                            },
+                            "401": _UNAUTHORIZED,
+                        },
+                    }
+                },
+                "/metrics": {
+                    "get": {
+                        "summary": "Prometheus metrics",
+                        "description": "Request latency by route and status; refresh duration and "
+                        "outcome per source; cases per source; open and closed aggregated cases; "
+                        "unowned open and regressed aggregated cases; claims won and lost.",
+                        "operationId": "metrics",
+                        "security": _READ_SECURITY,
+                        "responses": {
+                            "200": {
+                                "description": "Prometheus text format (OpenMetrics when the "
+                                "`Accept` header asks for it).",
+                                "content": {
+                                    "text/plain": {"schema": {"type": "string"}},
+                                    "application/openmetrics-text": {"schema": {"type": "string"}},
+                                },
+                            },
+                            "401": _UNAUTHORIZED,
+                        },
+                    }
+                },
+                "/": {
+                    "get": {
+                        "summary": "The web page for people",
+                        "description": "Never needs a token: it holds no data and asks for the "
+                        "read token itself when the data endpoints answer `401`.",
+                        "operationId": "page",
+                        "responses": {
+                            "200": {
+                                "description": "HTML.",
+                                "content": {"text/html": {"schema": {"type": "string"}}},
+                            }
+                        },
+                    }
+                },
+                "/static/app.js": {
+                    "get": {
+                        "summary": "The web page's script",
+                        "operationId": "pageScript",
+                        "responses": {
+                            "200": {
+                                "description": "JavaScript.",
+                                "content": {"text/javascript": {"schema": {"type": "string"}}},
+                            }
+                        },
+                    }
+                },
+                "/static/app.css": {
+                    "get": {
+                        "summary": "The web page's style sheet",
+                        "operationId": "pageStyle",
+                        "responses": {
+                            "200": {
+                                "description": "CSS.",
+                                "content": {"text/css": {"schema": {"type": "string"}}},
+                            }
+                        },
+                    }
+                },
+            }
+        ),
         "components": {
             "schemas": _SCHEMAS,
             "parameters": _listing_parameters(),

@@ -1,26 +1,25 @@
 """The OpenAPI parts of contract §7 (working an aggregated case), for ``_openapi.py``.
 
-Kept apart so the §7 fields, filters, the ``PATCH`` and the history read in
-one place; the bounds come from the library's constants.
+Kept apart so the §7 filters, the ``PATCH`` and the history read in one
+place. The §7 fields of an aggregated case and of a history entry come from
+their attrs classes, the ``PATCH`` body from :class:`~supporthub._work.WorkChange`
+(``_schemas.py``); the filters' bounds come from the library's constants.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from supporthub._query import MAX_VALUE_LENGTH, SORTS
-from supporthub._work import MAX_BY, MAX_NOTE, MAX_OWNER, MAX_TRACKER_URL, Lifecycle, WorkState
+from supporthub._query import MAX_VALUE_LENGTH
+from supporthub._work import WorkChange
+from supporthub.service._schemas import request_schema
 
 __all__ = [
-    "WORK_FIELDS",
-    "WORK_PARAMETERS",
-    "WORK_REQUIRED",
     "WORK_SCHEMAS",
     "work_paths",
 ]
 
 _JSON = "application/json"
-_TIME = {"type": "string", "format": "date-time", "description": "UTC, ending in `Z`."}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -31,83 +30,14 @@ def _error(description: str, schema: str = "Error") -> dict[str, Any]:
     return {"description": description, "content": {_JSON: {"schema": _ref(schema)}}}
 
 
-_STATE = {
-    "type": "string",
-    "enum": [state.value for state in WorkState],
-    "description": "`untriaged` at the start; `regressed` when a `fixed` one received a new "
-    "open case.",
-}
-
-#: Properties every aggregated case object carries (§7).
-WORK_FIELDS: dict[str, Any] = {
-    "owner": {
-        "type": ["string", "null"],
-        "maxLength": MAX_OWNER,
-        "description": "Who works on it, or null.",
-    },
-    "state": _STATE,
-    "trackerUrl": {
-        "type": ["string", "null"],
-        "description": "An http(s) link to the bug tracker's ticket, or null.",
-    },
-    "note": {"type": ["string", "null"], "description": "The last note left on it, or null."},
-    "firstSeenAt": {
-        **_TIME,
-        "description": "When the hub first stored a case of it (not the CRM's `createdAt`).",
-    },
-    "recentCaseCount": {
-        "type": "integer",
-        "minimum": 0,
-        "description": "Its cases whose CRM `createdAt` is in the last 24 hours, counted when "
-        "the answer is made.",
-    },
-    "nextCasesCursor": {
-        "type": ["string", "null"],
-        "description": "Only with `casesLimit` on `GET /aggregated-cases/{id}`: pass it as "
-        "`casesCursor` for the next page of cases; null on the last.",
-    },
-    "lifecycle": {
-        "type": ["string", "null"],
-        "enum": [*(value.value for value in Lifecycle), None],
-        "description": "`regressed` while `state` is, else `new` while `firstSeenAt` is less "
-        "than 24 hours old, else null.",
-    },
-}
-WORK_REQUIRED = ["owner", "state", "trackerUrl", "firstSeenAt", "recentCaseCount", "lifecycle"]
-
-_NULLABLE_TEXT = {"type": ["string", "null"]}
-
 WORK_SCHEMAS: dict[str, Any] = {
-    "WorkChange": {
-        "type": "object",
-        "description": "Any of the fields; `by` is required. A field left out stays as it "
-        "is; `owner: null` releases, `trackerUrl: null` and `note: null` clear. `null` for "
-        "`state`, `by` or `claim` is a `400`. An owner cannot be called `none` (any case). "
-        "Every bad value is a `400` with the reason, and nothing changes.",
-        "required": ["by"],
-        "additionalProperties": False,
-        "properties": {
-            "by": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": MAX_BY,
-                "description": "Who makes the change; kept in the history.",
-            },
-            "owner": {**_NULLABLE_TEXT, "minLength": 1, "maxLength": MAX_OWNER},
-            "state": {**_STATE, "description": "Case-insensitive."},
-            "trackerUrl": {
-                **_NULLABLE_TEXT,
-                "maxLength": MAX_TRACKER_URL,
-                "description": "An `http` or `https` link.",
-            },
-            "note": {**_NULLABLE_TEXT, "maxLength": MAX_NOTE},
-            "claim": {
-                "type": "boolean",
-                "description": "`true`: the owner becomes `by` only if nobody owns it (or `by` "
-                "does), else `409` naming the owner. Not together with `owner`.",
-            },
-        },
-    },
+    "WorkChange": request_schema(
+        WorkChange,
+        "Any of the fields; `by` is required. A field left out stays as it is; `owner: null` "
+        "releases, `trackerUrl: null` and `note: null` clear. `null` for `state`, `by` or "
+        "`claim` is a `400`. An owner cannot be called `none` (any case). Every bad value is "
+        "a `400` with the reason, and nothing changes.",
+    ),
     "ClaimConflict": {
         "type": "object",
         "required": ["error", "owner"],
@@ -116,119 +46,9 @@ WORK_SCHEMAS: dict[str, Any] = {
             "owner": {"type": "string", "description": "Who owns it."},
         },
     },
-    "FieldChange": {
-        "type": "object",
-        "required": ["field", "from", "to"],
-        "properties": {
-            "field": {
-                "type": "string",
-                "description": "`owner`, `state`, `trackerUrl`, `note`, or `mergedFrom` (an "
-                "aggregated case merged into this one: `from` its id, `to` this one's).",
-            },
-            "from": _NULLABLE_TEXT,
-            "to": _NULLABLE_TEXT,
-        },
-    },
-    "HistoryEntry": {
-        "type": "object",
-        "required": ["at", "by", "changes", "note", "aggregatedCaseId"],
-        "properties": {
-            "at": _TIME,
-            "by": {
-                "type": "string",
-                "description": "Who made it; `supporthub` for the hub's own (regressions, merges).",
-            },
-            "changes": {"type": "array", "items": _ref("FieldChange")},
-            "note": {**_NULLABLE_TEXT, "description": "The note given with the change."},
-            "aggregatedCaseId": {
-                "type": "string",
-                "description": "The aggregated case it was made on (another id when that one "
-                "was merged into this one).",
-            },
-        },
-    },
-    "Trend": {
-        "type": "object",
-        "required": ["days"],
-        "properties": {
-            "days": {
-                "type": "array",
-                "minItems": 14,
-                "maxItems": 14,
-                "description": "The last 14 UTC days, oldest first, today last.",
-                "items": {
-                    "type": "object",
-                    "required": ["date", "cases"],
-                    "properties": {
-                        "date": {"type": "string", "format": "date"},
-                        "cases": {
-                            "type": "integer",
-                            "minimum": 0,
-                            "description": "Its cases whose CRM `createdAt` falls on that day.",
-                        },
-                    },
-                },
-            }
-        },
-    },
-    "History": {
-        "type": "object",
-        "required": ["history"],
-        "properties": {
-            "history": {
-                "type": "array",
-                "items": _ref("HistoryEntry"),
-                "description": "Newest first.",
-            }
-        },
-    },
 }
 
 _ITEM = {"type": "string", "minLength": 1, "maxLength": MAX_VALUE_LENGTH}
-
-#: The §7 filters of ``/search``.
-WORK_PARAMETERS: dict[str, Any] = {
-    "owner": {
-        "name": "owner",
-        "in": "query",
-        "description": "Aggregated cases this person owns (exact); `none` for the unowned. "
-        "Repeat to match any of several.",
-        "schema": {"type": "array", "items": _ITEM},
-        "style": "form",
-        "explode": True,
-    },
-    "state": {
-        "name": "state",
-        "in": "query",
-        "description": "Aggregated cases in this state, in any case. Repeat to match any.",
-        "schema": {
-            "type": "array",
-            "items": {"type": "string", "enum": [state.value for state in WorkState]},
-        },
-        "style": "form",
-        "explode": True,
-    },
-    "sort": {
-        "name": "sort",
-        "in": "query",
-        "description": "Order by `recentCases` (cases created in the last 24 hours), "
-        "`caseCount` or `lastUpdated`, descending, ties by `id`, instead of the default "
-        "order. A cursor belongs to its sort.",
-        "schema": {"type": "string", "enum": list(SORTS)},
-    },
-    "lifecycle": {
-        "name": "lifecycle",
-        "in": "query",
-        "description": "`new` (first seen less than 24 hours ago, not regressed) or "
-        "`regressed` (state `regressed`), in any case. Repeat to match any of them.",
-        "schema": {
-            "type": "array",
-            "items": {"type": "string", "enum": [value.value for value in Lifecycle]},
-        },
-        "style": "form",
-        "explode": True,
-    },
-}
 
 
 def work_paths(
