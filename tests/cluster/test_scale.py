@@ -1,6 +1,6 @@
 """A first load far over ``wsrep_max_ws_size``: refused as one write set, stored when streamed.
 
-``SUPPORTHUB_CLUSTER_SCALE_CASES`` cases of one source (default 20,000:
+``SUPPORTHUB_CLUSTER_SCALE_CASES`` cases of one source (default 8,000:
 the short version in ``tox -e cluster``; ``tox -e cluster-scale`` runs
 1,000,000) with subjects of ``SUPPORTHUB_CLUSTER_SCALE_SUBJECT_BYTES``
 bytes, on a cluster whose write-set limit is lowered to
@@ -22,7 +22,7 @@ from typing import Any
 
 from cluster_kit import Watcher, count_cases, max_ws_size
 
-CASES = int(os.environ.get("SUPPORTHUB_CLUSTER_SCALE_CASES", "20000"))
+CASES = int(os.environ.get("SUPPORTHUB_CLUSTER_SCALE_CASES", "8000"))
 SUBJECT_BYTES = int(os.environ.get("SUPPORTHUB_CLUSTER_SCALE_SUBJECT_BYTES", "500"))
 WS_LIMIT = int(os.environ.get("SUPPORTHUB_CLUSTER_SCALE_WS_BYTES", str(2 << 20)))
 #: The hub's default fragment (``SqlStore.fragment_bytes``) unless told otherwise.
