@@ -10,6 +10,9 @@ from sqlalchemy.engine import make_url
 from supporthub._errors import ConfigurationError
 from supporthub._store.sql import SCHEMA_REVISION, SqlStore
 
+BAD_FAILOVER = ["nohost", "h:", ":3306", "h:port"]
+BAD_WAIT = ["x", "-1", "16", "1.5"]
+
 
 def closed_port() -> int:
     with socket.socket() as probe:
@@ -17,10 +20,16 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("bad", ["nohost", "h:", ":3306", "h:port"])
-def test_a_malformed_failover_list_is_refused_in_words(bad: str):
-    with pytest.raises(ConfigurationError, match="failover= takes host:port pairs"):
-        SqlStore(f"mysql+pymysql://u@127.0.0.1:3306/db?failover={bad}")
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        *((f"failover={bad}", "failover= takes host:port pairs") for bad in BAD_FAILOVER),
+        *((f"wsrep_sync_wait={bad}", "wsrep_sync_wait= takes a whole number") for bad in BAD_WAIT),
+    ],
+)
+def test_a_malformed_cluster_option_is_refused_in_words(query: str, words: str):
+    with pytest.raises(ConfigurationError, match=words):
+        SqlStore(f"mysql+pymysql://u@127.0.0.1:3306/db?{query}")
 
 
 @pytest.mark.mariadb
@@ -40,3 +49,17 @@ def test_the_next_node_answers_when_the_first_is_down(mariadb_databases):
         assert not without.ping()
     finally:
         without.close()
+
+
+@pytest.mark.mariadb
+def test_wsrep_sync_wait_in_the_url_is_every_sessions_setting(mariadb_databases):
+    """``?wsrep_sync_wait=1``: every pooled session reads causally (on Galera), and keeps it."""
+    store = SqlStore(mariadb_databases.create() + "?wsrep_sync_wait=1")
+    try:
+        store.upgrade()
+        assert store.revision() == SCHEMA_REVISION
+        with store.reader() as reader:
+            value = reader.connection.exec_driver_sql("SELECT @@SESSION.wsrep_sync_wait")
+            assert value.scalar() == 1
+    finally:
+        store.close()

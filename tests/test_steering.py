@@ -153,6 +153,26 @@ def test_an_alias_applies_to_history_and_to_searches(seeded) -> None:
     assert seeded.search(provider="acme paymnts").total == 1
 
 
+def test_the_same_override_twice_is_stored_once(seeded, make_hub) -> None:
+    """Two processes make the same override at once: built again under the lock, made once."""
+    first = seeded.add_alias("Acme Paymnts", "Acme Payments", by="erin", reason="typo")
+    other = make_hub()  # another process on the same database
+    again = other.add_alias("acme paymnts", "ACME PAYMENTS", by="frank", reason="typo too")
+    assert again.applied and again.overrides == first.overrides
+    assert again.diff.moved_cases == 0
+    assert [o.id for o in seeded.overrides()] == [first.overrides[0].id]
+    groups = by_key(seeded)
+    acme, globex = groups[("acme payments", "1042")], groups[("globex", None)]
+    merged = seeded.merge(globex.id, acme.id, by="erin", reason="same outage")
+    # The second merge of the same two, built under the lock, finds its subject gone.
+    with pytest.raises(NotFound):
+        other.merge(globex.id, acme.id, by="frank", reason="same outage")
+    assert [o.id for o in seeded.overrides()] == [
+        first.overrides[0].id,
+        merged.overrides[0].id,
+    ]
+
+
 def test_bad_requests_are_refused_in_words_and_change_nothing(seeded) -> None:
     before = dump(seeded)
     acme = by_key(seeded)[("acme payments", "1042")]

@@ -39,6 +39,7 @@ from supporthub._redact import redact
 from supporthub._refresh import Clock, Source, TransportFactory
 from supporthub._store import outbox
 from supporthub._store.base import Store
+from supporthub._store.conflicts import retry_conflicts
 
 __all__ = ["Deliverer", "unwritable_reason"]
 
@@ -255,15 +256,21 @@ class Deliverer:
 
     def _claim(self, name: str, page: list[tuple[str, str]]) -> list[outbox.DueDelivery]:
         now = self.clock()
-        with outbox.transaction(self.store) as connection:
-            return outbox.claim_batch(
-                connection,
-                name,
-                page,
-                owner=self.owner,
-                now=now,
-                lease_until=now + dt.timedelta(seconds=self.lease),
-            )
+
+        def claim() -> list[outbox.DueDelivery]:
+            with outbox.transaction(self.store) as connection:
+                return outbox.claim_batch(
+                    connection,
+                    name,
+                    page,
+                    owner=self.owner,
+                    now=now,
+                    lease_until=now + dt.timedelta(seconds=self.lease),
+                )
+
+        # On Galera a deliverer on another node may claim the same rows at
+        # once: one commit wins, the other runs again and finds them taken.
+        return retry_conflicts(claim)
 
     def _send_batch(
         self, sender: _Sender, name: str, claimed: list[outbox.DueDelivery], claimed_at: float

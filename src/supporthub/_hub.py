@@ -74,6 +74,7 @@ from supporthub._steering import RuleChange, Steering
 from supporthub._store import outbox
 from supporthub._store import work as work_store
 from supporthub._store.base import Store, StoreReader
+from supporthub._store.conflicts import retry_conflicts
 from supporthub._store.sql import SCHEMA_REVISION, SqlStore
 from supporthub._suggest import AliasSuggestion, Suggestions, suggest
 from supporthub._upgrade import RulesUpgrade, plan_upgrade, replacements
@@ -212,7 +213,14 @@ class Hub:
         self.store.upgrade()
         self._schema_ready = True
         self._answers.clear()
-        with self.store.refresh_lock(None), self.store.writer() as writer:
+        with self.store.refresh_lock(None):
+            # Run again when another cluster node's commit won (Galera).
+            upgrade = retry_conflicts(self._upgrade_rules, what="the rule upgrade")
+        self._answers.clear()
+        return upgrade
+
+    def _upgrade_rules(self) -> RulesUpgrade:
+        with self.store.writer() as writer:
             upgrade, pipeline = self._plan_upgrade(writer)
             if not upgrade.pending:
                 return upgrade
@@ -227,7 +235,6 @@ class Hub:
             for override in replacements(upgrade.overrides):
                 writer.add_override(override)
             regroup(writer, pipeline, now)
-        self._answers.clear()
         return attrs.evolve(upgrade, applied=True)
 
     def preview_upgrade(self) -> RulesUpgrade:
@@ -757,14 +764,23 @@ class Hub:
             _existing(reader, agg_id)
             exists = bool(work_store.work_of(reader.connection, [agg_id]))
         now = self.clock()
-        if not exists:
+
+        def ensure() -> None:
             with self.store.writer(stamp="work_version") as writer:
                 work_store.ensure_work_row(writer.connection, agg_id, now)
-        with self.store.writer(stamp="work_version") as writer:
-            after = work_store.change_work(writer.connection, agg_id, change, now)
-            if after.state is WorkState.FIXED:
-                # Contract §7: a fixed aggregated case ends its auto-replies for good.
-                outbox.end_auto_replies(writer.connection, agg_id, change.by, now)
+
+        def apply() -> None:
+            with self.store.writer(stamp="work_version") as writer:
+                after = work_store.change_work(writer.connection, agg_id, change, now)
+                if after.state is WorkState.FIXED:
+                    # Contract §7: a fixed aggregated case ends its auto-replies for good.
+                    outbox.end_auto_replies(writer.connection, agg_id, change.by, now)
+
+        # On Galera two nodes' changes certify one after the other: the one
+        # that lost runs again and sees the winner's (a claim: ClaimConflict).
+        if not exists:
+            retry_conflicts(ensure)
+        retry_conflicts(apply)
         return self.get(agg_id, cases_limit=0)
 
     def claim(self, agg_id: str, *, by: str, note: str | Any | None = UNSET) -> AggregatedCase:
@@ -837,14 +853,16 @@ class Hub:
         dry_run: bool,
     ) -> RuleChange:
         self._ready()
+        if not dry_run:
+            # Built again under the lock: the same override made twice at once
+            # (two processes, two cluster nodes) is made once, as one after the other.
+            return self._steering.apply((), remove, by=by, build=build)
         with self.store.reader() as reader:
             made = list(build(reader)) if build is not None else []
-            if dry_run:
-                diff = self._steering.preview(reader, made, remove)
-                return RuleChange(
-                    diff=diff, applied=False, overrides=tuple(made), removed=tuple(remove)
-                )
-        return self._steering.apply(made, remove, by=by)
+            diff = self._steering.preview(reader, made, remove)
+            return RuleChange(
+                diff=diff, applied=False, overrides=tuple(made), removed=tuple(remove)
+            )
 
     def merge(
         self, from_id: str, into_id: str, *, by: str, reason: str, dry_run: bool = False

@@ -47,11 +47,15 @@ from supporthub._settings import Settings
 from supporthub._spool import FetchFailed, SpoolCancelled, SpoolSet
 from supporthub._store import outbox
 from supporthub._store.base import Store, StoreReader, StoreWriter, SyncTracker
+from supporthub._store.conflicts import is_conflict, retry_conflicts
 from supporthub._store.idfilter import IdFilter
 
 __all__ = ["Refresher", "Source", "report_from_json"]
 
 log = logging.getLogger("supporthub.refresh")
+
+#: Runs of one refresh that lost a write conflict on Galera before it fails.
+REFRESH_CONFLICT_ATTEMPTS = 3
 
 Clock = Callable[[], dt.datetime]
 TransportFactory = Callable[[str], httpx.BaseTransport | None]
@@ -311,22 +315,40 @@ class Refresher:
         started_at: dt.datetime,
     ) -> RefreshReport:
         failed: dict[str, _Outcome] = {}
-        while True:
-            try:
-                return self._run_once(
-                    due,
-                    states,
-                    pipeline,
-                    failed,
-                    trigger=trigger,
-                    full=full,
-                    started_at=started_at,
-                )
-            except _SourceUndo as undo:
-                # A writer without savepoints (Galera, streaming) rolled the
-                # whole refresh back: again, without the source that failed.
-                log.warning("%s failed half-way; the refresh runs again without it", undo.name)
-                failed[undo.name] = undo.outcome
+
+        def attempt() -> RefreshReport:
+            while True:
+                try:
+                    return self._run_once(
+                        due,
+                        states,
+                        pipeline,
+                        failed,
+                        trigger=trigger,
+                        full=full,
+                        started_at=started_at,
+                    )
+                except _SourceUndo as undo:
+                    # A writer without savepoints (Galera, streaming) rolled the
+                    # whole refresh back: again, without the source that failed.
+                    log.warning("%s failed half-way; the refresh runs again without it", undo.name)
+                    failed[undo.name] = undo.outcome
+
+        try:
+            # On Galera another node's commit may win over this one's
+            # (certification): nothing was written, so it runs again, fetching
+            # again. A refresh holds the lock: only writers outside it conflict.
+            return retry_conflicts(
+                attempt,
+                attempts=REFRESH_CONFLICT_ATTEMPTS,
+                wait_initial=0.5,
+                wait_max=5.0,
+                what="the refresh",
+            )
+        except StorageError as error:
+            if is_conflict(error):
+                self._record_failure(due, states, started_at, str(error))
+            raise
 
     def _run_once(
         self,
@@ -400,7 +422,7 @@ class Refresher:
                     )
             except BaseException as error:
                 spools.cancel_all()
-                if isinstance(error, StorageError):
+                if isinstance(error, StorageError) and not is_conflict(error):
                     self._record_failure(due, states, started_at, str(error))
                 raise
         return report

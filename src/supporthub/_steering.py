@@ -18,12 +18,13 @@ from supporthub._consolidate import KeyPipeline
 from supporthub._errors import InvalidQuery, NotFound
 from supporthub._models import AggregationKey
 from supporthub._normalize import MAX_KEY_LENGTH, provider_key
-from supporthub._overrides import CaseRef, Override, OverrideKind
+from supporthub._overrides import CaseRef, Override, OverrideKind, encode_part
 from supporthub._query import Query
 from supporthub._regroup import regroup
 from supporthub._replay import ReplayDiff, plan_regroup
 from supporthub._store import outbox
 from supporthub._store.base import Store, StoreReader
+from supporthub._store.conflicts import retry_conflicts
 
 __all__ = ["MAX_REASON", "MAX_WHO", "RuleChange", "Steering"]
 
@@ -194,22 +195,60 @@ class Steering:
         *,
         by: str = "",
         timeout: float | None = 60.0,
+        build: Callable[[StoreReader], Sequence[Override]] | None = None,
     ) -> RuleChange:
         """Store the change and regroup every stored case, in one transaction.
 
+        :param build: makes more overrides to add from the state under the
+            lock, so that two processes making the same one at once (on one
+            server or on two cluster nodes) act one after the other: the
+            second finds it made (and raises as it would have then).
         :raises RefreshInProgress: a refresh held the lock longer than ``timeout``.
         """
         now = self.clock()
-        with self.store.refresh_lock(timeout), self.store.writer() as writer:
-            candidate = self._candidate(writer.overrides(), add, remove)
-            # Refuses cycles, in words.
-            pipeline = self.pipeline_with(candidate, writer.default_rules())
-            removed = []
-            for override_id in remove:
-                writer.remove_override(override_id, by=_words("who", by, MAX_WHO), at=now)
-                removed.append(override_id)
-            made = [attrs.evolve(o, id=writer.add_override(o)) for o in add]
-            diff = regroup(writer, pipeline, now)
-            # Replies follow their cases to their new aggregated cases.
-            outbox.after_membership_change(writer.connection, None, self.unwritable, now)
-        return RuleChange(diff=diff, applied=True, overrides=tuple(made), removed=tuple(removed))
+
+        def change() -> RuleChange:
+            with self.store.writer() as writer:
+                current = writer.overrides()
+                wanted = [*add, *(build(writer) if build is not None else ())]
+                # An override already in force is not made again: the same one
+                # asked for twice (twice at once, or from two nodes) is stored once.
+                in_force = [_in_force(o, current, remove) for o in wanted]
+                adding = [o for o, found in zip(wanted, in_force, strict=True) if found is None]
+                candidate = self._candidate(current, adding, remove)
+                # Refuses cycles, in words.
+                pipeline = self.pipeline_with(candidate, writer.default_rules())
+                removed = []
+                for override_id in remove:
+                    writer.remove_override(override_id, by=_words("who", by, MAX_WHO), at=now)
+                    removed.append(override_id)
+                stored = iter([attrs.evolve(o, id=writer.add_override(o)) for o in adding])
+                made = [found or next(stored) for found in in_force]
+                diff = regroup(writer, pipeline, now)
+                # Replies follow their cases to their new aggregated cases.
+                outbox.after_membership_change(writer.connection, None, self.unwritable, now)
+            return RuleChange(
+                diff=diff, applied=True, overrides=tuple(made), removed=tuple(removed)
+            )
+
+        with self.store.refresh_lock(timeout):
+            # On Galera a writer outside the lock on another node may win the
+            # commit (certification): nothing was written; run it again.
+            return retry_conflicts(change, what="the rule change")
+
+
+def _in_force(
+    override: Override, current: Sequence[Override], remove: Sequence[int]
+) -> Override | None:
+    """The active override (not being removed) that does what ``override`` does, if any."""
+    for active in current:
+        if (
+            active.id not in remove
+            and active.kind is override.kind
+            and encode_part(active.kind, active.subject)
+            == encode_part(override.kind, override.subject)
+            and encode_part(active.kind, active.target)
+            == encode_part(override.kind, override.target)
+        ):
+            return active
+    return None

@@ -36,6 +36,8 @@ MARIADBD = "/usr/sbin/mariadbd"
 SQL_PORT_BASE = int(os.environ.get("SUPPORTHUB_CLUSTER_SQL_PORT", "3311"))
 GALERA_PORT_BASE = int(os.environ.get("SUPPORTHUB_CLUSTER_GALERA_PORT", "4571"))
 START_SECONDS = 120.0
+#: Each node's InnoDB buffer pool: small for the regular run, more for the scale run.
+BUFFER_POOL = os.environ.get("SUPPORTHUB_CLUSTER_BUFFER_POOL", "64M")
 
 
 def ensure_galera() -> None:
@@ -134,7 +136,7 @@ class Node:
             f"--port={self.port}",
             "--skip-name-resolve",
             "--performance-schema=OFF",
-            "--innodb-buffer-pool-size=64M",
+            f"--innodb-buffer-pool-size={BUFFER_POOL}",
             "--innodb-log-file-size=32M",
             "--innodb-flush-log-at-trx-commit=2",
         ]

@@ -17,6 +17,7 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -40,6 +41,17 @@ def one_problem(sim: kit.Sim, k: int) -> list[str]:
         )
         ids.append(str(sim.add(spec)))
     return ids
+
+
+def hub_env(crms: dict[str, Any]) -> dict[str, str]:
+    """The hub's settings for the simulators this script printed."""
+    return {
+        "SUPPORTHUB_BANANA_URL": crms["banana"]["url"],
+        "SUPPORTHUB_BANANA_CLIENT_ID": crms["banana"]["client_id"],
+        "SUPPORTHUB_BANANA_CLIENT_SECRET": crms["banana"]["client_secret"],
+        "SUPPORTHUB_STRAWBERRY_URL": crms["strawberry"]["url"],
+        "SUPPORTHUB_STRAWBERRY_API_KEY": crms["strawberry"]["api_key"],
+    }
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ import httpx
 import pytest
 import reliability_kit as kit
 import sqlalchemy as sa
-from reply_sims import one_problem
+from reply_sims import hub_env, one_problem
 from supporthub_banana.simulator import BananaSimulator
 from supporthub_strawberry.ratelimit import forget_limiters
 from supporthub_strawberry.simulator import StrawberrySimulator
@@ -282,13 +282,7 @@ def test_two_serve_processes_on_one_mariadb_deliver_each_reply_once(
     try:
         assert simulators.stdout is not None
         crms = json.loads(simulators.stdout.readline())
-        env = {
-            "SUPPORTHUB_BANANA_URL": crms["banana"]["url"],
-            "SUPPORTHUB_BANANA_CLIENT_ID": crms["banana"]["client_id"],
-            "SUPPORTHUB_BANANA_CLIENT_SECRET": crms["banana"]["client_secret"],
-            "SUPPORTHUB_STRAWBERRY_URL": crms["strawberry"]["url"],
-            "SUPPORTHUB_STRAWBERRY_API_KEY": crms["strawberry"]["api_key"],
-        }
+        env = hub_env(crms)
         hub = make_hub_at(mariadb_url, env, transport_factory=None)
         hub.refresh(force=True)
         agg = the_problem(hub)

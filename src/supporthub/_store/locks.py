@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import fcntl
 import hashlib
 import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,10 +26,32 @@ import sqlalchemy as sa
 from supporthub._errors import StorageError
 from supporthub._store.conflicts import is_conflict, retry_conflicts
 
-__all__ = ["FileLock", "GaleraAwareLock", "LeaseLock", "LocalLock", "MariaDbLock", "RefreshLock"]
+__all__ = [
+    "FileLock",
+    "GaleraAwareLock",
+    "LeaseLock",
+    "LocalLock",
+    "MariaDbLock",
+    "RefreshLock",
+    "causal",
+]
 
 # Polling granularity while waiting for a lock held by another process.
 _POLL_SECONDS = 0.05
+
+
+@contextlib.contextmanager
+def causal(connection: sa.Connection, base: int = 0) -> Iterator[None]:
+    """Reads on ``connection`` wait until this Galera node applied what the cluster committed.
+
+    ``wsrep_sync_wait`` bit 1 for the block, then back to ``base`` (the
+    session's own setting: ``?wsrep_sync_wait=`` of the database URL).
+    """
+    connection.exec_driver_sql(f"SET SESSION wsrep_sync_wait = {int(base) | 1}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"SET SESSION wsrep_sync_wait = {int(base)}")
 
 
 class RefreshLock(abc.ABC):
@@ -193,9 +217,11 @@ class LeaseLock(RefreshLock):
 
     KEY = "refresh_lease"
 
-    def __init__(self, engine: sa.Engine, ttl: float = 30.0) -> None:
+    def __init__(self, engine: sa.Engine, ttl: float = 30.0, sync_wait: int = 0) -> None:
         self.engine = engine
         self.ttl = ttl
+        #: The sessions' own ``wsrep_sync_wait`` (see :func:`causal`).
+        self.sync_wait = sync_wait
         self._head: str | None = None  # "<token> <holder> " while held
         self._thread_id: int | None = None
         self._stop = threading.Event()
@@ -311,18 +337,14 @@ class LeaseLock(RefreshLock):
     def is_held(self) -> bool:
         if self._head is not None:
             return True
-        with self.engine.connect() as connection:
-            # A causal read: a lease just taken or given back on another node
-            # may not be applied on this one yet.
-            connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
-            try:
-                now = self._now(connection)
-                value = connection.execute(
-                    sa.text("SELECT value FROM meta WHERE `key` = :key"), {"key": self.KEY}
-                ).scalar()
-                connection.commit()
-            finally:
-                connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 0")
+        # A causal read: a lease just taken or given back on another node may
+        # not be applied on this one yet.
+        with self.engine.connect() as connection, causal(connection, self.sync_wait):
+            now = self._now(connection)
+            value = connection.execute(
+                sa.text("SELECT value FROM meta WHERE `key` = :key"), {"key": self.KEY}
+            ).scalar()
+            connection.commit()
         return _parse_lease(value)[2] > now
 
 
@@ -334,10 +356,10 @@ class GaleraAwareLock(RefreshLock):
     Galera node (``@@wsrep_on``) is asked at first use.
     """
 
-    def __init__(self, engine: sa.Engine, database: str) -> None:
+    def __init__(self, engine: sa.Engine, database: str, sync_wait: int = 0) -> None:
         self.engine = engine
         self.named = MariaDbLock(engine, database)
-        self.lease = LeaseLock(engine)
+        self.lease = LeaseLock(engine, sync_wait=sync_wait)
         self._galera: bool | None = None
         self._lease_ready = False
         self._choosing = threading.Lock()
@@ -357,7 +379,8 @@ class GaleraAwareLock(RefreshLock):
                 if not self.is_galera():
                     return self.named
                 with self.engine.connect() as connection:
-                    ready = _has_meta(connection)
+                    with causal(connection, self.lease.sync_wait):
+                        ready = _has_meta(connection)
                     connection.commit()
                 if not ready:
                     return self.named
@@ -400,18 +423,14 @@ def _is_galera(connection: sa.Connection) -> bool:
 def _has_meta(connection: sa.Connection) -> bool:
     # Before the first `db upgrade` there is no table for the lease: the
     # schema's creation takes the node's GET_LOCK (DDL runs cluster-wide).
-    # A causal read (wsrep_sync_wait): a node that has not yet applied the
+    # Read causally (the caller): a node that has not yet applied the
     # schema another node just created must not fall back to GET_LOCK.
-    connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
-    try:
-        found = connection.execute(
-            sa.text(
-                "SELECT COUNT(*) FROM information_schema.tables"
-                " WHERE table_schema = DATABASE() AND table_name = 'meta'"
-            )
-        ).scalar_one()
-    finally:
-        connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 0")
+    found = connection.execute(
+        sa.text(
+            "SELECT COUNT(*) FROM information_schema.tables"
+            " WHERE table_schema = DATABASE() AND table_name = 'meta'"
+        )
+    ).scalar_one()
     return bool(found)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from supporthub._errors import ConfigurationError, RefreshInProgress, StorageError
 from supporthub._store.conflicts import retry_conflicts
 from supporthub._store.database import storage_error
-from supporthub._store.locks import FileLock, GaleraAwareLock, RefreshLock
+from supporthub._store.locks import FileLock, GaleraAwareLock, RefreshLock, causal
 from supporthub._store.reading import CountCache, SqlReader
 from supporthub._store.writing import SqlWriter
 
@@ -120,7 +120,12 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
     if "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})
     failover = _failover_hosts(url)
-    url = url.difference_update_query(["failover"])
+    sync_wait = _sync_wait(url)
+    url = url.difference_update_query(["failover", "wsrep_sync_wait"])
+    connect_args: dict[str, Any] = {"connect_timeout": 10}
+    if sync_wait:
+        # Every session reads causally on Galera (see docs/deploying.md).
+        connect_args["init_command"] = f"SET SESSION wsrep_sync_wait = {sync_wait}"
     engine = sa.create_engine(
         url,
         pool_pre_ping=True,  # a restarted server costs one failed ping, not a failed request
@@ -134,7 +139,7 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
         # commit, writers commit or roll back, the lock commits): the pool's
         # own ROLLBACK on return would be one more round trip per request.
         pool_reset_on_return=None,
-        connect_args={"connect_timeout": 10},
+        connect_args=connect_args,
     )
     connection_class = _pymysql_connection_class()
 
@@ -144,7 +149,21 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
             return connection_class(*cargs, **cparams)
         return _connect_first(connection_class, cargs, cparams, failover)
 
-    return engine, GaleraAwareLock(engine, str(url.database))
+    return engine, GaleraAwareLock(engine, str(url.database), sync_wait)
+
+
+def _sync_wait(url: sa.URL) -> int:
+    """``?wsrep_sync_wait=N``: every session's causality checks on Galera (0-15; 0: none)."""
+    raw = url.query.get("wsrep_sync_wait")
+    if raw is None:
+        return 0
+    text = raw if isinstance(raw, str) else ",".join(raw)
+    if not text.isdigit() or not 0 <= int(text) <= 15:
+        raise ConfigurationError(
+            f"SUPPORTHUB_DATABASE_URL: wsrep_sync_wait= takes a whole number from 0 to 15 "
+            f"(1: reads wait until the node applied what the cluster committed), not {text[:20]!r}"
+        )
+    return int(text)
 
 
 def _failover_hosts(url: sa.URL) -> list[tuple[str, int]]:
@@ -230,13 +249,10 @@ def _open(url: str, variable: str) -> tuple[sa.Engine, RefreshLock, str]:
     return engine, lock, display_url
 
 
-def _catch_up(connection: sa.Connection) -> None:
+def _catch_up(connection: sa.Connection, base: int) -> None:
     """Wait until this Galera node applied what the cluster had committed (a causal read)."""
-    connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 1")
-    try:
+    with causal(connection, base):
         connection.exec_driver_sql("SELECT 1").all()
-    finally:
-        connection.exec_driver_sql("SET SESSION wsrep_sync_wait = 0")
 
 
 class SqlStore:
@@ -281,7 +297,9 @@ class SqlStore:
             with self.engine.connect() as connection:
                 if self.dialect_name != "sqlite" and self.is_galera():
                     # A node applies a `db upgrade` run on another a moment later.
-                    _catch_up(connection)
+                    lock = self._lock
+                    assert isinstance(lock, GaleraAwareLock)  # is_galera() says so
+                    _catch_up(connection, lock.lease.sync_wait)
                 if not sa.inspect(connection).has_table("alembic_version"):
                     return None
                 return connection.execute(
