@@ -23,13 +23,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import attrs
 import httpx
 import orjson
 import stamina
 
 from supporthub._errors import MalformedPage, SourceRejected, SourceUnavailable
 from supporthub._redact import redact
+from supporthub._settings import RetryPolicy
 
 __all__ = ["HttpClient", "RetryPolicy"]
 
@@ -43,25 +43,6 @@ def _ssl_context() -> ssl.SSLContext:
     """The TLS settings every client shares: loading the CA bundle takes tens of
     milliseconds, once per process instead of once per source and refresh."""
     return httpx.create_ssl_context()
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How hard the hub tries before a source fails.
-
-    :ivar timeout: seconds for one request (connect, read, write, pool).
-    :ivar attempts: tries per request, the first included.
-    :ivar wait_initial: first backoff; it doubles per attempt, plus jitter.
-    :ivar max_wait: longest single wait; also caps ``Retry-After``.
-    :ivar total_timeout: give up on a request after this many seconds of retrying.
-    """
-
-    timeout: float = 30.0
-    attempts: int = 5
-    wait_initial: float = 0.5
-    wait_jitter: float = 1.0
-    max_wait: float = 60.0
-    total_timeout: float = 600.0
 
 
 class _TransientStatus(Exception):

@@ -16,10 +16,30 @@ import attrs
 import orjson
 
 from supporthub._errors import ConfigurationError
-from supporthub._http import RetryPolicy
 from supporthub._logging import LOG_FORMATS
 
-__all__ = ["ENVIRONMENT_VARIABLES", "EnvironmentVariable", "Settings"]
+__all__ = ["ENVIRONMENT_VARIABLES", "EnvironmentVariable", "RetryPolicy", "Settings"]
+
+
+# Here rather than beside the HTTP client that follows it: settings are read
+# below every layer, the client is the adapters' kit.
+@attrs.frozen
+class RetryPolicy:
+    """How hard the hub tries before a source fails.
+
+    :ivar timeout: seconds for one request (connect, read, write, pool).
+    :ivar attempts: tries per request, the first included.
+    :ivar wait_initial: first backoff; it doubles per attempt, plus jitter.
+    :ivar max_wait: longest single wait; also caps ``Retry-After``.
+    :ivar total_timeout: give up on a request after this many seconds of retrying.
+    """
+
+    timeout: float = 30.0
+    attempts: int = 5
+    wait_initial: float = 0.5
+    wait_jitter: float = 1.0
+    max_wait: float = 60.0
+    total_timeout: float = 600.0
 
 
 @attrs.frozen
