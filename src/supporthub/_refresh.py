@@ -31,6 +31,7 @@ import pluggy
 from supporthub import _due
 from supporthub._adapter import Adapter, SourceConfig
 from supporthub._consolidate import AggregateChanges, KeyPipeline
+from supporthub._converter import from_json_dict, to_json_dict
 from supporthub._errors import (
     RefreshInProgress,
     RefreshNotDue,
@@ -42,7 +43,6 @@ from supporthub._models import RefreshReport, SourceReport, SourceState, Trigger
 from supporthub._prepare import MembershipChanges, prepare
 from supporthub._redact import redact
 from supporthub._regroup import apply_aggregate_changes, regroup
-from supporthub._serialize import from_json_dict, to_json_dict
 from supporthub._settings import Settings
 from supporthub._spool import FetchFailed, SpoolCancelled, SpoolSet
 from supporthub._store import outbox
