@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from supporthub import StorageError
 from supporthub._store import loaddata, writing
-from supporthub._store.loaddata import LoadDataReplace, tsv_field
+from supporthub._store.loaddata import TSV_FIELDS, LoadDataReplace, line_function, tsv_field
 from supporthub._store.schema import aggregated_cases, cases, provider_spellings
 from supporthub._store.sql import SqlStore
 
@@ -138,6 +138,19 @@ def test_a_field_never_holds_a_bare_separator(value: str | None) -> None:
         assert field == "\\N"
     else:
         assert field.replace("\\\\", "").count("\\") == sum(value.count(c) for c in "\t\n\r\x00")
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.text()), min_size=8, max_size=8),
+    st.one_of(st.none(), st.booleans()),
+    st.datetimes(min_value=dt.datetime(1000, 1, 2), timezones=st.timezones()),
+)
+def test_a_line_is_its_fields_joined(texts: list[str | None], flag: Any, when: Any) -> None:
+    """The generated line function writes exactly the reference fields."""
+    values = (*texts[:5], flag, *texts[5:], when, when, "u")
+    reference = TSV_FIELDS.formatters(cases)
+    expected = "\t".join(f(v) for f, v in zip(reference, values, strict=True)) + "\n"
+    assert line_function(cases)(values) == expected
 
 
 def test_a_load_failing_half_way_leaves_the_previous_data(

@@ -32,6 +32,7 @@ with any warning, or fewer records than rows, raises.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import re
 import tempfile
@@ -42,11 +43,13 @@ import sqlalchemy as sa
 from pymysql.converters import escape_string
 
 from supporthub._store.bulk import BulkInsert, Literals, driver_error
+from supporthub._store.schema import UTCDateTime
 
 __all__ = [
     "MIN_LOAD_ROWS",
     "LoadDataReplace",
     "allow_local_files",
+    "line_function",
     "load_data_refusal",
     "tell_once",
     "tsv_field",
@@ -74,6 +77,42 @@ def tsv_field(value: str | None, special: Callable[[str], Any] = _SPECIAL.search
 
 #: Fields of the load file.
 TSV_FIELDS = Literals(null="\\N", text=tsv_field, quote="")
+
+
+def line_function(table: sa.Table) -> Callable[[Sequence[Any]], str]:
+    """A function that turns one row of ``table`` into one line of the load file.
+
+    The same fields as :data:`TSV_FIELDS` gives, with each column's case
+    written out inline: a call per value was half of the writer's time. The
+    code is made from the column types alone, never from data.
+    """
+    fields = []
+    for i, column in enumerate(table.columns):
+        v = f"r[{i}]"
+        kind = column.type
+        if isinstance(kind, UTCDateTime):
+            iso = f"{v}.isoformat(' ', 'microseconds')[:-6]"
+            formatted = f"({iso} if {v}.tzinfo is UTC else moment({v}))"
+        elif isinstance(kind, sa.Boolean):
+            formatted = f"('1' if {v} else '0')"
+        elif isinstance(kind, sa.Integer):
+            formatted = f"str(int({v}))"
+        elif isinstance(kind, sa.String | sa.Text):
+            formatted = f"({v}.translate(ESCAPES) if special({v}) else {v})"
+        else:
+            raise TypeError(f"no load-file formatter for column {column.name} of type {kind!r}")
+        fields.append(f"{{NULL if {v} is None else {formatted}}}")
+    source = 'def line(r):\n    return f"' + "\\t".join(fields) + '\\n"\n'
+    namespace: dict[str, Any] = {
+        "NULL": "\\N",
+        "UTC": dt.UTC,
+        "moment": TSV_FIELDS.moment,
+        "ESCAPES": _ESCAPES,
+        "special": _SPECIAL.search,
+    }
+    exec(compile(source, f"<load line of {table.name}>", "exec"), namespace)  # noqa: S102
+    line: Callable[[Sequence[Any]], str] = namespace["line"]
+    return line
 
 
 @contextlib.contextmanager
@@ -141,7 +180,9 @@ class LoadDataReplace(BulkInsert):
             raise TypeError(f"REPLACE is not an upsert of {table.name}")
         self._columns = [column.name for column in table.columns]
         self._table = table.name
-        self._formatters = TSV_FIELDS.formatters(table)
+        self._width = len(self._columns)
+        self._line = line_function(table)
+        self._file: Any = None
 
     def statement(self, path: str) -> str:
         """The load statement of the file at ``path``."""
@@ -156,29 +197,34 @@ class LoadDataReplace(BulkInsert):
 
     def text(self, rows: Sequence[Sequence[Any]]) -> bytes:
         """The load file's content for ``rows``."""
-        formatters = self._formatters
-        return "".join(
-            ["\t".join([f(v) for f, v in zip(formatters, row, strict=True)]) + "\n" for row in rows]
-        ).encode()
+        width, line = self._width, self._line
+        if any(len(row) != width for row in rows):
+            raise ValueError(f"a row of {self._table} without {width} values")
+        return "".join([line(row) for row in rows]).encode()
 
     def execute(self, connection: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
         data = self.text(rows)
         dbapi_connection = connection.connection.dbapi_connection
-        with tempfile.NamedTemporaryFile(prefix="supporthub-load-", suffix=".tsv") as file:
-            file.write(data)
-            file.flush()
-            statement = self.statement(file.name)
-            cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                with allow_local_files(dbapi_connection):
-                    cursor.execute(statement)
-                self._check(cursor, len(rows))
-            except connection.dialect.loaded_dbapi.Error as error:
-                raise driver_error(connection, statement.split(" REPLACE ")[0], error) from None
-            finally:
-                cursor.close()
+        if self._file is None:
+            # One file per writer, rewritten for each load; deleted with the writer.
+            self._file = tempfile.NamedTemporaryFile(prefix="supporthub-load-", suffix=".tsv")  # noqa: SIM115
+        file = self._file
+        file.seek(0)
+        file.truncate()
+        file.write(data)
+        file.flush()
+        statement = self.statement(file.name)
+        cursor = dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with allow_local_files(dbapi_connection):
+                cursor.execute(statement)
+            self._check(cursor, len(rows))
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise driver_error(connection, statement.split(" REPLACE ")[0], error) from None
+        finally:
+            cursor.close()
 
     def _check(self, cursor: Any, expected: int) -> None:
         """Raise unless the server took every row as it was (LOCAL makes errors warnings)."""
