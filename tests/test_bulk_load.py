@@ -130,6 +130,7 @@ def test_any_text_round_trips_byte_exact(store: SqlStore, values: list[str | Non
         assert stored[expected[1]][3] == expected[3]  # byte for byte, NUL and all
 
 
+@settings(deadline=None)
 @given(st.one_of(st.none(), st.text()))
 def test_a_field_never_holds_a_bare_separator(value: str | None) -> None:
     field = tsv_field(value)
@@ -140,6 +141,7 @@ def test_a_field_never_holds_a_bare_separator(value: str | None) -> None:
         assert field.replace("\\\\", "").count("\\") == sum(value.count(c) for c in "\t\n\r\x00")
 
 
+@settings(deadline=None)
 @given(
     st.lists(st.one_of(st.none(), st.text()), min_size=8, max_size=8),
     st.one_of(st.none(), st.booleans()),
