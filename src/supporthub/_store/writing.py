@@ -259,8 +259,7 @@ class SqlWriter(SqlReader):
         incoming = [row for row in batch.rows if not tracker.deleted_since(row)]
         candidates = [row[SOURCE_ID] for row in incoming] + [i for i, _ in batch.tombstones]
         if tracker.written is not None:
-            known = tracker.written
-            candidates = [i for i in candidates if i in known]
+            candidates = tracker.written.maybe(candidates)
         stored = self._stored(source, candidates) if candidates else {}
 
         rows: list[CaseRow] = []
