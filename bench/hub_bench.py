@@ -5,7 +5,7 @@ One command, one process tree (``tox -e bench`` runs it with the defaults)::
     python bench/hub_bench.py                       # N = 50,000 cases per source
     python bench/hub_bench.py --quick               # CI: small N, short wrk runs
     python bench/hub_bench.py --n 1000000 --only hub --databases mariadb
-    python bench/hub_bench.py --scale 100000 1000000   # per-case cost: full refresh at each N
+    python bench/hub_bench.py --scale 100000 1000000 2000000   # per-case cost and RSS at each N
 
 It starts the Banana and Strawberry simulators (each in its own process,
 see ``_simproc.py``), then measures, in this order:
@@ -63,6 +63,17 @@ sys.path.insert(0, str(BENCH))
 from sim_throughput import page_banana, page_strawberry  # noqa: E402
 
 MIB = 1024 * 1024
+#: The MariaDB settings the benchmark reports beside its figures
+#: (docs/deploying.md says which a deployment sets).
+SERVER_SETTINGS = (
+    "version",
+    "local_infile",
+    "innodb_buffer_pool_size",
+    "innodb_log_file_size",
+    "innodb_flush_log_at_trx_commit",
+    "max_allowed_packet",
+    "wsrep_on",
+)
 MARIADB = "mariadb"
 SQLITE = "sqlite"
 
@@ -209,6 +220,15 @@ class Database:
             charset="utf8mb4",
             autocommit=True,
         )
+
+    def settings(self) -> dict[str, Any]:
+        """The server settings that decide how fast a large refresh writes (MariaDB)."""
+        if self.kind == SQLITE:
+            return {"sqlite": sqlite3.sqlite_version}
+        with self.connect() as connection, connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join('@@' + name for name in SERVER_SETTINGS)}")
+            values = cursor.fetchone()
+        return dict(zip(SERVER_SETTINGS, values, strict=True))
 
     def reset(self, role: str) -> None:
         """Drop and create the database for ``role``, empty."""
@@ -769,6 +789,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "databases": {},
     }
     dbs = [database(kind, workdir, args) for kind in args.databases]
+    result["server_settings"] = {db.kind: db.settings() for db in dbs}
     site = install_dlt(args.dlt_site) if "dlt" in args.only else None
     step(f"starting the simulators with {args.n:,} cases each")
     with simulators(args.n) as sims:
@@ -823,13 +844,18 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def run_scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Full refresh on MariaDB at each N: wall time, per-case cost, peak RSS."""
     db = database(MARIADB, workdir, args)
-    result: dict[str, Any] = {"machine": machine(), "scale": {}}
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "server_settings": db.settings(),
+        "scale": {},
+    }
     for n in args.scale:
         step(f"scale: simulators with {n:,} cases each")
         with simulators(n) as sims:
             step(f"scale: full refresh at {n:,}")
             figures = full_refresh(db, sims, 1)
             figures["load_average"] = load()
+            figures["per_case_us"] = figures["seconds"] / max(1, figures["written"]) * 1e6
             result["scale"][str(n)] = figures
         db.drop("hub")
     sizes = sorted(args.scale)
@@ -837,7 +863,43 @@ def run_scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         small, large = result["scale"][str(sizes[0])], result["scale"][str(sizes[-1])]
         result["ratio"] = large["seconds"] / small["seconds"]
         result["size_ratio"] = sizes[-1] / sizes[0]
+        result["per_case_ratio"] = large["per_case_us"] / small["per_case_us"]
     return result
+
+
+def scale_table(result: dict[str, Any]) -> list[Row]:
+    """The scale run's figures with their targets and verdicts.
+
+    The targets (issue 16): the per-case cost at every N within 1.3x of the
+    smallest N's, and peak RSS within 300 MB (286 MiB).
+    """
+    rows: list[Row] = []
+    sizes = sorted(int(n) for n in result["scale"])
+    base = result["scale"][str(sizes[0])]["per_case_us"]
+    for n in sizes:
+        figures = result["scale"][str(n)]
+        label = f"N = {n:,} per source ({figures['written']:,} cases)"
+        rows.append(Row(f"{label}: full refresh", figures["seconds"], "s"))
+        rows.append(Row(f"{label}: per case", figures["per_case_us"], "µs"))
+        if n != sizes[0]:
+            ratio = figures["per_case_us"] / base
+            rows.append(
+                Row(f"{label}: per case / at {sizes[0]:,}", ratio, "", "≤ 1.3", ratio <= 1.3)
+            )
+        rss = figures["peak_rss_mib"]
+        rows.append(Row(f"{label}: peak RSS", rss, "MiB", "≤ 286 MiB", rss <= 286))
+        rows.append(Row(f"{label}: load average after", figures["load_average"][0], ""))
+    return rows
+
+
+def print_settings(result: dict[str, Any]) -> None:
+    """The database settings the run measured with."""
+    settings = result.get("server_settings") or {}
+    if "version" in settings:  # one server (a scale run)
+        settings = {MARIADB: settings}
+    for kind, values in settings.items():
+        shown = ", ".join(f"{name}={value}" for name, value in values.items())
+        print(f"{kind} settings: {shown}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -887,14 +949,11 @@ def main(argv: list[str] | None = None) -> int:
             result = run_scale(args, workdir)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-            for n, figures in result["scale"].items():
-                seconds, rss = figures["seconds"], figures["peak_rss_mib"]
-                print(f"N={int(n):,} per source: full refresh {seconds:.2f} s, ", end="")
-                print(f"peak RSS {rss:.0f} MiB, load {figures['load_average']}")
-            if "ratio" in result:
-                verdict = "pass" if result["ratio"] <= 12 else "MISS"
-                sizes = f"{max(args.scale):,} / {min(args.scale):,}"
-                print(f"full refresh {sizes}: {result['ratio']:.1f} (target ≤ 12: {verdict})")
+            box = result["machine"]
+            print(f"\nsupporthub scale run; {box['cores']} cores, {box['cpu']}")
+            print(f"load average at start {box['load_average']}")
+            print_settings(result)
+            print(print_table(scale_table(result)))
             print(f"wrote {out}")
             return 0
         result = run_benchmark(args, workdir)
@@ -909,6 +968,7 @@ def main(argv: list[str] | None = None) -> int:
     box = result["machine"]
     print(f"supporthub benchmark, N = {args.n:,} per source; {box['cores']} cores, {box['cpu']}")
     print(f"load average at start {box['load_average']}, at end {result['load_average_end']}")
+    print_settings(result)
     print(print_table(rows))
     print(f"wrote {out}")
     return 0

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from supporthub._store.schema import UTCDateTime
 
-__all__ = ["BulkInsert", "bulk_insert"]
+__all__ = ["SQL_LITERALS", "BulkInsert", "Literals", "bulk_insert", "driver_error"]
 
 # Rows per sqlite3 executemany call.
 _SQLITE_CHUNK = 5000
@@ -96,36 +96,55 @@ def _text(value: Any, special: Callable[[str], Any] = _SPECIAL.search) -> str:
     return "'" + escaped + "'"
 
 
-def _flag(value: Any) -> str:
-    return "NULL" if value is None else ("1" if value else "0")
+class Literals:
+    """How one text format writes the values of each column type.
+
+    :param null: what NULL is written as.
+    :param text: the formatter of strings (escaping, quoting, NULL).
+    :param quote: around a datetime.
+    """
+
+    def __init__(self, *, null: str, text: Callable[[Any], str], quote: str) -> None:
+        self.text = text
+
+        def flag(value: Any) -> str:
+            return null if value is None else ("1" if value else "0")
+
+        def number(value: Any) -> str:
+            return null if value is None else str(int(value))
+
+        def moment(value: dt.datetime | None) -> str:
+            if value is None:
+                return null
+            if value.tzinfo is not dt.UTC:
+                if value.tzinfo is None:
+                    raise ValueError("naive datetime given where aware UTC is required")
+                value = value.astimezone(dt.UTC)
+            # Cut the "+00:00" off instead of building a naive copy first.
+            return quote + value.isoformat(" ", "microseconds")[:-6] + quote
+
+        self.flag, self.number, self.moment = flag, number, moment
+
+    def formatters(self, table: sa.Table) -> list[Callable[[Any], str]]:
+        """One formatter per column of ``table``, in order."""
+        return [self._formatter(column) for column in table.columns]
+
+    def _formatter(self, column: sa.Column[Any]) -> Callable[[Any], str]:
+        kind = column.type
+        if isinstance(kind, UTCDateTime):
+            return self.moment
+        if isinstance(kind, sa.Boolean):
+            return self.flag
+        if isinstance(kind, sa.Integer):
+            return self.number
+        if isinstance(kind, sa.String | sa.Text):
+            return self.text
+        raise TypeError(f"no literal formatter for column {column.name} of type {kind!r}")
 
 
-def _number(value: Any) -> str:
-    return "NULL" if value is None else str(int(value))
-
-
-def _moment(value: dt.datetime | None) -> str:
-    if value is None:
-        return "NULL"
-    if value.tzinfo is not dt.UTC:
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where aware UTC is required")
-        value = value.astimezone(dt.UTC)
-    # Cut the "+00:00" off instead of building a naive copy first.
-    return "'" + value.isoformat(" ", "microseconds")[:-6] + "'"
-
-
-def _formatter(column: sa.Column[Any]) -> Callable[[Any], str]:
-    kind = column.type
-    if isinstance(kind, UTCDateTime):
-        return _moment
-    if isinstance(kind, sa.Boolean):
-        return _flag
-    if isinstance(kind, sa.Integer):
-        return _number
-    if isinstance(kind, sa.String | sa.Text):
-        return _text
-    raise TypeError(f"no literal formatter for column {column.name} of type {kind!r}")
+#: SQL literals of a multi-row INSERT.
+SQL_LITERALS = Literals(null="NULL", text=_text, quote="'")
+_flag, _number, _moment = SQL_LITERALS.flag, SQL_LITERALS.number, SQL_LITERALS.moment
 
 
 class _MariaDbBulkInsert(BulkInsert):
@@ -136,7 +155,7 @@ class _MariaDbBulkInsert(BulkInsert):
         self._head = f"INSERT INTO `{table.name}` ({names}) VALUES "  # noqa: S608
         updates = [f"`{c.name}` = VALUES(`{c.name}`)" for c in columns if c.name not in upsert_keys]
         self._tail = " ON DUPLICATE KEY UPDATE " + ", ".join(updates) if upsert_keys else ""
-        self._formatters = [_formatter(column) for column in columns]
+        self._formatters = SQL_LITERALS.formatters(table)
 
     def execute(self, connection: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -158,12 +177,12 @@ class _MariaDbBulkInsert(BulkInsert):
             if pieces:
                 cursor.execute(self._head + ",".join(pieces) + self._tail)
         except connection.dialect.loaded_dbapi.Error as error:
-            raise _driver_error(connection, self._head, error) from None
+            raise driver_error(connection, self._head, error) from None
         finally:
             cursor.close()
 
 
-def _driver_error(connection: sa.Connection, statement: str, error: Any) -> BaseException:
+def driver_error(connection: sa.Connection, statement: str, error: Any) -> BaseException:
     """The driver's error as SQLAlchemy raises it from its own calls.
 
     The bare cursor bypasses SQLAlchemy's handling. Without it, a connection

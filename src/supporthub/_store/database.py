@@ -33,6 +33,10 @@ class SqlDatabase(Protocol):
         """``sqlite`` or ``mysql``: where the SQL differs."""
         ...
 
+    def is_galera(self) -> bool:
+        """Whether the database is a Galera cluster node (some bulk paths do not fit it)."""
+        ...
+
     @property
     def counts(self) -> CountCache:
         """Listing totals kept per data version, shared by the readers."""

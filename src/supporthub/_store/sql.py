@@ -101,7 +101,15 @@ def _pymysql_connection_class() -> type[Any]:
     import pymysql.connections  # noqa: PLC0415
 
     class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
-        """A PyMySQL connection sharing one preferred-mode TLS context, made when needed."""
+        """A PyMySQL connection sharing one preferred-mode TLS context, made when needed.
+
+        It never sends a file the server asks for, except inside the hub's own
+        load statement (:func:`supporthub._store.loaddata.allow_local_files`).
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._local_infile = False
 
         def _create_ssl_ctx(self, sslp: dict[str, Any]) -> ssl.SSLContext | _PreferredTls:
             if not sslp:
@@ -122,7 +130,10 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
     failover = _failover_hosts(url)
     sync_wait = _sync_wait(url)
     url = url.difference_update_query(["failover", "wsrep_sync_wait"])
-    connect_args: dict[str, Any] = {"connect_timeout": 10}
+    # local_infile: the LOCAL capability for the bulk-load path
+    # (_store/loaddata.py); the driver answers a file request only while
+    # that path's own statement runs.
+    connect_args: dict[str, Any] = {"connect_timeout": 10, "local_infile": True}
     if sync_wait:
         # Every session reads causally on Galera (see docs/deploying.md).
         connect_args["init_command"] = f"SET SESSION wsrep_sync_wait = {sync_wait}"

@@ -24,6 +24,12 @@ from supporthub._rows import SOURCE_ID, UPDATED_AT, AggregateRow, CaseRow
 from supporthub._store.base import BatchResult, CaseBatch, MembershipLog, SyncTracker
 from supporthub._store.bulk import bulk_insert
 from supporthub._store.database import SqlDatabase
+from supporthub._store.loaddata import (
+    MIN_LOAD_ROWS,
+    LoadDataReplace,
+    load_data_refusal,
+    tell_once,
+)
 from supporthub._store.reading import (
     CASE_COLUMNS,
     SqlReader,
@@ -64,6 +70,9 @@ class SqlWriter(SqlReader):
         self._insert_spellings = bulk_insert(dialect, provider_spellings)
         #: Galera streaming replication is on: no savepoints (see :meth:`savepoint`).
         self.streaming = False
+        #: The bulk-load path for large batches of cases, once asked for
+        #: (``False``: not usable on this connection, see :mod:`.loaddata`).
+        self._load_cases: LoadDataReplace | bool | None = None
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -206,8 +215,7 @@ class SqlWriter(SqlReader):
         incoming = [row for row in batch.rows if not tracker.deleted_since(row)]
         candidates = [row[SOURCE_ID] for row in incoming] + [i for i, _ in batch.tombstones]
         if tracker.written is not None:
-            known = tracker.written
-            candidates = [i for i in candidates if i in known]
+            candidates = tracker.written.maybe(candidates)
         stored = self._stored(source, candidates) if candidates else {}
 
         rows: list[CaseRow] = []
@@ -227,13 +235,37 @@ class SqlWriter(SqlReader):
             changes.removed(old)
             doomed.append(source_id)
 
-        self._upsert_cases.execute(self.connection, rows)
+        self._write_cases(rows)
         if tracker.written is not None:
             tracker.written.add_all(row[SOURCE_ID] for row in rows)
         self._delete_cases(source, doomed)
         if tracker.track_seen:
             self._remember_seen([row[SOURCE_ID] for row in incoming])
         return BatchResult(written=len(rows), deleted=len(doomed))
+
+    def _write_cases(self, rows: Sequence[CaseRow]) -> None:
+        """Upsert cases: large batches by the bulk-load path where the server allows it."""
+        if len(rows) >= MIN_LOAD_ROWS:
+            loader = self._loader()
+            if loader is not None:
+                loader.execute(self.connection, rows)
+                return
+        self._upsert_cases.execute(self.connection, rows)
+
+    def _loader(self) -> LoadDataReplace | None:
+        if self._load_cases is None:
+            refusal = (
+                "SQLite has its own bulk path"
+                if self.store.dialect_name == "sqlite"
+                else load_data_refusal(self.connection, galera=self.store.is_galera())
+            )
+            if refusal is None:
+                self._load_cases = LoadDataReplace(cases, ("source", "source_id"))
+            else:
+                if self.store.dialect_name != "sqlite":
+                    tell_once(refusal)
+                self._load_cases = False
+        return self._load_cases if isinstance(self._load_cases, LoadDataReplace) else None
 
     def _delete_cases(self, source: str, ids: Sequence[str]) -> None:
         for chunk in chunked(ids):

@@ -1,0 +1,24 @@
+"""The first load's Bloom filter: never a false "no", rarely a false "maybe"."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from supporthub._store.idfilter import IdFilter
+
+
+@given(st.lists(st.text(), max_size=200), st.lists(st.text(), max_size=200))
+def test_every_id_given_is_maybe(given_ids: list[str], others: list[str]) -> None:
+    ids = IdFilter()
+    ids.add_all(given_ids)
+    assert ids.maybe(given_ids) == given_ids
+    assert all(i in ids for i in given_ids)
+    assert set(ids.maybe(others)) >= set(others) & set(given_ids)
+
+
+def test_few_false_maybes_at_a_hundred_thousand() -> None:
+    ids = IdFilter()
+    ids.add_all(f"case-{i}" for i in range(100_000))
+    strangers = [f"other-{i}" for i in range(100_000)]
+    assert len(ids.maybe(strangers)) < 100  # about 0.01 % at this size
