@@ -28,7 +28,7 @@ def _package(name: str) -> list[Path]:
 ADAPTERS = {
     "banana": (_package("banana"), 200),
     "strawberry": (_package("strawberry"), 200),
-    "template": ([ROOT / "src/supporthub/_template/adapter.py.tmpl"], 100),
+    "template": ([ROOT / "src/supporthub/kit/template/adapter.py.tmpl"], 100),
 }
 
 

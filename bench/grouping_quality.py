@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from supporthub._normalize import provider_key, provider_key_v1
+from supporthub.grouping.normalize import provider_key, provider_key_v1
 
 DATA = pathlib.Path(__file__).parent / "grouping_data"
 DOCS = pathlib.Path(__file__).parent.parent / "docs" / "grouping.md"

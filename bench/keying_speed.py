@@ -22,8 +22,13 @@ from collections.abc import Callable
 
 from grouping_quality import load_pairs, write_docs
 
-from supporthub import _normalize
-from supporthub._normalize import error_code_key, error_code_key_v1, provider_key, provider_key_v1
+from supporthub.grouping import normalize as _normalize
+from supporthub.grouping.normalize import (
+    error_code_key,
+    error_code_key_v1,
+    provider_key,
+    provider_key_v1,
+)
 from supporthub.testing.sim import CaseGenerator, typed_error_code
 
 

@@ -27,9 +27,9 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 import supporthub
-from supporthub._normalize import error_code_key, provider_key
-from supporthub._store.schema import aggregated_cases
+from supporthub.grouping.normalize import error_code_key, provider_key
 from supporthub.service import create_app
+from supporthub.store.schema import aggregated_cases
 
 SEARCHES = ["nakatomi", "naka trad", "ka", "bo", "zu ri", "1042", "xqzz"]
 

@@ -55,9 +55,9 @@ from hub_bench import Row, Service, percentile, print_table, wrk
 from search_q import words
 
 import supporthub
-from supporthub._normalize import error_code_key, provider_key
-from supporthub._store.schema import aggregated_cases, cases, meta, work
+from supporthub.grouping.normalize import error_code_key, provider_key
 from supporthub.service._params import listing_query
+from supporthub.store.schema import aggregated_cases, cases, meta, work
 
 SERVER = os.environ.get("BENCH_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 LISTS = "limit=100&casesLimit=0"

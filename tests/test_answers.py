@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from supporthub import SearchQuery
-from supporthub._answers import AnswerCache
+from supporthub.query.answer_cache import AnswerCache
 
 
 def test_an_answer_is_kept_only_when_the_stream_was_read_to_its_end() -> None:

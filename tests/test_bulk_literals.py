@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pymysql.converters import escape_string
 
-from supporthub._store.bulk import _flag, _moment, _number, _text, bulk_insert
-from supporthub._store.schema import cases, metadata
+from supporthub.store.bulk import _flag, _moment, _number, _text, bulk_insert
+from supporthub.store.schema import cases, metadata
 
 NASTY = [
     "",

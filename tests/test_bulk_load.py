@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from supporthub import StorageError
-from supporthub._store import loaddata, writing
-from supporthub._store.loaddata import TSV_FIELDS, LoadDataReplace, line_function, tsv_field
-from supporthub._store.schema import aggregated_cases, cases, provider_spellings
-from supporthub._store.sql import SqlStore
+from supporthub.store import loaddata, writing
+from supporthub.store.loaddata import TSV_FIELDS, LoadDataReplace, line_function, tsv_field
+from supporthub.store.schema import aggregated_cases, cases, provider_spellings
+from supporthub.store.sql import SqlStore
 
 HOSTILE = [
     "",

@@ -12,8 +12,8 @@ import pytest
 import supporthub_fakecrm
 
 import supporthub
-from supporthub._cli_replies import _Progress
-from supporthub._replies import Reply
+from supporthub.cli.replies import _Progress
+from supporthub.vocabulary.replies import Reply
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,7 @@ from supporthub import (
     Status,
     consolidate,
 )
-from supporthub._consolidate import (
+from supporthub.grouping.consolidate import (
     AggregateChanges,
     AggregateRow,
     Member,

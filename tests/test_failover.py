@@ -7,8 +7,8 @@ import socket
 import pytest
 from sqlalchemy.engine import make_url
 
-from supporthub._errors import ConfigurationError
-from supporthub._store.sql import SCHEMA_REVISION, SqlStore
+from supporthub.store.sql import SCHEMA_REVISION, SqlStore
+from supporthub.vocabulary.errors import ConfigurationError
 
 BAD_FAILOVER = ["nohost", "h:", ":3306", "h:port"]
 BAD_WAIT = ["x", "-1", "16", "1.5"]

@@ -23,12 +23,12 @@ from alembic import command
 from alembic.config import Config
 
 import supporthub
-import supporthub._plugins
 import supporthub.cli
+import supporthub.ingest.plugins
 from supporthub import ConfigurationError
-from supporthub._new_adapter import new_adapter
-from supporthub._store import SCHEMA_REVISION
 from supporthub.cli import main
+from supporthub.cli.new_adapter import new_adapter
+from supporthub.store import SCHEMA_REVISION
 
 
 def cli(
@@ -194,7 +194,7 @@ def test_db_upgrade_names_the_revisions_it_migrated_between(
     engine = sa.create_engine(database_url)
     config = Config()
     config.set_main_option(
-        "script_location", str(Path(supporthub.__file__).parent / "_store" / "migrations")
+        "script_location", str(Path(supporthub.__file__).parent / "store" / "migrations")
     )
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -231,7 +231,7 @@ def test_new_adapter_refuses_an_adapter_name_a_plug_in_registers_under_another_e
 ) -> None:
     manager = supporthub.make_plugin_manager(entry_points=False)
     manager.register(supporthub_fakecrm)  # its adapter is "fake", no entry point of that name
-    monkeypatch.setattr(supporthub._plugins, "make_plugin_manager", lambda: manager)
+    monkeypatch.setattr(supporthub.ingest.plugins, "make_plugin_manager", lambda: manager)
     with pytest.raises(ConfigurationError, match=r"installed plug-in supporthub_fakecrm \(Fake"):
         new_adapter("fake", tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from supporthub._normalize import LEGAL_FORMS, provider_key, provider_key_v1
+from supporthub.grouping.normalize import LEGAL_FORMS, provider_key, provider_key_v1
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = (ROOT / "docs" / "grouping.md").read_text(encoding="utf-8")

@@ -11,8 +11,8 @@ import pytest
 
 import supporthub
 from supporthub import InvalidQuery, NotFound, Status
-from supporthub._logging import JsonFormatter, configure_logging
-from supporthub._redact import RedactingFilter, register_secrets
+from supporthub.vocabulary.log_setup import JsonFormatter, configure_logging
+from supporthub.vocabulary.redact import RedactingFilter, register_secrets
 
 
 def fill(fake_crm, groups: int = 9) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supporthub._store.idfilter import IdFilter
+from supporthub.store.idfilter import IdFilter
 
 
 @given(st.lists(st.text(), max_size=200), st.lists(st.text(), max_size=200))

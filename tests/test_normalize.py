@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from supporthub import error_code_key, provider_key
-from supporthub._normalize import LEGAL_SUFFIXES
+from supporthub.grouping.normalize import LEGAL_SUFFIXES
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from supporthub import error_code_key, provider_key
-from supporthub._normalize import (
+from supporthub.grouping.normalize import (
     LEGAL_FORMS,
     MAX_KEY_LENGTH,
     RULE_SET,

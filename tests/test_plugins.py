@@ -12,7 +12,12 @@ import supporthub_fakecrm
 
 import supporthub
 from supporthub import Adapter, KeyRule, PluginError, Setting, hookimpl
-from supporthub._plugins import collect_adapters, collect_key_pipeline, list_plugins, source_config
+from supporthub.ingest.plugins import (
+    collect_adapters,
+    collect_key_pipeline,
+    list_plugins,
+    source_config,
+)
 
 
 def plugin(**hooks: Any) -> Any:
@@ -158,7 +163,7 @@ def test_settings_come_from_prefixed_variables() -> None:
 
 def test_installed_plugins_are_found_through_entry_points(installed_fakecrm) -> None:
     code = (
-        "import supporthub; from supporthub._plugins import collect_adapters, list_plugins;"
+        "import supporthub; from supporthub.ingest.plugins import collect_adapters, list_plugins;"
         "m = supporthub.make_plugin_manager();"
         "print(sorted(collect_adapters(m)));"
         "print([(i.name, i.distribution, i.version, i.hooks)"
@@ -175,7 +180,7 @@ def test_installed_plugins_are_found_through_entry_points(installed_fakecrm) -> 
     assert "('fake', 'supporthub-fakecrm', '0.0.1', ('register_adapters',))" in out[1]
     blocked = dict(installed_fakecrm, SUPPORTHUB_BLOCKED_PLUGINS="fake")
     code_blocked = (
-        "import supporthub; from supporthub._plugins import collect_adapters;"
+        "import supporthub; from supporthub.ingest.plugins import collect_adapters;"
         "s = supporthub.Settings.from_env();"
         "print(sorted(collect_adapters(supporthub.make_plugin_manager(blocked=s.blocked_plugins))))"
     )
@@ -191,5 +196,5 @@ def test_installed_plugins_are_found_through_entry_points(installed_fakecrm) -> 
 
 def test_list_plugins_names_the_builtin(manager) -> None:
     infos = list_plugins(manager)
-    assert [(i.name, i.distribution) for i in infos] == [("supporthub._default_plugin", None)]
+    assert [(i.name, i.distribution) for i in infos] == [("supporthub.ingest.default_plugin", None)]
     assert infos[0].hooks == ("register_key_rules",)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from supporthub import InvalidQuery, Status
-from supporthub._normalize import provider_key
-from supporthub._query import CursorCodec, Position
+from supporthub.grouping.normalize import provider_key
+from supporthub.query.listing import CursorCodec, Position
 from supporthub.service._params import parse_params
 
 CODEC = CursorCodec(b"k" * 32)

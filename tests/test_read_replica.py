@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from supporthub import SearchQuery
-from supporthub._errors import ConfigurationError
-from supporthub._store.sql import SqlStore
+from supporthub.store.sql import SqlStore
+from supporthub.vocabulary.errors import ConfigurationError
 
 
 @pytest.fixture

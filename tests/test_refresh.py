@@ -14,9 +14,9 @@ import supporthub_fakecrm
 
 import supporthub
 from supporthub import RefreshNotDue, Status
-from supporthub._prepare import MembershipChanges, prepare
-from supporthub._regroup import apply_aggregate_changes
-from supporthub._store.writing import SqlWriter, SyncTracker
+from supporthub.ingest.prepare import MembershipChanges, prepare
+from supporthub.ingest.regroup import apply_aggregate_changes
+from supporthub.store.writing import SqlWriter, SyncTracker
 
 
 def dump(hub: supporthub.Hub) -> dict[str, list[tuple[Any, ...]]]:
@@ -141,7 +141,7 @@ def test_same_batch_twice_changes_nothing(make_hub, fake_crm) -> None:
     for _ in range(2):
         with hub.store.writer() as writer:
             assert isinstance(writer, SqlWriter)
-            from supporthub._consolidate import AggregateChanges
+            from supporthub.grouping.consolidate import AggregateChanges
 
             changes = AggregateChanges()
             prepared = prepare(batch, "fake", hub.pipeline)
@@ -179,7 +179,7 @@ def test_an_older_repeat_never_replaces_the_newer_case(make_hub, fake_crm) -> No
         t - dt.timedelta(hours=1),
         None,
     )
-    from supporthub._consolidate import AggregateChanges
+    from supporthub.grouping.consolidate import AggregateChanges
 
     for batch in (
         supporthub.Batch(cases=(newer,)),
@@ -245,13 +245,13 @@ def test_incremental_refresh_asks_only_for_changes_and_touches_only_their_keys(
     before = {a.id: a for a in hub.all().aggregated_cases}
 
     touched: list[frozenset[str]] = []
-    original = supporthub._refresh.apply_aggregate_changes
+    original = supporthub.ingest.refresh.apply_aggregate_changes
 
     def spy(writer: Any, changes: Any, version: str, now: dt.datetime) -> int:
         touched.append(changes.touched)
         return original(writer, changes, version, now)
 
-    monkeypatch.setattr(supporthub._refresh, "apply_aggregate_changes", spy)
+    monkeypatch.setattr(supporthub.ingest.refresh, "apply_aggregate_changes", spy)
     fake_crm.put("0", provider="Provider 1")  # moves from (provider 0, 0) to (provider 1, 0)
     fake_crm.put("7", status="closed")  # stays in (provider 1, 1)
     second = hub.refresh(force=True)

@@ -20,10 +20,10 @@ import supporthub_fakecrm
 
 import supporthub
 from supporthub import InvalidQuery, NotFound
-from supporthub._deliverer import backoff
-from supporthub._replies import idempotency_key
-from supporthub._store import outbox
-from supporthub._store.schema import reply_deliveries
+from supporthub.delivery.deliverer import backoff
+from supporthub.store import outbox
+from supporthub.store.schema import reply_deliveries
+from supporthub.vocabulary.replies import idempotency_key
 
 FAST_RETRY = {"SUPPORTHUB_FAKE_WRITE_RETRY_AFTER": "0.01"}
 

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 import supporthub
 from supporthub import Moved, NotFound
-from supporthub._normalize import LEGAL_SUFFIXES, error_code_key_v1, provider_key_v1
-from supporthub._rulesets import RULE_SETS, RuleSet
+from supporthub.grouping.normalize import LEGAL_SUFFIXES, error_code_key_v1, provider_key_v1
+from supporthub.grouping.rulesets import RULE_SETS, RuleSet
 
 # Real-world spellings: default@1 splits each line, the folding rules join it.
 SPELLINGS = {
@@ -212,7 +212,7 @@ def test_migration_0003_marks_a_filled_database_default_1(database_url) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from supporthub._store.sql import _MIGRATIONS
+    from supporthub.store.sql import _MIGRATIONS
 
     engine = sa.create_engine(database_url)
     config = Config()

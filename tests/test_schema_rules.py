@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from supporthub._store.sql import SqlStore
+from supporthub.store.sql import SqlStore
 
 SOURCES = [Path(__file__).parents[1] / "src", Path(__file__).parents[1] / "plugins"]
 

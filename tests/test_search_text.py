@@ -9,8 +9,8 @@ import pytest
 
 import supporthub
 from supporthub import InvalidQuery
-from supporthub._normalize import LEGAL_SUFFIXES, error_code_key, provider_key_v1
-from supporthub._rulesets import RULE_SETS, RuleSet
+from supporthub.grouping.normalize import LEGAL_SUFFIXES, error_code_key, provider_key_v1
+from supporthub.grouping.rulesets import RULE_SETS, RuleSet
 
 PROVIDERS = {
     "1": ("Nakatomi Trading", "E-1042"),

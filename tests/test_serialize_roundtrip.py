@@ -12,7 +12,9 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from supporthub._models import (
+from supporthub.ingest.refresh import report_from_json
+from supporthub.serialize import from_json_dict, to_json_dict
+from supporthub.vocabulary.models import (
     Health,
     RefreshReport,
     SourceHealth,
@@ -20,8 +22,6 @@ from supporthub._models import (
     SourceState,
     Trigger,
 )
-from supporthub._refresh import report_from_json
-from supporthub._serialize import from_json_dict, to_json_dict
 
 _moments = st.datetimes(
     min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(9999, 1, 1), timezones=st.just(dt.UTC)

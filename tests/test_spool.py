@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supporthub import _spool
-from supporthub._prepare import PreparedBatch
-from supporthub._spool import Spool
+from supporthub.ingest import spool as _spool
+from supporthub.ingest.prepare import PreparedBatch
+from supporthub.ingest.spool import Spool
 
 WHEN = dt.datetime(2026, 11, 20, 10, 2, 11, 123456, tzinfo=dt.UTC)
 texts = st.one_of(st.none(), st.text(st.characters(exclude_categories=("Cs",))))

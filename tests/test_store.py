@@ -14,9 +14,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from supporthub import ConfigurationError, RefreshInProgress, StorageError
-from supporthub._store import SCHEMA_REVISION, SqlStore
-from supporthub._store.schema import metadata
-from supporthub._store.sql import _MIGRATIONS
+from supporthub.store import SCHEMA_REVISION, SqlStore
+from supporthub.store.schema import metadata
+from supporthub.store.sql import _MIGRATIONS
 
 
 def test_the_code_expects_the_newest_migration() -> None:

@@ -183,6 +183,6 @@ def test_an_accepted_group_is_not_suggested_again(make_hub, fake_crm) -> None:
 def test_what_an_alias_suggestion_finds(left: str, right: str, same: bool) -> None:
     from rapidfuzz.distance import OSA
 
-    from supporthub._suggest import _probably_same, _Shape
+    from supporthub.steering.suggest import _probably_same, _Shape
 
     assert _probably_same(_Shape.of(left), _Shape.of(right), OSA.distance) is same

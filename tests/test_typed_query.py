@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 import supporthub
 from supporthub import InvalidQuery, SearchQuery, Status, WorkState
-from supporthub._query import ParameterError
+from supporthub.query.listing import ParameterError
 from supporthub.service import create_app
 from supporthub.service._params import (
     CASE_PAGING,

@@ -15,7 +15,20 @@ Adapter authors need :class:`Adapter`, :class:`Batch`, :class:`Setting`,
 :func:`hookimpl` and the field readers (``read_*``); see ``docs/``.
 """
 
-from supporthub._adapter import (
+from supporthub.grouping.consolidate import (
+    DefaultKey,
+    KeyPipeline,
+    KeyRule,
+    ProviderAliases,
+    consolidate,
+)
+from supporthub.grouping.normalize import error_code_key, provider_key
+from supporthub.grouping.overrides import CaseRef, Override, OverrideKind
+from supporthub.grouping.replay import ReplayDiff
+from supporthub.hookspecs import hookimpl
+from supporthub.hub import Hub
+from supporthub.ingest.plugins import load_plugins, make_plugin_manager
+from supporthub.kit.adapter import (
     Adapter,
     Batch,
     BatchBuilder,
@@ -24,8 +37,42 @@ from supporthub._adapter import (
     Setting,
     SourceConfig,
 )
-from supporthub._consolidate import DefaultKey, KeyPipeline, KeyRule, ProviderAliases, consolidate
-from supporthub._errors import (
+from supporthub.kit.auth import ApiKeyAuth, ClientCredentialsAuth
+from supporthub.kit.fields import (
+    read_bool,
+    read_id,
+    read_optional_str,
+    read_str,
+    read_timestamp,
+)
+from supporthub.kit.http import HttpClient, RetryPolicy
+from supporthub.kit.paging import CursorPaging, Listing, NextLinkPaging, Paging, fetch_pages
+from supporthub.kit.ratelimit import (
+    WriteLimiter,
+    account_limiter,
+    forget_limiters,
+    write_rate_setting,
+)
+from supporthub.kit.records import (
+    CustomFields,
+    DecodedPage,
+    Field,
+    RecordFormat,
+    case_url,
+    custom_field_ids,
+    id_field,
+    parse_iso_timestamp,
+    parse_timestamp,
+)
+from supporthub.kit.refusals import reword, reworded
+from supporthub.kit.watermark import UNIX_SECONDS_CURSOR, ZULU_CURSOR, CursorFormat, Watermark
+from supporthub.kit.writes import CaseWriter, WriteRules
+from supporthub.query.listing import Query, SearchQuery
+from supporthub.serialize import converter, format_timestamp, to_json_dict
+from supporthub.steering.explain import ExplainedValues, ExplainStep, Explanation
+from supporthub.steering.rule_changes import RuleChange
+from supporthub.steering.suggest import AliasSuggestion, GroupSuggestion, Suggestions
+from supporthub.vocabulary.errors import (
     ClaimConflict,
     ConfigurationError,
     InvalidQuery,
@@ -42,32 +89,7 @@ from supporthub._errors import (
     StorageError,
     SupportHubError,
 )
-from supporthub._explain import ExplainedValues, ExplainStep, Explanation
-from supporthub._http import HttpClient, RetryPolicy
-from supporthub._hub import Hub
-from supporthub._kit.auth import ApiKeyAuth, ClientCredentialsAuth
-from supporthub._kit.paging import CursorPaging, Listing, NextLinkPaging, Paging, fetch_pages
-from supporthub._kit.ratelimit import (
-    WriteLimiter,
-    account_limiter,
-    forget_limiters,
-    write_rate_setting,
-)
-from supporthub._kit.records import (
-    CustomFields,
-    DecodedPage,
-    Field,
-    RecordFormat,
-    case_url,
-    custom_field_ids,
-    id_field,
-    parse_iso_timestamp,
-    parse_timestamp,
-)
-from supporthub._kit.refusals import reword, reworded
-from supporthub._kit.watermark import UNIX_SECONDS_CURSOR, ZULU_CURSOR, CursorFormat, Watermark
-from supporthub._kit.writes import CaseWriter, WriteRules
-from supporthub._models import (
+from supporthub.vocabulary.models import (
     AggregatedCase,
     AggregationKey,
     Case,
@@ -83,24 +105,8 @@ from supporthub._models import (
     Tombstone,
     Trigger,
 )
-from supporthub._normalize import error_code_key, provider_key
-from supporthub._overrides import CaseRef, Override, OverrideKind
-from supporthub._plugins import load_plugins, make_plugin_manager
-from supporthub._query import Query, SearchQuery
-from supporthub._records import (
-    read_bool,
-    read_id,
-    read_optional_str,
-    read_str,
-    read_timestamp,
-)
-from supporthub._replay import ReplayDiff
-from supporthub._serialize import converter, format_timestamp, to_json_dict
-from supporthub._settings import ENVIRONMENT_VARIABLES, Settings
-from supporthub._steering import RuleChange
-from supporthub._suggest import AliasSuggestion, GroupSuggestion, Suggestions
-from supporthub._work import FieldChange, HistoryEntry, Lifecycle, WorkState
-from supporthub.hookspecs import hookimpl
+from supporthub.vocabulary.settings import ENVIRONMENT_VARIABLES, Settings
+from supporthub.vocabulary.work import FieldChange, HistoryEntry, Lifecycle, WorkState
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ through the ``supporthub`` entry-point group::
         register(BananaAdapter)
 
 The core registers its own default behaviour through these same hooks
-(``supporthub._default_plugin``), so a plug-in takes the path the core takes.
+(``supporthub.ingest.default_plugin``), so a plug-in takes the path the core takes.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Protocol
 import pluggy
 
 if TYPE_CHECKING:
-    from supporthub._adapter import Adapter
-    from supporthub._consolidate import KeyRule
-    from supporthub._models import RefreshReport
-    from supporthub._settings import Settings
+    from supporthub.grouping.consolidate import KeyRule
+    from supporthub.kit.adapter import Adapter
+    from supporthub.vocabulary.models import RefreshReport
+    from supporthub.vocabulary.settings import Settings
 
 __all__ = ["DemoCrm", "hookimpl", "hookspec"]
 

@@ -10,8 +10,8 @@ from typing import Any
 import pymysql
 import sqlalchemy as sa
 
-from supporthub._store.locks import GaleraAwareLock, LeaseLock
-from supporthub._store.sql import SqlStore
+from supporthub.store.locks import GaleraAwareLock, LeaseLock
+from supporthub.store.sql import SqlStore
 
 
 def lease_of(store: SqlStore) -> LeaseLock:

@@ -19,7 +19,7 @@ import pymysql
 import pytest
 
 import supporthub
-from supporthub._store.sql import SCHEMA_REVISION, SqlStore
+from supporthub.store.sql import SCHEMA_REVISION, SqlStore
 
 sys.path.insert(0, str(Path(__file__).parent))
 

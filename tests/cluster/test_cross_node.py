@@ -28,8 +28,8 @@ from starlette.testclient import TestClient
 from supporthub_fakecrm import FakeAdapter
 
 import supporthub
-from supporthub._errors import NotFound
 from supporthub.service import create_app
+from supporthub.vocabulary.errors import NotFound
 
 RELIABILITY = Path(__file__).parent.parent / "reliability"
 sys.path.insert(0, str(RELIABILITY))

@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from cluster_kit import Watcher, at_once, count_cases, lease_of, load, max_ws_size, stores
 from supporthub_fakecrm import FakeAdapter
 
-from supporthub._errors import StorageError
-from supporthub._store.conflicts import is_conflict, retry_conflicts
-from supporthub._store.schema import refresh_runs
-from supporthub._store.sql import SqlStore
+from supporthub.store.conflicts import is_conflict, retry_conflicts
+from supporthub.store.schema import refresh_runs
+from supporthub.store.sql import SqlStore
+from supporthub.vocabulary.errors import StorageError
 
 TRIALS = int(os.environ.get("SUPPORTHUB_CLUSTER_TRIALS", "10"))
 

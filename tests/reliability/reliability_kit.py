@@ -25,7 +25,7 @@ from supporthub_banana.simulator import BananaSimulator
 from supporthub_strawberry.simulator import StrawberrySimulator
 
 import supporthub
-from supporthub._normalize import provider_key
+from supporthub.grouping.normalize import provider_key
 from supporthub.testing.pytest_plugin import DATABASES
 from supporthub.testing.sim import parse_offset_ms
 

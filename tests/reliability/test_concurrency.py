@@ -42,8 +42,8 @@ import pytest
 import reliability_kit as kit
 import sqlalchemy as sa
 
-from supporthub._refresh import report_from_json
-from supporthub._store.schema import refresh_runs
+from supporthub.ingest.refresh import report_from_json
+from supporthub.store.schema import refresh_runs
 
 PHASES = int(os.environ.get("SUPPORTHUB_CONCURRENCY_PHASES", "2"))
 SERVERS = 2

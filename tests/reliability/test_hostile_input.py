@@ -31,7 +31,7 @@ from supporthub_strawberry.adapter import StrawberryAdapter
 
 import supporthub
 from supporthub import HttpClient, RetryPolicy, SourceConfig
-from supporthub._normalize import provider_key
+from supporthub.grouping.normalize import provider_key
 from supporthub.service import create_app
 
 LISTING_PARAMS = ("limit", "cursor", "casesLimit")

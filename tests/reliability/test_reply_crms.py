@@ -34,7 +34,7 @@ from supporthub_strawberry.ratelimit import forget_limiters
 from supporthub_strawberry.simulator import StrawberrySimulator
 
 import supporthub
-import supporthub._deliverer
+import supporthub.delivery.deliverer
 from supporthub.testing.sim import WRITE_FAULTS, Faults
 
 PER_CRM = 5  # open target cases in each CRM
@@ -65,7 +65,7 @@ def both() -> Iterator[tuple[BananaSimulator, StrawberrySimulator]]:
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """The deliverer's first backoff is 2 s; a twentieth of it keeps each test short."""
-    monkeypatch.setattr(supporthub._deliverer, "_FIRST_BACKOFF_SECONDS", 0.1)
+    monkeypatch.setattr(supporthub.delivery.deliverer, "_FIRST_BACKOFF_SECONDS", 0.1)
 
 
 class Rearm:

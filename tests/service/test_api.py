@@ -144,7 +144,7 @@ def test_a_cursor_from_another_database_is_400(client, make_hub, tmp_path) -> No
     try:
         foreign = other.all(limit=1).next_cursor
         assert foreign is None  # empty: make one by hand with that hub's codec
-        from supporthub._query import Position
+        from supporthub.query.listing import Position
 
         foreign = other._codec().encode(Position(True, 4, "0" * 32))
     finally:

@@ -8,8 +8,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from supporthub._logging import JsonFormatter
 from supporthub.service import create_app
+from supporthub.vocabulary.log_setup import JsonFormatter
 
 READ = "read-token-Ab3x9"
 API = "api-token-Zq81m"

@@ -15,13 +15,13 @@ import attrs
 import httpx
 import pytest
 
-import supporthub._replies
-from supporthub._replies import ReplyPreview, ReplyRequest
-from supporthub._serialize import to_json_dict
-from supporthub._work import Lifecycle, WorkChange, WorkState
+import supporthub.vocabulary.replies
+from supporthub.serialize import to_json_dict
 from supporthub.service._bodies import OVERRIDE_BODIES, Decision, StopReply, checked_body
 from supporthub.service._openapi import openapi_document
 from supporthub.service._schemas import request_fields, request_schema, response_schema
+from supporthub.vocabulary.replies import ReplyPreview, ReplyRequest
+from supporthub.vocabulary.work import Lifecycle, WorkChange, WorkState
 
 from .document_check import DocumentMismatch, check_answer
 
@@ -88,7 +88,7 @@ def test_a_value_added_to_a_literal_appears_in_the_document(
 ) -> None:
     before = response_schema(ReplyPreview, set())["properties"]["scope"]["enum"]
     assert before == ["open", "all"] == SCHEMAS["ReplyPreview"]["properties"]["scope"]["enum"]
-    monkeypatch.setattr(supporthub._replies, "ReplyScope", Literal["open", "all", "mine"])
+    monkeypatch.setattr(supporthub.vocabulary.replies, "ReplyScope", Literal["open", "all", "mine"])
     after = response_schema(ReplyPreview, set())["properties"]["scope"]["enum"]
     assert after == ["open", "all", "mine"]
     assert request_schema(ReplyRequest)["properties"]["scope"]["enum"] == after

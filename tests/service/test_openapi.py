@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import Mount, Route
 
-from supporthub._query import MAX_LIMIT, MAX_VALUE_LENGTH
+from supporthub.query.listing import MAX_LIMIT, MAX_VALUE_LENGTH
 from supporthub.service import create_app
 from supporthub.service._openapi import openapi_document
 

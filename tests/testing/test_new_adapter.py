@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from supporthub import ConfigurationError
-from supporthub._new_adapter import TEMPLATE_FILES, new_adapter
 from supporthub.cli import main
+from supporthub.cli.new_adapter import TEMPLATE_FILES, new_adapter
 
 
 def _run(*command: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

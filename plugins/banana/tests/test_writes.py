@@ -24,7 +24,7 @@ from supporthub import (
     SourceRejected,
     SourceUnavailable,
 )
-from supporthub._plugins import source_config
+from supporthub.ingest.plugins import source_config
 from supporthub.testing.sim import WRITE_FAULTS
 
 #: A half-second timeout, so that an answer held back is lost at once.

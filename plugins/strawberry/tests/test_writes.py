@@ -26,7 +26,7 @@ from supporthub import (
     WriteLimiter,
     forget_limiters,
 )
-from supporthub._plugins import source_config
+from supporthub.ingest.plugins import source_config
 from supporthub.testing.sim import WRITE_FAULTS
 
 #: A half-second timeout, so that an answer held back is lost at once.

@@ -19,7 +19,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from supporthub._errors import (
+from supporthub.service._headers import EVERY_REPLY
+from supporthub.vocabulary.errors import (
     ClaimConflict,
     ConfigurationError,
     InvalidQuery,
@@ -29,7 +30,6 @@ from supporthub._errors import (
     RefreshNotDue,
     StorageError,
 )
-from supporthub.service._headers import EVERY_REPLY
 
 __all__ = ["EXCEPTION_HANDLERS", "error_answer"]
 

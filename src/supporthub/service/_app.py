@@ -20,7 +20,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from supporthub._hub import Hub
+from supporthub.hub import Hub
 from supporthub.service._answers import EXCEPTION_HANDLERS
 from supporthub.service._auth import TokenGuard
 from supporthub.service._endpoints import STATIC, Endpoints

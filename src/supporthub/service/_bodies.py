@@ -3,7 +3,7 @@
 Only the shape is checked here (a JSON object, known fields, the right JSON
 types, lengths the database can hold); what the values mean — whether an id
 exists, whether a merge makes sense — is the library's to decide. Anything
-wrong is an :class:`~supporthub._errors.InvalidQuery` (``400`` with words),
+wrong is an :class:`~supporthub.vocabulary.errors.InvalidQuery` (``400`` with words),
 raised before anything is written.
 
 Bodies must be sent as ``Content-Type: application/json``: a browser cannot
@@ -22,14 +22,14 @@ import attrs
 import orjson
 from starlette.requests import Request
 
-from supporthub._errors import InvalidQuery
-from supporthub._hub import Hub
-from supporthub._models import AggregatedCase
-from supporthub._query import MAX_VALUE_LENGTH
-from supporthub._replies import Reply, ReplyAccepted, ReplyRequest, checked_reply
-from supporthub._steering import MAX_REASON, MAX_WHO, RuleChange
-from supporthub._work import UNSET, WorkChange, _Unset
+from supporthub.hub import Hub
+from supporthub.query.listing import MAX_VALUE_LENGTH
 from supporthub.service._schemas import request_fields
+from supporthub.steering.rule_changes import MAX_REASON, MAX_WHO, RuleChange
+from supporthub.vocabulary.errors import InvalidQuery
+from supporthub.vocabulary.models import AggregatedCase
+from supporthub.vocabulary.replies import Reply, ReplyAccepted, ReplyRequest, checked_reply
+from supporthub.vocabulary.work import UNSET, WorkChange, _Unset
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -282,7 +282,7 @@ def undo_call(raw_id: str, params: list[tuple[str, str]]) -> Callable[[Hub], Rul
 def work_call(agg_id: str, data: Mapping[str, Any]) -> functools.partial[AggregatedCase]:
     """The hub call that ``PATCH /aggregated-cases/{id}`` asks for, its body checked.
 
-    The body is declared by :class:`~supporthub._work.WorkChange`; its values
+    The body is declared by :class:`~supporthub.vocabulary.work.WorkChange`; its values
     are checked here, before the hub is called, so a bad one changes
     nothing, and by the library again in the same words.
     """
@@ -297,7 +297,7 @@ def work_call(agg_id: str, data: Mapping[str, Any]) -> functools.partial[Aggrega
 def reply_call(agg_id: str, data: Mapping[str, Any]) -> Callable[[Hub], ReplyAccepted]:
     """The hub call that ``POST /aggregated-cases/{id}/replies`` asks for.
 
-    The body is declared by :class:`~supporthub._replies.ReplyRequest`. A
+    The body is declared by :class:`~supporthub.vocabulary.replies.ReplyRequest`. A
     field left out takes its default; a JSON ``null`` is a value, and only
     ``setStatus`` accepts it.
     """

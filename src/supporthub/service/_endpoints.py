@@ -6,7 +6,7 @@ numbers); the library checks the values and ``_params.http_words`` says its
 errors with the HTTP names. Listings are ``hub.iter_json`` (streamed), one aggregated case is
 ``hub.iter_aggregated_case_json``, refreshes go through the
 :class:`~supporthub.service._refresh_gate.RefreshGate`; errors become
-answers in ``_answers.py``. Every library call that touches the database
+answers in ``query/answer_cache.py``. Every library call that touches the database
 runs in Starlette's thread pool, so the event loop never blocks.
 """
 
@@ -22,10 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
-from supporthub._errors import ClaimConflict, InvalidQuery
-from supporthub._hub import Hub
-from supporthub._replies import ReplyScope
-from supporthub._serialize import to_json_dict
+from supporthub.hub import Hub
+from supporthub.serialize import to_json_dict
 from supporthub.service._bodies import (
     accept_call,
     override_call,
@@ -55,6 +53,8 @@ from supporthub.service._params import (
     listing_query,
 )
 from supporthub.service._refresh_gate import RefreshGate
+from supporthub.vocabulary.errors import ClaimConflict, InvalidQuery
+from supporthub.vocabulary.replies import ReplyScope
 
 __all__ = ["STATIC", "Endpoints"]
 

@@ -1,7 +1,7 @@
 """The answers the service wraps around the library's values, declared once.
 
 Each is an attrs class registered with the converter
-(:func:`supporthub._serialize.declare`), so the endpoint sends it with
+(:func:`supporthub.serialize.declare`), so the endpoint sends it with
 ``to_json_dict`` and the OpenAPI document derives its schema from it, like
 the library's own classes.
 """
@@ -13,12 +13,12 @@ from typing import Literal
 
 import attrs
 
-from supporthub._overrides import Override
-from supporthub._replay import ReplayDiff
-from supporthub._replies import Reply
-from supporthub._serialize import Sent, declare
-from supporthub._upgrade import RulesUpgrade
-from supporthub._work import HistoryEntry
+from supporthub.grouping.overrides import Override
+from supporthub.grouping.replay import ReplayDiff
+from supporthub.serialize import Sent, declare
+from supporthub.steering.upgrade import RulesUpgrade
+from supporthub.vocabulary.replies import Reply
+from supporthub.vocabulary.work import HistoryEntry
 
 __all__ = ["History", "Overrides", "Replies", "RulesPreview", "Trend", "TrendDay"]
 

@@ -25,10 +25,10 @@ from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from supporthub._errors import StorageError
-from supporthub._hub import Hub
-from supporthub._models import RefreshReport
 from supporthub.hookspecs import hookimpl
+from supporthub.hub import Hub
+from supporthub.vocabulary.errors import StorageError
+from supporthub.vocabulary.models import RefreshReport
 
 __all__ = ["HubCollector", "RequestObserver", "ServiceMetrics"]
 

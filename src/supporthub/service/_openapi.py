@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the service: shapes derived, texts written beside them.
 
 Every answer's shape comes from the library's attrs classes and how the
-converter sends them (``_schemas.py`` over ``_serialize.SENT``), every
+converter sends them (``_schemas.py`` over ``serialize.SENT``), every
 request body's from the attrs class that also checks it (``_bodies.py``),
 so a field is named, typed and documented once. What stays written here is
 what only the HTTP layer knows: the paths, the operations' summaries and
@@ -21,20 +21,26 @@ from typing import Any, get_args
 import attrs
 
 import supporthub
-from supporthub._explain import Explanation
-from supporthub._models import AggregatedCase, CasesPage, Health, Page, RefreshReport
-from supporthub._overrides import Override
-from supporthub._query import MAX_VALUE_LENGTH
-from supporthub._replies import Reply, ReplyAccepted, ReplyPreview, ReplyRequest, ReplyScope
-from supporthub._steering import MAX_WHO, RuleChange
-from supporthub._suggest import Suggestions
-from supporthub._upgrade import RulesUpgrade
-from supporthub._work import HistoryEntry
+from supporthub.grouping.overrides import Override
+from supporthub.query.listing import MAX_VALUE_LENGTH
 from supporthub.service._bodies import OVERRIDE_BODIES, Decision, StopReply
 from supporthub.service._envelopes import History, Overrides, Replies, RulesPreview, Trend
 from supporthub.service._openapi_work import WORK_SCHEMAS, work_paths
 from supporthub.service._params import CASE_PAGING, FILTERS, LISTING, OVERRIDES_ALL, REPLY_SCOPE
 from supporthub.service._schemas import component_schemas, field_docs, request_schema, type_schema
+from supporthub.steering.explain import Explanation
+from supporthub.steering.rule_changes import MAX_WHO, RuleChange
+from supporthub.steering.suggest import Suggestions
+from supporthub.steering.upgrade import RulesUpgrade
+from supporthub.vocabulary.models import AggregatedCase, CasesPage, Health, Page, RefreshReport
+from supporthub.vocabulary.replies import (
+    Reply,
+    ReplyAccepted,
+    ReplyPreview,
+    ReplyRequest,
+    ReplyScope,
+)
+from supporthub.vocabulary.work import HistoryEntry
 
 __all__ = ["openapi_document"]
 

@@ -2,7 +2,7 @@
 
 Kept apart so the §7 filters, the ``PATCH`` and the history read in one
 place. The §7 fields of an aggregated case and of a history entry come from
-their attrs classes, the ``PATCH`` body from :class:`~supporthub._work.WorkChange`
+their attrs classes, the ``PATCH`` body from :class:`~supporthub.vocabulary.work.WorkChange`
 (``_schemas.py``); the filters' bounds come from the library's constants.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from supporthub._query import MAX_VALUE_LENGTH
-from supporthub._work import WorkChange
+from supporthub.query.listing import MAX_VALUE_LENGTH
 from supporthub.service._schemas import request_schema
+from supporthub.vocabulary.work import WorkChange
 
 __all__ = [
     "WORK_SCHEMAS",

@@ -6,7 +6,7 @@ description. From these one place derives:
 
 - the request parser: unknown names (with "did you mean"), repeated
   parameters, overlong values, strings to numbers; the result is the
-  library's typed :class:`~supporthub._query.SearchQuery` (or paging values);
+  library's typed :class:`~supporthub.query.listing.SearchQuery` (or paging values);
 - the answers' words: the library names Python parameters
   (``cases_limit``); :func:`http_words` says them with their HTTP names
   (``casesLimit``), so an HTTP caller reads the names it sent;
@@ -26,9 +26,7 @@ from typing import Any, Literal
 
 import attrs
 
-from supporthub._errors import InvalidQuery
-from supporthub._models import Status
-from supporthub._query import (
+from supporthub.query.listing import (
     MAX_LIMIT,
     MAX_VALUE_LENGTH,
     SORTS,
@@ -39,7 +37,9 @@ from supporthub._query import (
     bounded,
     resolve,
 )
-from supporthub._work import Lifecycle, WorkState
+from supporthub.vocabulary.errors import InvalidQuery
+from supporthub.vocabulary.models import Status
+from supporthub.vocabulary.work import Lifecycle, WorkState
 
 __all__ = [
     "CASE_PAGING",

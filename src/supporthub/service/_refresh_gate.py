@@ -15,9 +15,9 @@ import asyncio
 import concurrent.futures
 import threading
 
-from supporthub._errors import RefreshInProgress
-from supporthub._hub import Hub
-from supporthub._models import RefreshReport
+from supporthub.hub import Hub
+from supporthub.vocabulary.errors import RefreshInProgress
+from supporthub.vocabulary.models import RefreshReport
 
 __all__ = ["RefreshGate"]
 

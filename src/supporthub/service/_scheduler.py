@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from supporthub._hub import Hub
+from supporthub.hub import Hub
 
 __all__ = ["Scheduler"]
 

@@ -1,7 +1,7 @@
 """JSON Schemas derived from the hub's attrs classes, for the OpenAPI document.
 
 One declaration, two uses: an attrs class and how the converter sends it
-(:data:`supporthub._serialize.SENT`) make both the JSON the service answers
+(:data:`supporthub.serialize.SENT`) make both the JSON the service answers
 and the schema that describes it; a request body's attrs class makes both
 the schema of the body and its check (``_bodies.py``). What is read:
 
@@ -11,7 +11,7 @@ the schema of the body and its check (``_bodies.py``). What is read:
   datetimes (UTC strings), ``X | None`` (nullable), ``Literal[...]`` and
   enums (their values), ``tuple[X, ...]``, ``Mapping[str, X]``, unions and
   other attrs classes (a ``$ref`` to their own schema). A sentinel type such
-  as :data:`supporthub._work.UNSET`'s only stands for "left out".
+  as :data:`supporthub.vocabulary.work.UNSET`'s only stands for "left out".
 - **descriptions**: the class docstring's text before its fields, and one
   ``:ivar name: text`` line (continued by indented lines) per field; a sent
   property's docstring.
@@ -44,7 +44,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import attrs
 
-from supporthub._serialize import SENT, Sent
+from supporthub.serialize import SENT, Sent
 
 __all__ = [
     "component_schemas",
@@ -211,7 +211,7 @@ def _field_schema(
 
 
 def response_schema(cls: type[Any], found: set[type[Any]]) -> dict[str, Any]:
-    """The schema of ``cls`` as the converter sends it (:data:`~supporthub._serialize.SENT`)."""
+    """The schema of ``cls`` as the converter sends it (:data:`~supporthub.serialize.SENT`)."""
     sent: Sent = SENT[cls]
     hints = typing.get_type_hints(cls)
     properties: dict[str, Any] = {}

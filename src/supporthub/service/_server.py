@@ -24,10 +24,10 @@ from typing import Any
 
 import uvicorn
 
-from supporthub._errors import ConfigurationError
-from supporthub._hub import Hub
-from supporthub._settings import Settings
+from supporthub.hub import Hub
 from supporthub.service._app import create_app
+from supporthub.vocabulary.errors import ConfigurationError
+from supporthub.vocabulary.settings import Settings
 
 __all__ = ["MAX_WORKERS", "listen", "listening_url", "run", "serve"]
 
@@ -156,7 +156,7 @@ def _worker(  # noqa: PLR0917 - multiprocessing passes positional arguments
     ready: Any,
 ) -> None:
     """One worker process of ``serve --workers``: its own hub on the shared socket."""
-    from supporthub._logging import configure_logging  # noqa: PLC0415
+    from supporthub.vocabulary.log_setup import configure_logging  # noqa: PLC0415
 
     configure_logging(settings.log_level, settings.log_format)
     with contextlib.suppress(KeyboardInterrupt), Hub(settings) as hub:

@@ -21,12 +21,12 @@ from types import FrameType
 
 import pluggy
 
-from supporthub._hub import Hub
-from supporthub._models import RefreshReport
-from supporthub._plugins import collect_adapters, load_plugins
-from supporthub._settings import Settings
 from supporthub.hookspecs import DemoCrm
+from supporthub.hub import Hub
+from supporthub.ingest.plugins import collect_adapters, load_plugins
 from supporthub.service._server import listen, listening_url, serve
+from supporthub.vocabulary.models import RefreshReport
+from supporthub.vocabulary.settings import Settings
 
 __all__ = ["DEMO_SEED", "MISSING_SIMULATORS", "run_demo"]
 

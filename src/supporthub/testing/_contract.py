@@ -41,14 +41,11 @@ from typing import ClassVar, Protocol, runtime_checkable
 import attrs
 import pytest
 
-from supporthub._adapter import Adapter, Batch
-from supporthub._errors import SourceRejected, SourceUnavailable
-from supporthub._http import HttpClient, RetryPolicy
-from supporthub._hub import Hub
-from supporthub._models import Case, RefreshReport, SourceReport, Status
-from supporthub._plugins import make_plugin_manager, source_config
-from supporthub._settings import Settings
 from supporthub.hookspecs import hookimpl
+from supporthub.hub import Hub
+from supporthub.ingest.plugins import make_plugin_manager, source_config
+from supporthub.kit.adapter import Adapter, Batch
+from supporthub.kit.http import HttpClient, RetryPolicy
 from supporthub.testing._checks import check as _check
 from supporthub.testing._checks import contract_failure
 from supporthub.testing._checks import sample as _sample
@@ -61,6 +58,9 @@ from supporthub.testing._write_contract import (
 from supporthub.testing.sim.faults import Faults
 from supporthub.testing.sim.request_log import RequestLog
 from supporthub.testing.sim.simulator import RecordId
+from supporthub.vocabulary.errors import SourceRejected, SourceUnavailable
+from supporthub.vocabulary.models import Case, RefreshReport, SourceReport, Status
+from supporthub.vocabulary.settings import Settings
 
 __all__ = [
     "CONTRACT_RULES",

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 import pytest
 
-from supporthub._adapter import Adapter, CaseWrite, CaseWriteResult, ReplyStatus
-from supporthub._errors import SourceRejected, SourceUnavailable
-from supporthub._http import RetryPolicy
-from supporthub._models import Status
+from supporthub.kit.adapter import Adapter, CaseWrite, CaseWriteResult, ReplyStatus
+from supporthub.kit.http import RetryPolicy
 from supporthub.testing._checks import check
 from supporthub.testing.sim.faults import LostHow
 from supporthub.testing.sim.simulator import RecordId
+from supporthub.vocabulary.errors import SourceRejected, SourceUnavailable
+from supporthub.vocabulary.models import Status
 
 if TYPE_CHECKING:
     from supporthub.testing._contract import ContractHarness, ContractSimulator

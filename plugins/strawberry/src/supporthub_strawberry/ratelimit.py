@@ -1,5 +1,5 @@
-"""Strawberry's write limit is the kit's (:mod:`supporthub._kit.ratelimit`); kept importable."""
+"""Strawberry's write limit is the kit's (:mod:`supporthub.kit.ratelimit`); kept importable."""
 
-from supporthub._kit.ratelimit import WINDOW_SECONDS, WriteLimiter, forget_limiters, limiter_for
+from supporthub.kit.ratelimit import WINDOW_SECONDS, WriteLimiter, forget_limiters, limiter_for
 
 __all__ = ["WINDOW_SECONDS", "WriteLimiter", "forget_limiters", "limiter_for"]

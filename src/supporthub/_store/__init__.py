@@ -1,6 +1,0 @@
-"""Storage: the interface (``base``), the SQLAlchemy store, and its migrations."""
-
-from supporthub._store.base import Store
-from supporthub._store.sql import SCHEMA_REVISION, SqlStore
-
-__all__ = ["SCHEMA_REVISION", "SqlStore", "Store"]

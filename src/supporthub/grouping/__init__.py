@@ -1,0 +1,1 @@
+"""Grouping: how cases become aggregated cases, as pure rules (no I/O)."""

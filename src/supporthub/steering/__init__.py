@@ -1,0 +1,1 @@
+"""Steering: operators change the grouping (overrides, rule upgrades) and see why."""

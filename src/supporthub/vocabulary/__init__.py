@@ -1,0 +1,1 @@
+"""The hub's vocabulary: its data, errors, settings and log hygiene; below every other layer."""
