@@ -109,3 +109,37 @@ def test_every_page_is_in_the_nav_and_every_nav_entry_exists() -> None:
     assert nav == pages
     for required in ("performance.md", "reliability.md", "adapters.md", "configuration.md"):
         assert required in nav
+
+
+def _modules_of_the_core() -> list[str]:
+    package = ROOT / "src" / "supporthub"
+    return sorted(
+        path.relative_to(package.parent).as_posix()
+        for path in package.rglob("*.py")
+        if "migrations" not in path.parts
+    )
+
+
+def test_the_architecture_page_places_every_module() -> None:
+    page = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    missing = [module for module in _modules_of_the_core() if f"`{module}`" not in page]
+    assert not missing, f"docs/architecture.md does not place: {missing}"
+
+
+def test_the_architecture_page_lists_no_module_that_is_gone() -> None:
+    page = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"`(supporthub/[\w/]+\.py)`", page))
+    gone = sorted(listed - set(_modules_of_the_core()))
+    assert not gone, f"docs/architecture.md names modules that do not exist: {gone}"
+
+
+def test_the_architecture_page_shows_the_layers_the_contract_checks() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in contracts if c.get("containers") == ["supporthub"])["layers"]
+    page = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    for row in layers:
+        for folder in row.split("|"):
+            assert f"`supporthub.{folder.strip()}`" in page, folder
