@@ -208,7 +208,7 @@ class LoadDataReplace(BulkInsert):
         data = self.text(rows)
         dbapi_connection = connection.connection.dbapi_connection
         if self._file is None:
-            # One file per writer, rewritten for each load; deleted with the writer.
+            # One file per writer, rewritten for each load; closed (deleted) with it.
             self._file = tempfile.NamedTemporaryFile(prefix="supporthub-load-", suffix=".tsv")  # noqa: SIM115
         file = self._file
         file.seek(0)
@@ -225,6 +225,12 @@ class LoadDataReplace(BulkInsert):
             raise driver_error(connection, statement.split(" REPLACE ")[0], error) from None
         finally:
             cursor.close()
+
+    def close(self) -> None:
+        """Delete the load file, if one was written (a writer's end calls it)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def _check(self, cursor: Any, expected: int) -> None:
         """Raise unless the server took every row as it was (LOCAL makes errors warnings)."""

@@ -407,12 +407,15 @@ class SqlStore:
                 with connection.begin():
                     writer = SqlWriter(connection, self)
                     writer.streaming = streaming and self.fragment_bytes > 0
-                    yield writer
-                    # In the same transaction as the data: readers that see
-                    # this token see this data (answers are kept by it).
-                    writer.set_meta(stamp, secrets.token_hex(8))
-                    # Last, so the lease row is locked only for the commit.
-                    self._lock.fence(connection)
+                    try:
+                        yield writer
+                        # In the same transaction as the data: readers that see
+                        # this token see this data (answers are kept by it).
+                        writer.set_meta(stamp, secrets.token_hex(8))
+                        # Last, so the lease row is locked only for the commit.
+                        self._lock.fence(connection)
+                    finally:
+                        writer.close()
                 self._wrote_at = time.monotonic()
         except sa.exc.SQLAlchemyError as error:
             raise storage_error(error) from None

@@ -252,6 +252,11 @@ class SqlWriter(SqlReader):
                 return
         self._upsert_cases.execute(self.connection, rows)
 
+    def close(self) -> None:
+        """Let go of what this writer holds beyond its transaction (the load file)."""
+        if isinstance(self._load_cases, LoadDataReplace):
+            self._load_cases.close()
+
     def _loader(self) -> LoadDataReplace | None:
         if self._load_cases is None:
             refusal = (
