@@ -29,6 +29,7 @@ from supporthub_fakecrm import FakeAdapter
 
 import supporthub
 from supporthub.service import create_app
+from supporthub.steering import rule_changes
 from supporthub.vocabulary.errors import NotFound
 
 RELIABILITY = Path(__file__).parent.parent / "reliability"
@@ -391,12 +392,25 @@ def test_a_rule_change_that_loses_a_certification_conflict_runs_again(
     cluster_urls: list[str],
     fake_crm: Any,
     caplog: Any,
+    monkeypatch: Any,
 ) -> None:
     """An undo on node 1 regrouping while node 2 changes its override row: run again, once.
 
-    The undo marks the override removed first, then regroups every case
-    (a while, for 5,000); node 2 commits a change of that row meanwhile.
+    The undo marks the override removed first, then regroups every case;
+    node 2 commits a change of that row meanwhile. The undo's transaction is
+    held open after its regroup until node 2 has committed, so the race is
+    the same on a fast machine as on a slow one (regrouping 5,000 cases can
+    end before a poller sees it).
     """
+    node_2_committed = [threading.Event()]
+
+    def regroup_then_wait(*args: Any, **kwargs: Any) -> Any:
+        diff = real_regroup(*args, **kwargs)
+        node_2_committed[0].wait(timeout=60)  # set at once on the run that follows
+        return diff
+
+    real_regroup = rule_changes.regroup
+    monkeypatch.setattr(rule_changes, "regroup", regroup_then_wait)
     caplog.set_level(logging.WARNING, logger="supporthub.store")
     trials = max(1, TRIALS // 5)
     database = cluster_urls[0].rsplit("/", 1)[1]
@@ -409,6 +423,7 @@ def test_a_rule_change_that_loses_a_certification_conflict_runs_again(
         made = changer.add_alias(f"Provider {t}", f"Provider {t + 10}", by="ana", reason="same")
         override_id = made.overrides[0].id
         logged = conflicts_logged(caplog, "the rule change")
+        node_2_committed[0] = threading.Event()
         join = in_thread(functools.partial(changer.undo, override_id, by="ana"))
         wait_for_writer(cluster.nodes[0], database, rows=0)
         engine = sa.create_engine(cluster_urls[1])
@@ -418,6 +433,7 @@ def test_a_rule_change_that_loses_a_certification_conflict_runs_again(
                 {"id": override_id},
             ).rowcount
         engine.dispose()
+        node_2_committed[0].set()
         assert edited == 1
         change = join()
         assert isinstance(change, supporthub.RuleChange) and change.applied, change
