@@ -415,7 +415,10 @@ def test_a_rule_change_that_loses_a_certification_conflict_runs_again(
     trials = max(1, TRIALS // 5)
     database = cluster_urls[0].rsplit("/", 1)[1]
     load(fake_crm, 0, 5000)  # enough cases that regrouping takes a moment
-    changer, other = cluster_hub(0), cluster_hub(1)
+    # Node 2 reads causally: right after node 1's commit it may not have
+    # applied it yet (as docs/deploying.md tells deployments to set).
+    changer = cluster_hub(0)
+    other = cluster_hub(1, SUPPORTHUB_DATABASE_URL=f"{cluster_urls[1]}?wsrep_sync_wait=1")
     assert changer.refresh(force=True).ok
     before = sorted(agg.id for agg in other.all(cases_limit=0).aggregated_cases)
     lost = []
