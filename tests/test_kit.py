@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -277,6 +278,70 @@ def test_a_next_link_that_leaves_the_crm_is_refused() -> None:
     http, _ = serve([{"records": [], "done": False, "nextRecordsUrl": "//evil.example/x"}])
     with http, pytest.raises(MalformedPage, match="nextRecordsUrl path"):
         list(fetch_pages(http, "/cases", {}, records_with_done(), NextLinkPaging()))
+
+
+def test_the_next_page_is_asked_for_while_the_caller_still_holds_the_one_before() -> None:
+    second_asked = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/next/L1"):
+            second_asked.set()
+            return httpx.Response(200, json={"records": [], "done": True})
+        return httpx.Response(
+            200, json={"records": [GOOD], "done": False, "nextRecordsUrl": "/next/L1"}
+        )
+
+    with client(handler) as http:
+        pages = fetch_pages(http, "/cases", {}, records_with_done(), NextLinkPaging())
+        first = next(pages)
+        # The caller has not asked for the second page yet; it is on its way all the same.
+        assert second_asked.wait(10)
+        assert len(first.records) == 1
+        assert [len(p.records) for p in pages] == [0]
+
+
+def test_a_next_page_that_fails_fails_after_the_page_before_was_handed_over() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/next/L1"):
+            return httpx.Response(400, json={"error": "INVALID_QUERY_LOCATOR"})
+        return httpx.Response(
+            200, json={"records": [GOOD], "done": False, "nextRecordsUrl": "/next/L1"}
+        )
+
+    with client(handler) as http:
+        pages = fetch_pages(
+            http,
+            "/cases",
+            {},
+            records_with_done(),
+            NextLinkPaging(),
+            refused_later={0: "gone after {read}"},
+        )
+        assert len(next(pages).records) == 1
+        with pytest.raises(SourceRejected, match=r"^gone after 1$"):
+            next(pages)
+
+
+def test_a_caller_that_stops_early_leaves_no_request_running() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/next/L1"):
+            started.set()
+            release.wait(10)
+            return httpx.Response(200, json={"records": [], "done": True})
+        return httpx.Response(
+            200, json={"records": [], "done": False, "nextRecordsUrl": "/next/L1"}
+        )
+
+    with client(handler) as http:
+        pages = fetch_pages(http, "/cases", {}, records_with_done(), NextLinkPaging())
+        next(pages)
+        assert started.wait(10)
+        threading.Timer(0.2, release.set).start()
+        pages.close()  # waits for the request in flight
+        assert release.is_set()
+        assert not [t for t in threading.enumerate() if t.name.startswith("Acme-pages")]
 
 
 # -- the watermark and refusals -------------------------------------------------------

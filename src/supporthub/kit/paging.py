@@ -8,7 +8,9 @@ second time fails the source: the listing would never end.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import attrs
@@ -116,6 +118,12 @@ def fetch_pages(
 ) -> Iterator[DecodedPage]:
     """Every page of a listing, decoded, from ``path`` with ``params`` on.
 
+    The next page is asked for as soon as its link is known, on a thread of
+    its own, while the caller still maps and stores the page before it: the
+    CRM works on one page while the hub works on the other, one page ahead
+    at most. Errors keep their order: the page before a failed request is
+    handed over first.
+
     :param refused: the words for a refused request (:func:`~supporthub.reword`:
         what to fix); a template may use ``{path}`` and ``{read}``, the
         records read before.
@@ -125,25 +133,54 @@ def fetch_pages(
     """
     seen: set[str] = set()
     params, read, words = dict(params), 0, refused or {}
-    while True:
-        try:
-            response = http.request("GET", path, params=params, auth=auth)
-        except SourceRejected as error:
-            raise reword(error, words, path=path, read=read) from None
-        page = records.decode(response.content, http.title, path)
-        read += len(page.records)
-        following = paging.next(page, http.title, path, params)
-        yield page
-        if following is None:
-            return
-        path, params = following
-        words = {**(refused or {}), **(refused_later or {})}
-        key = f"{path}?{sorted(params.items())}"
-        if key in seen:
-            raise MalformedPage(
-                f"{http.title} answered the same next page twice; the listing would never end"
-            )
-        seen.add(key)
+    with _PageAhead(http, auth) as ahead:
+        pending = ahead.ask(path, params)
+        while True:
+            try:
+                response = pending.result()
+            except SourceRejected as error:
+                raise reword(error, words, path=path, read=read) from None
+            page = records.decode(response.content, http.title, path)
+            read += len(page.records)
+            following = paging.next(page, http.title, path, params)
+            repeated = False
+            if following is not None:
+                path, params = following
+                words = {**(refused or {}), **(refused_later or {})}
+                key = f"{path}?{sorted(params.items())}"
+                repeated = key in seen
+                seen.add(key)
+                if not repeated:
+                    pending = ahead.ask(path, params)
+            yield page
+            if following is None:
+                return
+            if repeated:
+                raise MalformedPage(
+                    f"{http.title} answered the same next page twice; the listing would never end"
+                )
+
+
+class _PageAhead:
+    """One request in flight on a worker thread, run in the caller's context (logging)."""
+
+    def __init__(self, http: HttpClient, auth: httpx.Auth | None) -> None:
+        self.http, self.auth = http, auth
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{http.title}-pages")
+
+    def __enter__(self) -> _PageAhead:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # A caller that stops early waits for the request in flight: nothing outlives the sync.
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def ask(self, path: str, params: dict[str, Any]) -> Future[httpx.Response]:
+        """Start the GET of ``path`` with ``params``; its answer, or error, comes later."""
+        context = contextvars.copy_context()
+        return self.pool.submit(
+            context.run, self.http.request, "GET", path, params=params, auth=self.auth
+        )
 
 
 @attrs.frozen
