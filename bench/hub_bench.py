@@ -361,7 +361,9 @@ def supporthub(args: list[str], env: dict[str, str]) -> Run:
         )
     report: dict[str, Any] = {}
     if "--json" in args:
-        report = orjson.loads(out)
+        # Under BENCH_PROFILE_DIR py-spy says a line or two on stdout too.
+        lines = [line for line in out.splitlines() if not line.startswith(b"py-spy>")]
+        report = orjson.loads(b"\n".join(lines))
     return Run(seconds, usage.ru_maxrss / 1024, report)
 
 

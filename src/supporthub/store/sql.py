@@ -103,13 +103,32 @@ def _pymysql_connection_class() -> type[Any]:
     class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
         """A PyMySQL connection sharing one preferred-mode TLS context, made when needed.
 
-        It never sends a file the server asks for, except inside the hub's own
-        load statement (:func:`supporthub.store.loaddata.allow_local_files`).
+        It never sends a file the server asks for: inside the hub's own load
+        statement it answers with the rows in memory
+        (:func:`supporthub.store.loaddata.send_from_memory`), and refuses
+        every other request.
         """
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            #: ``(name, rows)`` while the hub's load statement runs.
+            self._load_data: tuple[str, bytes] | None = None
             super().__init__(*args, **kwargs)
             self._local_infile = False
+
+        def _read_query_result(self, unbuffered: bool = False) -> int:
+            if self._load_data is None:
+                affected: int = super()._read_query_result(unbuffered=unbuffered)
+                return affected
+            from supporthub.store.loaddata import MemoryLoadResult  # noqa: PLC0415
+
+            self._result = None
+            result = MemoryLoadResult(self, *self._load_data)
+            result.read()
+            self._result = result
+            if result.server_status is not None:
+                self.server_status = result.server_status
+            rows: int = result.affected_rows
+            return rows
 
         def _create_ssl_ctx(self, sslp: dict[str, Any]) -> ssl.SSLContext | _PreferredTls:
             if not sslp:
