@@ -215,6 +215,44 @@ def test_a_rejected_value_fails_the_load_instead_of_being_cut(store: SqlStore) -
     assert stored_cases(store) == {}
 
 
+def test_nothing_runs_beside_a_load_and_its_error_is_never_lost(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load goes on while the writer works; the next command waits and sees its failure.
+
+    Even when the writer does not settle the load itself, the connection holds
+    the next command back and raises the load's error there: the refresh's
+    COMMIT never runs after a failed load.
+    """
+    too_long = (*row(1, "ok")[:7], "e" * 300, *row(1, "ok")[8:])
+    good = [row(i, f"good {i}") for i in range(3)]
+    write(store, good)
+    if store.dialect_name == "sqlite":  # no bulk load, nothing runs beside the writer
+        assert len(stored_cases(store)) == 3
+        return
+    # The writer settles before its next query: the load's own error, at once.
+    with pytest.raises(StorageError, match="1406"), store.writer() as writer:
+        loader = writer._loader()
+        assert loader is not None
+        loader.execute(writer.connection, [too_long])
+        writer.has_cases("banana")
+    # Nobody settles: the connection raises it at the next command (here the
+    # stamp before the COMMIT), and nothing is committed.
+    monkeypatch.setattr(writing.SqlWriter, "settle", lambda self: None)
+    with pytest.raises(StorageError, match="1406"), store.writer() as writer:
+        loader = writer._loader()
+        assert loader is not None
+        loader.execute(writer.connection, [row(7, "new"), too_long])
+    assert set(stored_cases(store)) == {r[1] for r in good}
+    # A load that went well is waited for: the next query sees its rows.
+    with store.writer() as writer:
+        loader = writer._loader()
+        assert loader is not None
+        loader.execute(writer.connection, [row(i, f"more {i}") for i in range(3, 600)])
+        count = writer.connection.execute(sa.select(sa.func.count()).select_from(cases))
+        assert count.scalar() == 600
+
+
 def test_without_local_infile_the_writer_falls_back_and_says_why(
     store: SqlStore,
     bulk_always: None,
@@ -262,6 +300,15 @@ def test_a_connection_sends_no_file_outside_the_load(store: SqlStore, tmp_path: 
     with store.engine.connect() as connection:
         # PyMySQL refuses and drops the connection.
         with pytest.raises(Exception, match="local_infile option is false"):
+            connection.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE probe")
+        connection.invalidate()
+    with store.engine.connect() as connection:
+        # Inside the hub's load it answers only the load's own name, from memory.
+        dbapi_connection = connection.connection.dbapi_connection
+        with (
+            pytest.raises(Exception, match="a file other than the load's rows"),
+            loaddata.send_from_memory(dbapi_connection, b"not the secret\n"),
+        ):
             connection.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE probe")
         connection.invalidate()
     with store.engine.begin() as connection:
