@@ -155,6 +155,25 @@ def test_a_line_is_its_fields_joined(texts: list[str | None], flag: Any, when: A
     assert line_function(cases)(values) == expected
 
 
+@settings(deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.none(), st.text(), st.sampled_from(["\\N", "a\\", "\t", "\\\\N"])),
+            min_size=8,
+            max_size=8,
+        ),
+        max_size=5,
+    )
+)
+def test_a_batch_is_its_lines_joined(texts: list[list[str | None]]) -> None:
+    """The batch's text, unescaped when nothing needs it, is the escaped lines' text."""
+    rows = [(*t[:5], True, *t[5:], WHEN, WHEN, "u") for t in texts]
+    line = line_function(cases)
+    loader = LoadDataReplace(cases, ("source", "source_id"))
+    assert loader.text(rows) == "".join(line(r) for r in rows).encode()
+
+
 def test_a_load_failing_half_way_leaves_the_previous_data(
     make_hub: Any, fake_crm: Any, bulk_always: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
