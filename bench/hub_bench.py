@@ -77,6 +77,9 @@ SERVER_SETTINGS = (
     "max_allowed_packet",
     "wsrep_on",
 )
+#: InnoDB counters a scale run reports the growth of: redo written, pages
+#: read from disk because the buffer pool missed them, bytes written.
+SERVER_COUNTERS = ("Innodb_lsn_current", "Innodb_buffer_pool_reads", "Innodb_data_written")
 MARIADB = "mariadb"
 SQLITE = "sqlite"
 
@@ -232,6 +235,26 @@ class Database:
             cursor.execute(f"SELECT {', '.join('@@' + name for name in SERVER_SETTINGS)}")
             values = cursor.fetchone()
         return dict(zip(SERVER_SETTINGS, values, strict=True))
+
+    def status(self) -> dict[str, int]:
+        """InnoDB's counters that show what a refresh cost the server (MariaDB)."""
+        with self.connect() as connection, connection.cursor() as cursor:
+            names = ", ".join(f"'{name}'" for name in SERVER_COUNTERS)
+            cursor.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({names})")
+            return {name.lower(): int(value) for name, value in cursor.fetchall()}
+
+    def table_bytes(self, role: str, table: str) -> int:
+        """Data and index bytes of ``table`` in ``role``'s database (MariaDB)."""
+        with self.connect(role) as connection, connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE TABLE `{table}`")
+            cursor.fetchall()
+            cursor.execute(
+                "SELECT data_length + index_length FROM information_schema.tables "
+                "WHERE table_schema = %s AND table_name = %s",
+                (self.name(role), table),
+            )
+            (size,) = cursor.fetchone()
+        return int(size)
 
     def reset(self, role: str) -> None:
         """Drop and create the database for ``role``, empty."""
@@ -866,8 +889,12 @@ def run_scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         step(f"scale: simulators with {n:,} cases each")
         with simulators(n) as sims:
             step(f"scale: full refresh at {n:,}")
+            before = db.status()
             figures = full_refresh(db, sims, 1)
             figures["load_average"] = load()
+            after = db.status()
+            figures["server"] = {name: after[name] - before[name] for name in after}
+            figures["cases_bytes"] = db.table_bytes("hub", "cases")
             figures["per_case_us"] = figures["seconds"] / max(1, figures["written"]) * 1e6
             result["scale"][str(n)] = figures
         db.drop("hub")
@@ -901,6 +928,16 @@ def scale_table(result: dict[str, Any]) -> list[Row]:
             )
         rss = figures["peak_rss_mib"]
         rows.append(Row(f"{label}: peak RSS", rss, "MiB", "≤ 286 MiB", rss <= 286))
+        if "server" in figures:
+            written = max(1, figures["written"])
+            server = figures["server"]
+            rows.append(
+                Row(f"{label}: cases table and indexes", figures["cases_bytes"] / MIB, "MiB")
+            )
+            redo = server["innodb_lsn_current"] / written
+            rows.append(Row(f"{label}: redo written per case", redo, "bytes"))
+            misses = server["innodb_buffer_pool_reads"]
+            rows.append(Row(f"{label}: pages read from disk (buffer pool misses)", misses, ""))
         rows.append(Row(f"{label}: load average after", figures["load_average"][0], ""))
     return rows
 
