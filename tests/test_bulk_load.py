@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -270,6 +271,11 @@ def test_nothing_runs_beside_a_load_and_its_error_is_never_lost(
         loader.execute(writer.connection, [row(i, f"more {i}") for i in range(3, 600)])
         count = writer.connection.execute(sa.select(sa.func.count()).select_from(cases))
         assert count.scalar() == 600
+    # Each writer's load thread ends with the writer.
+    for thread in threading.enumerate():
+        if thread.name == "supporthub-load":
+            thread.join(10)
+            assert not thread.is_alive()
 
 
 def test_without_local_infile_the_writer_falls_back_and_says_why(
