@@ -36,6 +36,10 @@ PRODUCTION_SETTINGS = {
     "innodb-flush-log-at-trx-commit": "1",
     "local-infile": "1",
     "max-allowed-packet": "16M",
+    # Debian's packaged configuration (--no-defaults skips it): the dlt peer
+    # creates its databases with the server's default character set.
+    "character-set-server": "utf8mb4",
+    "collation-server": "utf8mb4_general_ci",
 }
 
 
