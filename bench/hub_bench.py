@@ -946,7 +946,8 @@ def print_settings(result: dict[str, Any]) -> None:
     """The database settings the run measured with."""
     settings = result.get("server_settings") or {}
     if result.get("server"):
-        print(f"mariadb server: {result['server']} (bench/_own_mariadb.py starts an own one)")
+        where = {"own": "the benchmark's own mariadbd, bench/_own_mariadb.py"}
+        print(f"mariadb server: {result['server']} ({where.get(result['server'], '--mysql-*')})")
     if "version" in settings:  # one server (a scale run)
         settings = {MARIADB: settings}
     for kind, values in settings.items():
