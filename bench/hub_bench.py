@@ -60,6 +60,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+from _own_mariadb import available as own_server_available  # noqa: E402
+from _own_mariadb import own_server  # noqa: E402
 from sim_throughput import page_banana, page_strawberry  # noqa: E402
 
 MIB = 1024 * 1024
@@ -71,9 +73,13 @@ SERVER_SETTINGS = (
     "innodb_buffer_pool_size",
     "innodb_log_file_size",
     "innodb_flush_log_at_trx_commit",
+    "innodb_flush_method",
     "max_allowed_packet",
     "wsrep_on",
 )
+#: InnoDB counters a scale run reports the growth of: redo written, pages
+#: read from disk because the buffer pool missed them, bytes written.
+SERVER_COUNTERS = ("Innodb_lsn_current", "Innodb_buffer_pool_reads", "Innodb_data_written")
 MARIADB = "mariadb"
 SQLITE = "sqlite"
 
@@ -230,6 +236,26 @@ class Database:
             values = cursor.fetchone()
         return dict(zip(SERVER_SETTINGS, values, strict=True))
 
+    def status(self) -> dict[str, int]:
+        """InnoDB's counters that show what a refresh cost the server (MariaDB)."""
+        with self.connect() as connection, connection.cursor() as cursor:
+            names = ", ".join(f"'{name}'" for name in SERVER_COUNTERS)
+            cursor.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({names})")
+            return {name.lower(): int(value) for name, value in cursor.fetchall()}
+
+    def table_bytes(self, role: str, table: str) -> int:
+        """Data and index bytes of ``table`` in ``role``'s database (MariaDB)."""
+        with self.connect(role) as connection, connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE TABLE `{table}`")
+            cursor.fetchall()
+            cursor.execute(
+                "SELECT data_length + index_length FROM information_schema.tables "
+                "WHERE table_schema = %s AND table_name = %s",
+                (self.name(role), table),
+            )
+            (size,) = cursor.fetchone()
+        return int(size)
+
     def reset(self, role: str) -> None:
         """Drop and create the database for ``role``, empty."""
         if self.kind == SQLITE:
@@ -327,6 +353,12 @@ def supporthub(args: list[str], env: dict[str, str]) -> Run:
         "-c",
         "import sys; from supporthub.cli import main; sys.exit(main())",
     ]
+    profile = env.get("BENCH_PROFILE_DIR")
+    if profile and args[0] == "refresh":
+        # py-spy around the refresh (wall time and RSS are then py-spy's too).
+        out = Path(profile) / f"refresh-{time.strftime('%H%M%S')}.txt"
+        command = ["py-spy", "record", "--threads", "--idle", "--format", "raw", "-r", "50",
+                   "-o", str(out), "--", *command]  # fmt: skip
     began = time.perf_counter()
     process = subprocess.Popen(
         [*command, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -352,7 +384,9 @@ def supporthub(args: list[str], env: dict[str, str]) -> Run:
         )
     report: dict[str, Any] = {}
     if "--json" in args:
-        report = orjson.loads(out)
+        # Under BENCH_PROFILE_DIR py-spy says a line or two on stdout too.
+        lines = [line for line in out.splitlines() if not line.startswith(b"py-spy>")]
+        report = orjson.loads(b"\n".join(lines))
     return Run(seconds, usage.ru_maxrss / 1024, report)
 
 
@@ -789,6 +823,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "databases": {},
     }
     dbs = [database(kind, workdir, args) for kind in args.databases]
+    result["server"] = args.server
     result["server_settings"] = {db.kind: db.settings() for db in dbs}
     site = install_dlt(args.dlt_site) if "dlt" in args.only else None
     step(f"starting the simulators with {args.n:,} cases each")
@@ -846,6 +881,7 @@ def run_scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     db = database(MARIADB, workdir, args)
     result: dict[str, Any] = {
         "machine": machine(),
+        "server": args.server,
         "server_settings": db.settings(),
         "scale": {},
     }
@@ -853,8 +889,12 @@ def run_scale(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         step(f"scale: simulators with {n:,} cases each")
         with simulators(n) as sims:
             step(f"scale: full refresh at {n:,}")
+            before = db.status()
             figures = full_refresh(db, sims, 1)
             figures["load_average"] = load()
+            after = db.status()
+            figures["server"] = {name: after[name] - before[name] for name in after}
+            figures["cases_bytes"] = db.table_bytes("hub", "cases")
             figures["per_case_us"] = figures["seconds"] / max(1, figures["written"]) * 1e6
             result["scale"][str(n)] = figures
         db.drop("hub")
@@ -888,6 +928,16 @@ def scale_table(result: dict[str, Any]) -> list[Row]:
             )
         rss = figures["peak_rss_mib"]
         rows.append(Row(f"{label}: peak RSS", rss, "MiB", "≤ 286 MiB", rss <= 286))
+        if "server" in figures:
+            written = max(1, figures["written"])
+            server = figures["server"]
+            rows.append(
+                Row(f"{label}: cases table and indexes", figures["cases_bytes"] / MIB, "MiB")
+            )
+            redo = server["innodb_lsn_current"] / written
+            rows.append(Row(f"{label}: redo written per case", redo, "bytes"))
+            misses = server["innodb_buffer_pool_reads"]
+            rows.append(Row(f"{label}: pages read from disk (buffer pool misses)", misses, ""))
         rows.append(Row(f"{label}: load average after", figures["load_average"][0], ""))
     return rows
 
@@ -895,6 +945,9 @@ def scale_table(result: dict[str, Any]) -> list[Row]:
 def print_settings(result: dict[str, Any]) -> None:
     """The database settings the run measured with."""
     settings = result.get("server_settings") or {}
+    if result.get("server"):
+        where = {"own": "the benchmark's own mariadbd, bench/_own_mariadb.py"}
+        print(f"mariadb server: {result['server']} ({where.get(result['server'], '--mysql-*')})")
     if "version" in settings:  # one server (a scale run)
         settings = {MARIADB: settings}
     for kind, values in settings.items():
@@ -930,6 +983,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="where to write the run (default bench/results/)")
     parser.add_argument("--dlt-site", type=Path, default=BENCH / "results" / "dlt-site")
     parser.add_argument("--keep", action="store_true", help="keep the hub databases")
+    parser.add_argument(
+        "--server",
+        choices=["own", "shared"],
+        help="own: start a mariadbd of the benchmark's own with docs/deploying.md's settings "
+        "(the default, except with --quick or BENCH_MYSQL_HOST); shared: the server of --mysql-*",
+    )
+    parser.add_argument(
+        "--buffer-pool", help="the own server's innodb_buffer_pool_size (default 4G)"
+    )
     parser.add_argument("--mysql-host", default=os.environ.get("BENCH_MYSQL_HOST", "127.0.0.1"))
     parser.add_argument(
         "--mysql-port", type=int, default=int(os.environ.get("BENCH_MYSQL_PORT", "3306"))
@@ -940,6 +1002,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.n, args.rounds, args.wrk_seconds, args.requests = 2_000, 1, 2, 100
     args.dlt_site = args.dlt_site.resolve()
+    if args.server is None:
+        shared = args.quick or "BENCH_MYSQL_HOST" in os.environ or not own_server_available()
+        args.server = "shared" if shared else "own"
+    needs_mariadb = bool(args.scale) or MARIADB in args.databases
+    with contextlib.ExitStack() as stack:
+        if args.server == "own" and needs_mariadb:
+            args.mysql_host, args.mysql_port = stack.enter_context(own_server(args.buffer_pool))
+            args.mysql_user, args.mysql_password = "root", ""
+            print(f"started the benchmark's own mariadbd at port {args.mysql_port}", flush=True)
+        return measure(args)
+
+
+def measure(args: argparse.Namespace) -> int:
+    """Run what ``args`` asks for against the chosen server; print and write the results."""
     out = args.json or BENCH / "results" / (
         f"scale-{'-'.join(map(str, args.scale))}.json" if args.scale else f"bench-{args.n}.json"
     )
@@ -951,7 +1027,7 @@ def main(argv: list[str] | None = None) -> int:
             out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
             box = result["machine"]
             print(f"\nsupporthub scale run; {box['cores']} cores, {box['cpu']}")
-            print(f"load average at start {box['load_average']}")
+            print(f"load average at start {box['load_average']}, at end {load()}")
             print_settings(result)
             print(print_table(scale_table(result)))
             print(f"wrote {out}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -155,6 +156,25 @@ def test_a_line_is_its_fields_joined(texts: list[str | None], flag: Any, when: A
     assert line_function(cases)(values) == expected
 
 
+@settings(deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.none(), st.text(), st.sampled_from(["\\N", "a\\", "\t", "\\\\N"])),
+            min_size=8,
+            max_size=8,
+        ),
+        max_size=5,
+    )
+)
+def test_a_batch_is_its_lines_joined(texts: list[list[str | None]]) -> None:
+    """The batch's text, unescaped when nothing needs it, is the escaped lines' text."""
+    rows = [(*t[:5], True, *t[5:], WHEN, WHEN, "u") for t in texts]
+    line = line_function(cases)
+    loader = LoadDataReplace(cases, ("source", "source_id"))
+    assert loader.text(rows) == "".join(line(r) for r in rows).encode()
+
+
 def test_a_load_failing_half_way_leaves_the_previous_data(
     make_hub: Any, fake_crm: Any, bulk_always: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,6 +235,49 @@ def test_a_rejected_value_fails_the_load_instead_of_being_cut(store: SqlStore) -
     assert stored_cases(store) == {}
 
 
+def test_nothing_runs_beside_a_load_and_its_error_is_never_lost(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load goes on while the writer works; the next command waits and sees its failure.
+
+    Even when the writer does not settle the load itself, the connection holds
+    the next command back and raises the load's error there: the refresh's
+    COMMIT never runs after a failed load.
+    """
+    too_long = (*row(1, "ok")[:7], "e" * 300, *row(1, "ok")[8:])
+    good = [row(i, f"good {i}") for i in range(3)]
+    write(store, good)
+    if store.dialect_name == "sqlite":  # no bulk load, nothing runs beside the writer
+        assert len(stored_cases(store)) == 3
+        return
+    # The writer settles before its next query: the load's own error, at once.
+    with pytest.raises(StorageError, match="1406"), store.writer() as writer:
+        loader = writer._loader()
+        assert loader is not None
+        loader.execute(writer.connection, [too_long])
+        writer.has_cases("banana")
+    # Nobody settles: the connection raises it at the next command (here the
+    # stamp before the COMMIT), and nothing is committed.
+    monkeypatch.setattr(writing.SqlWriter, "settle", lambda self: None)
+    with pytest.raises(StorageError, match="1406"), store.writer() as writer:
+        loader = writer._loader()
+        assert loader is not None
+        loader.execute(writer.connection, [row(7, "new"), too_long])
+    assert set(stored_cases(store)) == {r[1] for r in good}
+    # A load that went well is waited for: the next query sees its rows.
+    with store.writer() as writer:
+        loader = writer._loader()
+        assert loader is not None
+        loader.execute(writer.connection, [row(i, f"more {i}") for i in range(3, 600)])
+        count = writer.connection.execute(sa.select(sa.func.count()).select_from(cases))
+        assert count.scalar() == 600
+    # Each writer's load thread ends with the writer.
+    for thread in threading.enumerate():
+        if thread.name == "supporthub-load":
+            thread.join(10)
+            assert not thread.is_alive()
+
+
 def test_without_local_infile_the_writer_falls_back_and_says_why(
     store: SqlStore,
     bulk_always: None,
@@ -262,6 +325,15 @@ def test_a_connection_sends_no_file_outside_the_load(store: SqlStore, tmp_path: 
     with store.engine.connect() as connection:
         # PyMySQL refuses and drops the connection.
         with pytest.raises(Exception, match="local_infile option is false"):
+            connection.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE probe")
+        connection.invalidate()
+    with store.engine.connect() as connection:
+        # Inside the hub's load it answers only the load's own name, from memory.
+        dbapi_connection = connection.connection.dbapi_connection
+        with (
+            pytest.raises(Exception, match="a file other than the load's rows"),
+            loaddata.send_from_memory(dbapi_connection, b"not the secret\n"),
+        ):
             connection.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE probe")
         connection.invalidate()
     with store.engine.begin() as connection:

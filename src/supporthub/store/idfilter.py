@@ -4,9 +4,16 @@ A source with no stored cases cannot have old versions of the records it
 sends, except the ones it already sent earlier in the same sync (a record
 that changed while being paged through shows up again). Asking the database
 about every id would double the cost of a first load; remembering every id
-in a set would cost tens of megabytes per million. This filter costs 8 MB,
+in a set would cost tens of megabytes per million. This filter costs 16 MB,
 never answers "no" for an id it was given, and answers "maybe" for an id it
-was not given about once in a thousand, at a million ids; only those are looked up.
+was not given about once in 80,000 at a million ids (once in 10,000 at two
+million); only those are looked up.
+
+Each lookup costs more than its query: the writer must wait for the bulk
+load still running before it can ask (``store/loaddata.py``), so a batch
+with a false "maybe" loses the overlap of its load with the writer's work.
+With 8 MB and two probes that was about one id in a thousand at a million
+ids, about one lookup per batch at the end of a million-case first load.
 """
 
 from __future__ import annotations
@@ -15,11 +22,11 @@ from collections.abc import Iterable
 
 __all__ = ["IdFilter"]
 
-_BITS = 1 << 26  # 8 MiB
+_BITS = 1 << 27  # 16 MiB
 _MASK = _BITS - 1
-# With this many bits, two probes give ~0.1 % false "maybe" at a million ids.
-# The two probes are written out below: a loop and a list per id were a
-# fifth of a first load's writer time.
+# With this many bits, three probes give ~0.001 % false "maybe" at a million
+# ids and ~0.01 % at two million. The probes are written out below: a loop
+# and a list per id were a fifth of a first load's writer time.
 _HASH = 0xFFFFFFFFFFFFFFFF
 
 
@@ -35,13 +42,16 @@ class IdFilter:
         for item in items:
             # Double hashing from one 64-bit hash; str hashes are stable within a process.
             value = hash(item) & _HASH
+            step = (value >> 32) | 1
             first = value & _MASK
-            second = (first + ((value >> 32) | 1)) & _MASK
+            second = (first + step) & _MASK
+            third = (second + step) & _MASK
             bits[first >> 3] |= 1 << (first & 7)
             bits[second >> 3] |= 1 << (second & 7)
+            bits[third >> 3] |= 1 << (third & 7)
 
     def maybe(self, items: Iterable[str]) -> list[str]:
-        """The ``items`` that may have been given (all that were, and about 0.1 % others)."""
+        """The ``items`` that may have been given (all that were, and very few others)."""
         bits = self._bits
         found = []
         for item in items:
@@ -49,8 +59,12 @@ class IdFilter:
             first = value & _MASK
             if not bits[first >> 3] & (1 << (first & 7)):
                 continue
-            second = (first + ((value >> 32) | 1)) & _MASK
-            if bits[second >> 3] & (1 << (second & 7)):
+            step = (value >> 32) | 1
+            second = (first + step) & _MASK
+            if not bits[second >> 3] & (1 << (second & 7)):
+                continue
+            third = (second + step) & _MASK
+            if bits[third >> 3] & (1 << (third & 7)):
                 found.append(item)
         return found
 

@@ -103,13 +103,52 @@ def _pymysql_connection_class() -> type[Any]:
     class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
         """A PyMySQL connection sharing one preferred-mode TLS context, made when needed.
 
-        It never sends a file the server asks for, except inside the hub's own
-        load statement (:func:`supporthub.store.loaddata.allow_local_files`).
+        It never sends a file the server asks for: inside the hub's own load
+        statement it answers with the rows in memory
+        (:func:`supporthub.store.loaddata.send_from_memory`), and refuses
+        every other request.
         """
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            #: ``(name, rows)`` while the hub's load statement runs.
+            self._load_data: tuple[str, bytes] | None = None
+            #: The load running in its own thread (``store/loaddata.py``).
+            self._pending_load: Any = None
             super().__init__(*args, **kwargs)
             self._local_infile = False
+
+        def _execute_command(self, command: int, sql: Any) -> None:
+            # Every command goes through here: none may run beside a load, and
+            # a load's error that no one collected fails the next one (a
+            # COMMIT, say) instead of being lost.
+            pending = self._pending_load
+            if pending is not None and not pending.owns_current_thread():
+                self._pending_load = None
+                error = pending.collect()
+                if error is not None:
+                    raise error
+            super()._execute_command(command, sql)
+
+        def close(self) -> None:
+            pending, self._pending_load = self._pending_load, None
+            if pending is not None and not pending.owns_current_thread():
+                pending.collect()
+            super().close()
+
+        def _read_query_result(self, unbuffered: bool = False) -> int:
+            if self._load_data is None:
+                affected: int = super()._read_query_result(unbuffered=unbuffered)
+                return affected
+            from supporthub.store.loaddata import MemoryLoadResult  # noqa: PLC0415
+
+            self._result = None
+            result = MemoryLoadResult(self, *self._load_data)
+            result.read()
+            self._result = result
+            if result.server_status is not None:
+                self.server_status = result.server_status
+            rows: int = result.affected_rows
+            return rows
 
         def _create_ssl_ctx(self, sslp: dict[str, Any]) -> ssl.SSLContext | _PreferredTls:
             if not sslp:
@@ -409,6 +448,7 @@ class SqlStore:
                     writer.streaming = streaming and self.fragment_bytes > 0
                     try:
                         yield writer
+                        writer.settle()
                         # In the same transaction as the data: readers that see
                         # this token see this data (answers are kept by it).
                         writer.set_meta(stamp, secrets.token_hex(8))

@@ -88,7 +88,10 @@ class SqlWriter(SqlReader):
             yield
             return
         with self.connection.begin_nested():
-            yield
+            try:
+                yield
+            finally:
+                self.settle()
 
     # -- small state ----------------------------------------------------------
 
@@ -194,6 +197,7 @@ class SqlWriter(SqlReader):
     # -- cases ----------------------------------------------------------------
 
     def _stored(self, source: str, ids: Sequence[str]) -> dict[str, CaseRow]:
+        self.settle()  # the rows of the batches before count
         found: dict[str, CaseRow] = {}
         for chunk in chunked(ids):
             statement = sa.select(*CASE_COLUMNS).where(
@@ -248,14 +252,24 @@ class SqlWriter(SqlReader):
         if len(rows) >= MIN_LOAD_ROWS:
             loader = self._loader()
             if loader is not None:
-                loader.execute(self.connection, rows)
+                loader.execute(self.connection, rows)  # goes on while the writer does
                 return
+        self.settle()
         self._upsert_cases.execute(self.connection, rows)
 
-    def close(self) -> None:
-        """Let go of what this writer holds beyond its transaction (the load file)."""
+    def settle(self) -> None:
+        """Wait for a bulk load still running and raise its error, if it failed.
+
+        Before anything else uses the connection: the connection would wait
+        too, but the error is clearest here.
+        """
         if isinstance(self._load_cases, LoadDataReplace):
-            self._load_cases.close()
+            self._load_cases.settle(self.connection)
+
+    def close(self) -> None:
+        """Wait for a bulk load still running (the writer ends on another error)."""
+        if isinstance(self._load_cases, LoadDataReplace):
+            self._load_cases.close(self.connection)
 
     def _loader(self) -> LoadDataReplace | None:
         if self._load_cases is None:
@@ -273,6 +287,8 @@ class SqlWriter(SqlReader):
         return self._load_cases if isinstance(self._load_cases, LoadDataReplace) else None
 
     def _delete_cases(self, source: str, ids: Sequence[str]) -> None:
+        if ids:
+            self.settle()
         for chunk in chunked(ids):
             self.connection.execute(
                 sa.delete(cases).where(cases.c.source == source, cases.c.source_id.in_(chunk))
@@ -301,11 +317,13 @@ class SqlWriter(SqlReader):
         verb = "INSERT OR IGNORE" if self.store.dialect_name == "sqlite" else "INSERT IGNORE"
         placeholder = "?" if self.store.dialect_name == "sqlite" else "%s"
         sql = f"{verb} INTO {_SEEN_TABLE} (source_id) VALUES ({placeholder})"
+        self.settle()
         for chunk in chunked(ids, _WRITE_CHUNK):
             self.connection.exec_driver_sql(sql, [(i,) for i in chunk])
 
     def remove_unseen(self, tracker: SyncTracker, changes: MembershipLog) -> int:
         """Delete the source's cases that the full read did not list; return how many."""
+        self.settle()
         seen = sa.table(_SEEN_TABLE, sa.column("source_id"))
         removed = 0
         while True:
