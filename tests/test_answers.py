@@ -55,3 +55,47 @@ def test_every_write_gives_the_data_a_new_version(make_hub: Any, fake_crm: Any) 
         assert reader.data_version() not in {None, first}
     after = b"".join(hub.iter_json(listing))
     assert after != before and b"Other" in after
+
+
+def test_a_kept_answer_is_found_by_the_question_as_asked(make_hub: Any, fake_crm: Any) -> None:
+    hub = make_hub()
+    fake_crm.put("1", provider="Acme", error_code="E1")
+    hub.refresh(force=True)
+    listing = SearchQuery(q="acm", limit=10, cases_limit=0)
+    assert hub.kept_json(listing) is None  # nobody asked yet
+    answer = b"".join(hub.iter_json(listing))
+    assert hub.kept_json(listing) == answer
+    assert hub.kept_json(SearchQuery(q="acm", limit=10)) is None  # unbounded: never kept
+    agg_id = hub.all().aggregated_cases[0].id
+    assert hub.kept_aggregated_case_json(agg_id, cases_limit=5) is None
+    one = b"".join(hub.iter_aggregated_case_json(agg_id, cases_limit=5))
+    assert hub.kept_aggregated_case_json(agg_id, cases_limit=5) == one
+    # Any write, by any process on the database, is seen by the next question.
+    other = make_hub()
+    other.update_work(agg_id, owner="ann", by="ann")
+    assert hub.kept_json(listing) is None
+    assert hub.kept_aggregated_case_json(agg_id, cases_limit=5) is None
+    assert b'"ann"' in b"".join(hub.iter_json(listing))
+    fake_crm.put("2", provider="Acme", error_code="E2")
+    other.refresh(force=True)
+    assert hub.kept_json(listing) is None
+    assert b'"E2"' in b"".join(hub.iter_json(listing))
+
+
+def test_the_version_probe_survives_a_dropped_connection(make_hub: Any, fake_crm: Any) -> None:
+    hub = make_hub()
+    fake_crm.put("1", provider="Acme", error_code="E1")
+    hub.refresh(force=True)
+    versions = hub.store.list_versions()
+    assert versions[0] is not None
+    probe = hub.store._probe
+    if probe is None:  # SQLite reads the tokens in-process
+        return
+    connection = probe.engine.raw_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CONNECTION_ID()")
+        (own,) = cursor.fetchone()
+    connection.close()  # back to the probe's pool
+    with hub.store.engine.connect() as killer:
+        killer.exec_driver_sql(f"KILL {int(own)}")
+    assert hub.store.list_versions() == versions

@@ -512,11 +512,43 @@ class Hub:
 
     def _answer_key(self, reader: StoreReader, *parts: Any) -> tuple[Any, ...] | None:
         """What a kept answer is kept by: both data tokens and the minute (it moves with time)."""
-        version = reader.data_version()
+        return self._key_at(reader.data_version(), reader.work_version(), parts)
+
+    def _key_at(
+        self, version: str | None, work_version: str | None, parts: tuple[Any, ...]
+    ) -> tuple[Any, ...] | None:
         if version is None:
             return None
         minute = self.clock().replace(second=0, microsecond=0)
-        return (*parts, version, reader.work_version(), minute)
+        return (*parts, version, work_version, minute)
+
+    def _kept(self, *parts: Any) -> bytes | None:
+        """The answer kept for ``parts`` at the data tokens of now: one small query."""
+        self._ready()
+        key = self._key_at(*self.store.list_versions(), parts)
+        return None if key is None else self._answers.get(key)
+
+    def kept_json(self, search: SearchQuery) -> bytes | None:
+        """The kept answer :meth:`iter_json` would give for ``search``, else ``None``.
+
+        The cheap path of a repeated list view: the question as asked is the
+        key, so nothing is resolved and the database is asked for its two
+        data tokens only. ``None`` costs nothing to correctness: ask
+        :meth:`iter_json`.
+        """
+        if search.limit is None or search.cases_limit is None:
+            return None  # unbounded: never kept
+        return self._kept("search", search)
+
+    def kept_aggregated_case_json(
+        self, agg_id: str, *, cases_limit: int | None = None, cases_cursor: str | None = None
+    ) -> bytes | None:
+        """The kept answer :meth:`iter_aggregated_case_json` would give, else ``None``.
+
+        :raises InvalidQuery: as :meth:`iter_aggregated_case_json` for the paging values.
+        """
+        cases_limit, cases_cursor = checked_case_paging(cases_limit, cases_cursor)
+        return self._kept("aggregated", agg_id, cases_limit, cases_cursor)
 
     def page(self, query: Query | SearchQuery) -> Page:
         """Run a query; the answer is held in memory (see :meth:`iter_json`).
@@ -541,11 +573,13 @@ class Hub:
         :raises InvalidQuery: see :meth:`resolve_query` (by the first ``next()``).
         """
         self._ready()
+        # Kept by the question as asked when there is one (see kept_json).
+        asked = ("search", query) if isinstance(query, SearchQuery) else None
         query = self._query(query)
         with self.store.list_reader() as reader:
             # A page with a casesLimit is bounded: kept for its data version.
             bounded = query.limit is not None and query.cases_limit is not None
-            key = self._answer_key(reader, "listing", query) if bounded else None
+            key = self._answer_key(reader, *(asked or ("listing", query))) if bounded else None
             if key is not None and (answer := self._answers.get(key)) is not None:
                 yield answer
                 return

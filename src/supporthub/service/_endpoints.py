@@ -101,6 +101,11 @@ async def _stream_json(chunks: Generator[bytes, None, None]) -> Response:
     return StreamingResponse(body(), media_type="application/json")
 
 
+def _kept(answer: bytes) -> Response:
+    """A kept answer, whole: no stream, no further trip to a thread."""
+    return Response(answer, media_type="application/json")
+
+
 def _no_parameters(request: Request) -> None:
     if request.query_params:
         names = ", ".join(sorted({name[:50] for name in request.query_params}))
@@ -136,10 +141,13 @@ class Endpoints:
 
     async def _listing(self, request: Request, *, filters: bool) -> Response:
         search = listing_query(request.query_params.multi_items(), filters=filters)
+        # A kept answer costs one small query and one trip to a thread.
+        kept = await run_in_threadpool(self.hub.kept_json, search)
+        if kept is not None:
+            return _kept(kept)
         with http_words():
-            # Decoding a cursor reads its signing secret from the database: a thread.
-            query = await run_in_threadpool(self.hub.resolve_query, search)
-        return await _stream_json(self.hub.iter_json(query))
+            # Resolving reads the rules and the cursor secret: by the first chunk, in a thread.
+            return await _stream_json(self.hub.iter_json(search))
 
     async def get_all(self, request: Request) -> Response:
         """``GET /get-all``: every aggregated case, paged with limit/cursor."""
@@ -155,11 +163,22 @@ class Endpoints:
         With all its cases, or one page of them.
         """
         cases_limit, cases_cursor = case_paging(request.query_params.multi_items())
+        agg_id = request.path_params["id"]
         with http_words():
+            kept = await run_in_threadpool(
+                functools.partial(
+                    self.hub.kept_aggregated_case_json,
+                    agg_id,
+                    cases_limit=cases_limit,
+                    cases_cursor=cases_cursor,
+                )
+            )
+            if kept is not None:
+                return _kept(kept)
             # The cursor is checked by the first chunk, read before the status line.
             return await _stream_json(
                 self.hub.iter_aggregated_case_json(
-                    request.path_params["id"], cases_limit=cases_limit, cases_cursor=cases_cursor
+                    agg_id, cases_limit=cases_limit, cases_cursor=cases_cursor
                 )
             )
 
