@@ -58,6 +58,7 @@ import supporthub
 from supporthub.grouping.normalize import error_code_key, provider_key
 from supporthub.service._params import listing_query
 from supporthub.store.schema import aggregated_cases, cases, meta, work
+from supporthub.store.search_terms import rebuild
 
 SERVER = os.environ.get("BENCH_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 LISTS = "limit=100&casesLimit=0"
@@ -169,6 +170,7 @@ def fill(engine: sa.Engine, n: int, rng: random.Random) -> dict[str, Any]:
             if len(members) >= CHUNK:
                 flush()
         flush()
+        rebuild(connection)  # the word index of `q`, as the hub's writer keeps it
         connection.execute(sa.delete(meta).where(meta.c.key == "data_version"))
         connection.execute(
             sa.insert(meta), [{"key": "data_version", "value": secrets.token_hex(8)}]

@@ -35,7 +35,7 @@ __all__ = ["SCHEMA_REVISION", "SqlStore", "storage_error"]
 log = logging.getLogger("supporthub.store")
 
 #: The Alembic revision this code expects (checked against the scripts in a test).
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
