@@ -99,3 +99,69 @@ def test_the_version_probe_survives_a_dropped_connection(make_hub: Any, fake_crm
     with hub.store.engine.connect() as killer:
         killer.exec_driver_sql(f"KILL {int(own)}")
     assert hub.store.list_versions() == versions
+
+
+def test_one_builder_per_answer_the_others_wait_for_it() -> None:
+    import threading
+    import time
+
+    cache = AnswerCache()
+    order: list[str] = []
+    inside = threading.Event()
+
+    def first() -> None:
+        with cache.building("k"):
+            inside.set()
+            time.sleep(0.2)
+            order.append("first built")
+
+    def second() -> None:
+        inside.wait()
+        with cache.building("k"):
+            order.append("second went on")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    inside.wait()
+    with cache.building("other"):  # another question does not wait
+        order.append("other")
+    for thread in threads:
+        thread.join()
+    assert order == ["other", "first built", "second went on"]
+    assert not cache._builders
+
+
+def test_a_waiting_builder_gives_up_after_a_while() -> None:
+    import time
+
+    cache = AnswerCache()
+    cache.max_wait_seconds = 0.05
+    with cache.building("k"):
+        began = time.monotonic()
+        with cache.building("k"):  # the same thread: would wait forever
+            assert time.monotonic() - began >= 0.05
+    assert not cache._builders
+
+
+def test_many_asking_at_once_build_the_answer_once(make_hub: Any, fake_crm: Any) -> None:
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    now = dt.datetime.now(dt.UTC)
+    hub = make_hub(clock=lambda: now)  # no new minute half-way
+    fake_crm.put("1", provider="Acme", error_code="E1")
+    hub.refresh(force=True)
+    built: list[int] = []
+    listing = hub._listing
+
+    def counted(*args: Any) -> Any:
+        built.append(1)
+        return listing(*args)
+
+    hub._listing = counted
+    question = SearchQuery(limit=10, cases_limit=0)
+    with ThreadPoolExecutor(6) as pool:
+        answers = set(pool.map(lambda _: b"".join(hub.iter_json(question)), range(6)))
+    assert len(answers) == 1
+    assert len(built) == 1

@@ -583,11 +583,15 @@ class Hub:
             if key is not None and (answer := self._answers.get(key)) is not None:
                 yield answer
                 return
-            items, total, next_cursor = self._listing(reader, query, self.clock())
-            chunks = iter_listing_json(
-                items, total=total, next_cursor=next_cursor, refreshed_at=reader.refreshed_at()
-            )
-            yield from chunks if key is None else self._answers.through(key, chunks)
+            with self._answers.building(key):
+                if key is not None and (answer := self._answers.get(key)) is not None:
+                    yield answer  # built meanwhile by the one we waited for
+                    return
+                items, total, next_cursor = self._listing(reader, query, self.clock())
+                chunks = iter_listing_json(
+                    items, total=total, next_cursor=next_cursor, refreshed_at=reader.refreshed_at()
+                )
+                yield from chunks if key is None else self._answers.through(key, chunks)
 
     def get(
         self, agg_id: str, *, cases_limit: int | None = None, follow: bool = True
@@ -687,21 +691,34 @@ class Hub:
             if key is not None and (answer := self._answers.get(key)) is not None:
                 yield answer
                 return
-            row = _existing(reader, agg_id)
-            if cases_limit is not None:
-                page = self._cases_page(reader, row, codec, cases_limit, after)
-                chunks = iter_aggregated_json(
-                    page.aggregated_case,
-                    page.aggregated_case.cases,
-                    extra={"nextCasesCursor": page.next_cases_cursor},
-                )
-            else:
-                ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
-                start = None if after is None else (after.updated_at, after.source, after.source_id)
-                members = reader.iter_cases(agg_id, after=start)
-                extra = None if after is None else {"nextCasesCursor": None}
-                chunks = iter_aggregated_json(aggregated, members, extra=extra)
-            yield from chunks if key is None else self._answers.through(key, chunks)
+            with self._answers.building(key):
+                if key is not None and (answer := self._answers.get(key)) is not None:
+                    yield answer  # built meanwhile by the one we waited for
+                    return
+                chunks = self._aggregated_chunks(reader, agg_id, codec, cases_limit, after)
+                yield from chunks if key is None else self._answers.through(key, chunks)
+
+    def _aggregated_chunks(
+        self,
+        reader: StoreReader,
+        agg_id: str,
+        codec: CursorCodec,
+        cases_limit: int | None,
+        after: CasePosition | None,
+    ) -> Iterator[bytes]:
+        row = _existing(reader, agg_id)
+        if cases_limit is not None:
+            page = self._cases_page(reader, row, codec, cases_limit, after)
+            return iter_aggregated_json(
+                page.aggregated_case,
+                page.aggregated_case.cases,
+                extra={"nextCasesCursor": page.next_cases_cursor},
+            )
+        ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
+        start = None if after is None else (after.updated_at, after.source, after.source_id)
+        members = reader.iter_cases(agg_id, after=start)
+        extra = None if after is None else {"nextCasesCursor": None}
+        return iter_aggregated_json(aggregated, members, extra=extra)
 
     def counts(self) -> Counts:
         """How many cases each source holds and how many aggregated cases are open/closed.

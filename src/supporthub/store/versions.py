@@ -29,15 +29,18 @@ _SQL = "SELECT `key`, value FROM meta WHERE `key` IN ('data_version', 'work_vers
 def probe_engine_options() -> dict[str, Any]:
     """``create_engine`` keywords of a MariaDB probe engine (the URL's own connect args too).
 
-    No ping and no reset on return: a checkout costs no round trip. A few
-    connections: each probe holds one for one short query.
+    No ping and no reset on return: a checkout costs no round trip. No
+    overflow: each probe holds a connection for one short query, so a probe
+    that finds them all busy waits a moment for one rather than opening
+    (and closing again) one of its own, which costs a login each time.
     """
     return {
         "pool_pre_ping": False,
         "pool_reset_on_return": None,
         "pool_recycle": 1800,
-        "pool_size": 8,
-        "max_overflow": 24,
+        "pool_size": 16,
+        "max_overflow": 0,
+        "pool_timeout": 30,
     }
 
 
