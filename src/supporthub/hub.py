@@ -522,33 +522,53 @@ class Hub:
         minute = self.clock().replace(second=0, microsecond=0)
         return (*parts, version, work_version, minute)
 
-    def _kept(self, *parts: Any) -> bytes | None:
-        """The answer kept for ``parts`` at the data tokens of now: one small query."""
+    def list_tokens(self) -> tuple[str | None, str | None]:
+        """The data tokens a list view reads now: what kept answers are checked against.
+
+        ``(data_version, work_version)``, read with one small query (see
+        :meth:`kept_json`); any write replaces one of them with its data.
+        """
         self._ready()
-        key = self._key_at(*self.store.list_versions(), parts)
+        return self.store.list_versions()
+
+    def _kept(self, tokens: tuple[str | None, str | None] | None, *parts: Any) -> bytes | None:
+        key = self._key_at(*(tokens or self.list_tokens()), parts)
         return None if key is None else self._answers.get(key)
 
-    def kept_json(self, search: SearchQuery) -> bytes | None:
+    def kept_json(
+        self, search: SearchQuery, tokens: tuple[str | None, str | None] | None = None
+    ) -> bytes | None:
         """The kept answer :meth:`iter_json` would give for ``search``, else ``None``.
 
         The cheap path of a repeated list view: the question as asked is the
         key, so nothing is resolved and the database is asked for its two
         data tokens only. ``None`` costs nothing to correctness: ask
         :meth:`iter_json`.
+
+        :param tokens: :meth:`list_tokens` read after the question was asked
+            (the service shares one reading among the requests that came
+            before it); ``None`` reads them now. With them nothing here
+            touches the database.
         """
         if search.limit is None or search.cases_limit is None:
             return None  # unbounded: never kept
-        return self._kept("search", search)
+        return self._kept(tokens, "search", search)
 
     def kept_aggregated_case_json(
-        self, agg_id: str, *, cases_limit: int | None = None, cases_cursor: str | None = None
+        self,
+        agg_id: str,
+        *,
+        cases_limit: int | None = None,
+        cases_cursor: str | None = None,
+        tokens: tuple[str | None, str | None] | None = None,
     ) -> bytes | None:
         """The kept answer :meth:`iter_aggregated_case_json` would give, else ``None``.
 
+        :param tokens: as for :meth:`kept_json`.
         :raises InvalidQuery: as :meth:`iter_aggregated_case_json` for the paging values.
         """
         cases_limit, cases_cursor = checked_case_paging(cases_limit, cases_cursor)
-        return self._kept("aggregated", agg_id, cases_limit, cases_cursor)
+        return self._kept(tokens, "aggregated", agg_id, cases_limit, cases_cursor)
 
     def page(self, query: Query | SearchQuery) -> Page:
         """Run a query; the answer is held in memory (see :meth:`iter_json`).

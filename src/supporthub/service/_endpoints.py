@@ -42,6 +42,7 @@ from supporthub.service._envelopes import (
     Trend,
     TrendDay,
 )
+from supporthub.service._freshness import TokenReadings
 from supporthub.service._metrics import ServiceMetrics
 from supporthub.service._openapi import openapi_document
 from supporthub.service._params import (
@@ -138,12 +139,14 @@ class Endpoints:
         self.hub = hub
         self.gate = gate
         self.metrics = metrics
+        #: The data tokens, one reading shared by the list views waiting for it.
+        self.tokens = TokenReadings(hub.list_tokens)
 
     async def _listing(self, request: Request, *, filters: bool) -> Response:
         search = listing_query(request.query_params.multi_items(), filters=filters)
-        # A kept answer costs one small query and one trip to a thread.
-        kept = await run_in_threadpool(self.hub.kept_json, search)
-        if kept is not None:
+        # A kept answer costs a share of one small query, and no thread of its own.
+        tokens = await self.tokens.tokens()
+        if tokens is not None and (kept := self.hub.kept_json(search, tokens)) is not None:
             return _kept(kept)
         with http_words():
             # Resolving reads the rules and the cursor secret: by the first chunk, in a thread.
@@ -164,15 +167,13 @@ class Endpoints:
         """
         cases_limit, cases_cursor = case_paging(request.query_params.multi_items())
         agg_id = request.path_params["id"]
+        tokens = await self.tokens.tokens()
         with http_words():
-            kept = await run_in_threadpool(
-                functools.partial(
-                    self.hub.kept_aggregated_case_json,
-                    agg_id,
-                    cases_limit=cases_limit,
-                    cases_cursor=cases_cursor,
+            kept = None
+            if tokens is not None:
+                kept = self.hub.kept_aggregated_case_json(
+                    agg_id, cases_limit=cases_limit, cases_cursor=cases_cursor, tokens=tokens
                 )
-            )
             if kept is not None:
                 return _kept(kept)
             # The cursor is checked by the first chunk, read before the status line.
