@@ -146,8 +146,8 @@ def _text_matches(texts: Sequence[tuple[str, str | None]]) -> sa.Subquery:
     """The ids of the aggregated cases that free text matches (provider run, or code part).
 
     The word index (:mod:`.search_terms`) proposes the keys: the provider
-    keys with a word that starts with the longest word typed, the error code
-    keys with a suffix that starts with the code typed; the aggregated cases
+    keys with a word that starts with the longest word typed, the distinct
+    error code keys that contain the code typed; the aggregated cases
     holding them are found by their key indexes, and the exact test runs on
     those alone. Before, every free text read every aggregated case.
     """
@@ -265,6 +265,10 @@ def _select(query: Query, *columns: Any, walk: bool = False) -> sa.Select[Any]:
     statement = sa.select(*columns).select_from(source)
     if query.texts and walk:
         statement = statement.where(_text_filter(query.texts))
+    elif query.texts:
+        # The matched ids first: MariaDB cannot tell how few a substring
+        # test of the error codes finds, and scanned every row instead.
+        statement = statement.prefix_with("STRAIGHT_JOIN", dialect="mysql")
     return statement
 
 

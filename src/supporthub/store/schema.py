@@ -118,8 +118,8 @@ aggregated_cases = sa.Table(
 )
 
 # The word index of free text (`q`, store/search_terms.py): each word of a
-# stored provider key ('p') and each suffix of a stored error code key ('c'),
-# as UTF-8 bytes cut to 64, with the key it came from; one row per distinct
+# stored provider key ('p'), and each stored error code key ('c'), as UTF-8
+# bytes cut to 64, with the key it came from; one row per distinct
 # (kind, term, key), found by the key's digest.
 search_terms = sa.Table(
     "search_terms",
