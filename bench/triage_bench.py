@@ -33,14 +33,17 @@ database filled by an earlier run (``--keep``) instead of filling one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import functools
 import os
 import random
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -51,13 +54,14 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from hub_bench import Row, Service, percentile, print_table, wrk
+from hub_bench import Row, Service, SimProcess, percentile, print_table, wrk
 from search_q import words
 
 import supporthub
 from supporthub.grouping.normalize import error_code_key, provider_key
 from supporthub.service._params import listing_query
 from supporthub.store.schema import aggregated_cases, cases, meta, work
+from supporthub.store.search_terms import rebuild
 
 SERVER = os.environ.get("BENCH_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 LISTS = "limit=100&casesLimit=0"
@@ -66,6 +70,8 @@ STATES = ["untriaged"] * 10 + ["investigating"] * 6 + ["fixed"] * 6 + ["ignored"
 CHUNK = 5000
 #: Targets of issue 16 (list views, largest aggregated case) and issue 14 (triage).
 LIST_P99_MS, CASE_P99_MS, RATE, LOADED_P99_MS = 15.0, 50.0, 600.0, 100.0
+#: During a full refresh, list-view p99 at most this many times its idle value (issue 16).
+REFRESH_SLOWDOWN = 3.0
 
 
 def load() -> float:
@@ -169,6 +175,7 @@ def fill(engine: sa.Engine, n: int, rng: random.Random) -> dict[str, Any]:
             if len(members) >= CHUNK:
                 flush()
         flush()
+        rebuild(connection)  # the word index of `q`, as the hub's writer keeps it
         connection.execute(sa.delete(meta).where(meta.c.key == "data_version"))
         connection.execute(
             sa.insert(meta), [{"key": "data_version", "value": secrets.token_hex(8)}]
@@ -264,25 +271,97 @@ def cold(url: str, wanted: list[str], requests: int) -> dict[str, Any]:
     }
 
 
+def serve_and_measure(
+    url: str, data: dict[str, Any], args: argparse.Namespace, workers: int
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """One client, then 16 connections, on every path against ``serve --workers``."""
+    env = {**os.environ, "SUPPORTHUB_DATABASE_URL": url}
+    service = Service(env, *(["--workers", str(workers)] if workers != 1 else []))
+    try:
+        wanted = paths(service.url, data)
+        served: dict[str, Any] = {}
+        for name, some in wanted.items():
+            served[name] = {"sequential": sequential(service.url, some, args.requests)}
+        with tempfile.TemporaryDirectory() as folder:
+            for name, some in wanted.items():
+                loaded = wrk(service.url, some, args.wrk_seconds, 16, Path(folder))
+                served[name]["wrk16"] = {**loaded, "load": load()}
+    finally:
+        service.close()
+    return served, wanted
+
+
+@contextlib.contextmanager
+def full_refresh_running(n: int, server: sa.Engine, nice: int) -> Iterator[None]:
+    """A full refresh of ``n`` cases per source from the simulators, running meanwhile.
+
+    Into a database of its own on the same server (the same cores, buffer
+    pool and disk as the readers), stopped when the block ends: its one
+    transaction rolls back and the database is dropped. Readers of the
+    database being refreshed see the state before it until it commits (one
+    transaction), so what a refresh costs them is this contention.
+
+    The refresh runs at niceness ``nice``, as a refresh from cron beside the
+    service should (docs/deploying.md); the simulators at 10: they stand in
+    for the CRMs, whose cores a deployment does not share.
+    """
+    name = f"supporthub_list_refresh_{secrets.token_hex(4)}"
+    with server.begin() as connection:
+        connection.exec_driver_sql(
+            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )
+    sims = [SimProcess("banana", n), SimProcess("strawberry", n)]
+    for sim in sims:
+        os.setpriority(os.PRIO_PROCESS, sim.process.pid, 10)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTHUB_")}
+    env.update({"SUPPORTHUB_DATABASE_URL": f"{SERVER}/{name}", "SUPPORTHUB_LOG_LEVEL": "WARNING"})
+    for sim in sims:
+        env.update(sim.env())
+    hub = supporthub.Hub.from_env(env)
+    hub.upgrade_db()
+    hub.close()
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from supporthub.cli import main; sys.exit(main())",
+    ]
+    process = subprocess.Popen(
+        ["nice", "-n", str(nice), *command, "refresh", "--force"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(20)  # past its start: fetching and writing
+        if process.poll() is not None:
+            raise SystemExit(f"the refresh ended early: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        yield
+        if process.poll() is not None:
+            raise SystemExit("the refresh ended before the measurement did: use a larger --n")
+    finally:
+        process.terminate()
+        process.wait()
+        for sim in sims:
+            sim.process.terminate()
+            sim.process.wait()
+        with server.begin() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+
+
 def measure(url: str, data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     wanted: dict[str, list[str]] = {}
     for workers in args.workers:
         step(f"service with {workers} worker process(es)")
-        env = {**os.environ, "SUPPORTHUB_DATABASE_URL": url}
-        service = Service(env, *(["--workers", str(workers)] if workers != 1 else []))
-        try:
-            wanted = paths(service.url, data)
-            served: dict[str, Any] = {}
-            for name, some in wanted.items():
-                served[name] = {"sequential": sequential(service.url, some, args.requests)}
-            with tempfile.TemporaryDirectory() as folder:
-                for name, some in wanted.items():
-                    loaded = wrk(service.url, some, args.wrk_seconds, 16, Path(folder))
-                    served[name]["wrk16"] = {**loaded, "load": load()}
-        finally:
-            service.close()
-        figures[f"workers={workers}"] = served
+        figures[f"workers={workers}"], wanted = serve_and_measure(url, data, args, workers)
+    if args.during_refresh:
+        workers = args.workers[0]
+        step(f"service with {workers} worker process(es), during a full refresh")
+        server = sa.create_engine(SERVER)
+        with full_refresh_running(data["cases_per_source"], server, args.refresh_nice):
+            figures["during_refresh"], _ = serve_and_measure(url, data, args, workers)
+            figures["during_refresh"]["workers"] = workers
+            figures["during_refresh"]["refresh_nice"] = args.refresh_nice
     step("cold: in the library, kept answers cleared")
     figures["cold"] = {name: cold(url, some, args.cold_requests) for name, some in wanted.items()}
     figures["paths"] = wanted
@@ -315,6 +394,14 @@ def table(result: dict[str, Any]) -> list[Row]:
                 add(f"{name}, {label}: p99 16 connections", p99, "ms", "<=", LOADED_P99_MS, at)
         chill = result["figures"]["cold"][name]
         add(f"{name}, cold: p99 one client", chill["p99_ms"], "ms", "<=", limit, chill["load"])
+        during = result["figures"].get("during_refresh")
+        if during is not None and name in during:
+            idle = result["figures"][f"workers={during['workers']}"][name]
+            for figure, label in (("sequential", "one client"), ("wrk16", "16 connections")):
+                busy = during[name][figure]
+                ratio = busy["p99_ms"] / max(idle[figure]["p99_ms"], 0.001)
+                shown = f"{name}, during a full refresh: p99 {label} / idle ({busy['p99_ms']} ms)"
+                add(shown, round(ratio, 2), "x", "<=", REFRESH_SLOWDOWN, busy["load"])
     return rows
 
 
@@ -328,6 +415,14 @@ def main() -> None:
     parser.add_argument("--db", help="a database filled by an earlier run (--keep)")
     parser.add_argument("--keep", action="store_true", help="keep the filled database")
     parser.add_argument("--json", type=Path, help="where to write the run")
+    parser.add_argument(
+        "--during-refresh",
+        action="store_true",
+        help="measure again while a full refresh of --n per source runs (simulators)",
+    )
+    parser.add_argument(
+        "--refresh-nice", type=int, default=10, help="the niceness of that refresh (default 10)"
+    )
     args = parser.parse_args()
     args.cold_requests = args.cold_requests or args.requests
     server = sa.create_engine(SERVER)
@@ -359,6 +454,7 @@ def main() -> None:
         else:
             found = Path(tempfile.gettempdir()) / f"{url.rsplit('/', 1)[1]}.json"
             data = orjson.loads(found.read_bytes())
+            args.n = result["n"] = data["cases_per_source"]
             hub = supporthub.Hub.from_env({"SUPPORTHUB_DATABASE_URL": url})
             hub.upgrade_db()  # a run of newer code migrates the kept database
             hub.close()

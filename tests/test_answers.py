@@ -55,3 +55,113 @@ def test_every_write_gives_the_data_a_new_version(make_hub: Any, fake_crm: Any) 
         assert reader.data_version() not in {None, first}
     after = b"".join(hub.iter_json(listing))
     assert after != before and b"Other" in after
+
+
+def test_a_kept_answer_is_found_by_the_question_as_asked(make_hub: Any, fake_crm: Any) -> None:
+    hub = make_hub()
+    fake_crm.put("1", provider="Acme", error_code="E1")
+    hub.refresh(force=True)
+    listing = SearchQuery(q="acm", limit=10, cases_limit=0)
+    assert hub.kept_json(listing) is None  # nobody asked yet
+    answer = b"".join(hub.iter_json(listing))
+    assert hub.kept_json(listing) == answer
+    assert hub.kept_json(SearchQuery(q="acm", limit=10)) is None  # unbounded: never kept
+    agg_id = hub.all().aggregated_cases[0].id
+    assert hub.kept_aggregated_case_json(agg_id, cases_limit=5) is None
+    one = b"".join(hub.iter_aggregated_case_json(agg_id, cases_limit=5))
+    assert hub.kept_aggregated_case_json(agg_id, cases_limit=5) == one
+    # Any write, by any process on the database, is seen by the next question.
+    other = make_hub()
+    other.update_work(agg_id, owner="ann", by="ann")
+    assert hub.kept_json(listing) is None
+    assert hub.kept_aggregated_case_json(agg_id, cases_limit=5) is None
+    assert b'"ann"' in b"".join(hub.iter_json(listing))
+    fake_crm.put("2", provider="Acme", error_code="E2")
+    other.refresh(force=True)
+    assert hub.kept_json(listing) is None
+    assert b'"E2"' in b"".join(hub.iter_json(listing))
+
+
+def test_the_version_probe_survives_a_dropped_connection(make_hub: Any, fake_crm: Any) -> None:
+    hub = make_hub()
+    fake_crm.put("1", provider="Acme", error_code="E1")
+    hub.refresh(force=True)
+    versions = hub.store.list_versions()
+    assert versions[0] is not None
+    probe = hub.store._probe
+    if probe is None:  # SQLite reads the tokens in-process
+        return
+    connection = probe.engine.raw_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CONNECTION_ID()")
+        (own,) = cursor.fetchone()
+    connection.close()  # back to the probe's pool
+    with hub.store.engine.connect() as killer:
+        killer.exec_driver_sql(f"KILL {int(own)}")
+    assert hub.store.list_versions() == versions
+
+
+def test_one_builder_per_answer_the_others_wait_for_it() -> None:
+    import threading
+    import time
+
+    cache = AnswerCache()
+    order: list[str] = []
+    inside = threading.Event()
+
+    def first() -> None:
+        with cache.building("k"):
+            inside.set()
+            time.sleep(0.2)
+            order.append("first built")
+
+    def second() -> None:
+        inside.wait()
+        with cache.building("k"):
+            order.append("second went on")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    inside.wait()
+    with cache.building("other"):  # another question does not wait
+        order.append("other")
+    for thread in threads:
+        thread.join()
+    assert order == ["other", "first built", "second went on"]
+    assert not cache._builders
+
+
+def test_a_waiting_builder_gives_up_after_a_while() -> None:
+    import time
+
+    cache = AnswerCache()
+    cache.max_wait_seconds = 0.05
+    with cache.building("k"):
+        began = time.monotonic()
+        with cache.building("k"):  # the same thread: would wait forever
+            assert time.monotonic() - began >= 0.05
+    assert not cache._builders
+
+
+def test_many_asking_at_once_build_the_answer_once(make_hub: Any, fake_crm: Any) -> None:
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    now = dt.datetime.now(dt.UTC)
+    hub = make_hub(clock=lambda: now)  # no new minute half-way
+    fake_crm.put("1", provider="Acme", error_code="E1")
+    hub.refresh(force=True)
+    built: list[int] = []
+    listing = hub._listing
+
+    def counted(*args: Any) -> Any:
+        built.append(1)
+        return listing(*args)
+
+    hub._listing = counted
+    question = SearchQuery(limit=10, cases_limit=0)
+    with ThreadPoolExecutor(6) as pool:
+        answers = set(pool.map(lambda _: b"".join(hub.iter_json(question)), range(6)))
+    assert len(answers) == 1
+    assert len(built) == 1

@@ -512,11 +512,63 @@ class Hub:
 
     def _answer_key(self, reader: StoreReader, *parts: Any) -> tuple[Any, ...] | None:
         """What a kept answer is kept by: both data tokens and the minute (it moves with time)."""
-        version = reader.data_version()
+        return self._key_at(reader.data_version(), reader.work_version(), parts)
+
+    def _key_at(
+        self, version: str | None, work_version: str | None, parts: tuple[Any, ...]
+    ) -> tuple[Any, ...] | None:
         if version is None:
             return None
         minute = self.clock().replace(second=0, microsecond=0)
-        return (*parts, version, reader.work_version(), minute)
+        return (*parts, version, work_version, minute)
+
+    def list_tokens(self) -> tuple[str | None, str | None]:
+        """The data tokens a list view reads now: what kept answers are checked against.
+
+        ``(data_version, work_version)``, read with one small query (see
+        :meth:`kept_json`); any write replaces one of them with its data.
+        """
+        self._ready()
+        return self.store.list_versions()
+
+    def _kept(self, tokens: tuple[str | None, str | None] | None, *parts: Any) -> bytes | None:
+        key = self._key_at(*(tokens or self.list_tokens()), parts)
+        return None if key is None else self._answers.get(key)
+
+    def kept_json(
+        self, search: SearchQuery, tokens: tuple[str | None, str | None] | None = None
+    ) -> bytes | None:
+        """The kept answer :meth:`iter_json` would give for ``search``, else ``None``.
+
+        The cheap path of a repeated list view: the question as asked is the
+        key, so nothing is resolved and the database is asked for its two
+        data tokens only. ``None`` costs nothing to correctness: ask
+        :meth:`iter_json`.
+
+        :param tokens: :meth:`list_tokens` read after the question was asked
+            (the service shares one reading among the requests that came
+            before it); ``None`` reads them now. With them nothing here
+            touches the database.
+        """
+        if search.limit is None or search.cases_limit is None:
+            return None  # unbounded: never kept
+        return self._kept(tokens, "search", search)
+
+    def kept_aggregated_case_json(
+        self,
+        agg_id: str,
+        *,
+        cases_limit: int | None = None,
+        cases_cursor: str | None = None,
+        tokens: tuple[str | None, str | None] | None = None,
+    ) -> bytes | None:
+        """The kept answer :meth:`iter_aggregated_case_json` would give, else ``None``.
+
+        :param tokens: as for :meth:`kept_json`.
+        :raises InvalidQuery: as :meth:`iter_aggregated_case_json` for the paging values.
+        """
+        cases_limit, cases_cursor = checked_case_paging(cases_limit, cases_cursor)
+        return self._kept(tokens, "aggregated", agg_id, cases_limit, cases_cursor)
 
     def page(self, query: Query | SearchQuery) -> Page:
         """Run a query; the answer is held in memory (see :meth:`iter_json`).
@@ -541,19 +593,25 @@ class Hub:
         :raises InvalidQuery: see :meth:`resolve_query` (by the first ``next()``).
         """
         self._ready()
+        # Kept by the question as asked when there is one (see kept_json).
+        asked = ("search", query) if isinstance(query, SearchQuery) else None
         query = self._query(query)
         with self.store.list_reader() as reader:
             # A page with a casesLimit is bounded: kept for its data version.
             bounded = query.limit is not None and query.cases_limit is not None
-            key = self._answer_key(reader, "listing", query) if bounded else None
+            key = self._answer_key(reader, *(asked or ("listing", query))) if bounded else None
             if key is not None and (answer := self._answers.get(key)) is not None:
                 yield answer
                 return
-            items, total, next_cursor = self._listing(reader, query, self.clock())
-            chunks = iter_listing_json(
-                items, total=total, next_cursor=next_cursor, refreshed_at=reader.refreshed_at()
-            )
-            yield from chunks if key is None else self._answers.through(key, chunks)
+            with self._answers.building(key):
+                if key is not None and (answer := self._answers.get(key)) is not None:
+                    yield answer  # built meanwhile by the one we waited for
+                    return
+                items, total, next_cursor = self._listing(reader, query, self.clock())
+                chunks = iter_listing_json(
+                    items, total=total, next_cursor=next_cursor, refreshed_at=reader.refreshed_at()
+                )
+                yield from chunks if key is None else self._answers.through(key, chunks)
 
     def get(
         self, agg_id: str, *, cases_limit: int | None = None, follow: bool = True
@@ -653,21 +711,34 @@ class Hub:
             if key is not None and (answer := self._answers.get(key)) is not None:
                 yield answer
                 return
-            row = _existing(reader, agg_id)
-            if cases_limit is not None:
-                page = self._cases_page(reader, row, codec, cases_limit, after)
-                chunks = iter_aggregated_json(
-                    page.aggregated_case,
-                    page.aggregated_case.cases,
-                    extra={"nextCasesCursor": page.next_cases_cursor},
-                )
-            else:
-                ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
-                start = None if after is None else (after.updated_at, after.source, after.source_id)
-                members = reader.iter_cases(agg_id, after=start)
-                extra = None if after is None else {"nextCasesCursor": None}
-                chunks = iter_aggregated_json(aggregated, members, extra=extra)
-            yield from chunks if key is None else self._answers.through(key, chunks)
+            with self._answers.building(key):
+                if key is not None and (answer := self._answers.get(key)) is not None:
+                    yield answer  # built meanwhile by the one we waited for
+                    return
+                chunks = self._aggregated_chunks(reader, agg_id, codec, cases_limit, after)
+                yield from chunks if key is None else self._answers.through(key, chunks)
+
+    def _aggregated_chunks(
+        self,
+        reader: StoreReader,
+        agg_id: str,
+        codec: CursorCodec,
+        cases_limit: int | None,
+        after: CasePosition | None,
+    ) -> Iterator[bytes]:
+        row = _existing(reader, agg_id)
+        if cases_limit is not None:
+            page = self._cases_page(reader, row, codec, cases_limit, after)
+            return iter_aggregated_json(
+                page.aggregated_case,
+                page.aggregated_case.cases,
+                extra={"nextCasesCursor": page.next_cases_cursor},
+            )
+        ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
+        start = None if after is None else (after.updated_at, after.source, after.source_id)
+        members = reader.iter_cases(agg_id, after=start)
+        extra = None if after is None else {"nextCasesCursor": None}
+        return iter_aggregated_json(aggregated, members, extra=extra)
 
     def counts(self) -> Counts:
         """How many cases each source holds and how many aggregated cases are open/closed.

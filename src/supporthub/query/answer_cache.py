@@ -16,8 +16,10 @@ streams as before and never sits in memory.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 from collections.abc import Hashable, Iterator
+from typing import Any
 
 __all__ = ["MAX_ANSWER_BYTES", "AnswerCache"]
 
@@ -42,6 +44,10 @@ class AnswerCache:
         self._answers: collections.OrderedDict[Hashable, bytes] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._size = 0
+        #: Per key being built: its lock and how many hold or wait for it.
+        self._builders: dict[Hashable, list[Any]] = {}
+        #: How long a second builder of one answer waits for the first.
+        self.max_wait_seconds = 2.0
         self.max_answers = max_answers
         self.max_answer_bytes = max_answer_bytes
         self.max_total_bytes = max_total_bytes
@@ -82,6 +88,37 @@ class AnswerCache:
             yield chunk
         if kept is not None:
             self.put(key, b"".join(kept))
+
+    @contextlib.contextmanager
+    def building(self, key: Hashable | None) -> Iterator[None]:
+        """Hold while building the answer for ``key``: one builder per key at a time.
+
+        When the kept answers turn over (a new data version, a new minute)
+        every client asking the same question at that moment would build it
+        at once, each slowing the others; the later ones wait here for the
+        first instead, then find its answer kept. ``None``: nothing to wait for.
+
+        The wait is bounded (:attr:`max_wait_seconds`, then it builds too): a
+        streamed answer is read on by whichever worker thread comes next, so
+        waiters that took every thread would otherwise wait forever.
+        """
+        if key is None:
+            yield
+            return
+        with self._lock:
+            entry = self._builders.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        lock: threading.Lock = entry[0]
+        held = lock.acquire(timeout=self.max_wait_seconds)
+        try:
+            yield
+        finally:
+            if held:
+                lock.release()
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._builders[key]
 
     def clear(self) -> None:
         """Forget every answer."""

@@ -42,6 +42,7 @@ from supporthub.service._envelopes import (
     Trend,
     TrendDay,
 )
+from supporthub.service._freshness import TokenReadings
 from supporthub.service._metrics import ServiceMetrics
 from supporthub.service._openapi import openapi_document
 from supporthub.service._params import (
@@ -101,6 +102,11 @@ async def _stream_json(chunks: Generator[bytes, None, None]) -> Response:
     return StreamingResponse(body(), media_type="application/json")
 
 
+def _kept(answer: bytes) -> Response:
+    """A kept answer, whole: no stream, no further trip to a thread."""
+    return Response(answer, media_type="application/json")
+
+
 def _no_parameters(request: Request) -> None:
     if request.query_params:
         names = ", ".join(sorted({name[:50] for name in request.query_params}))
@@ -133,13 +139,18 @@ class Endpoints:
         self.hub = hub
         self.gate = gate
         self.metrics = metrics
+        #: The data tokens, one reading shared by the list views waiting for it.
+        self.tokens = TokenReadings(hub.list_tokens)
 
     async def _listing(self, request: Request, *, filters: bool) -> Response:
         search = listing_query(request.query_params.multi_items(), filters=filters)
+        # A kept answer costs a share of one small query, and no thread of its own.
+        tokens = await self.tokens.tokens()
+        if tokens is not None and (kept := self.hub.kept_json(search, tokens)) is not None:
+            return _kept(kept)
         with http_words():
-            # Decoding a cursor reads its signing secret from the database: a thread.
-            query = await run_in_threadpool(self.hub.resolve_query, search)
-        return await _stream_json(self.hub.iter_json(query))
+            # Resolving reads the rules and the cursor secret: by the first chunk, in a thread.
+            return await _stream_json(self.hub.iter_json(search))
 
     async def get_all(self, request: Request) -> Response:
         """``GET /get-all``: every aggregated case, paged with limit/cursor."""
@@ -155,11 +166,20 @@ class Endpoints:
         With all its cases, or one page of them.
         """
         cases_limit, cases_cursor = case_paging(request.query_params.multi_items())
+        agg_id = request.path_params["id"]
+        tokens = await self.tokens.tokens()
         with http_words():
+            kept = None
+            if tokens is not None:
+                kept = self.hub.kept_aggregated_case_json(
+                    agg_id, cases_limit=cases_limit, cases_cursor=cases_cursor, tokens=tokens
+                )
+            if kept is not None:
+                return _kept(kept)
             # The cursor is checked by the first chunk, read before the status line.
             return await _stream_json(
                 self.hub.iter_aggregated_case_json(
-                    request.path_params["id"], cases_limit=cases_limit, cases_cursor=cases_cursor
+                    agg_id, cases_limit=cases_limit, cases_cursor=cases_cursor
                 )
             )
 

@@ -277,6 +277,10 @@ class Store(SqlDatabase, Protocol):
         """A snapshot for the list views: on the read replica when there is one."""
         ...
 
+    def list_versions(self) -> tuple[str | None, str | None]:
+        """``(data_version, work_version)`` as :meth:`list_reader` would see them now, cheaply."""
+        ...
+
     def reader_on(self, connection: sa.Connection) -> StoreReader:
         """A reader inside a transaction the caller opened (``outbox.transaction``)."""
         ...

@@ -27,6 +27,7 @@ from supporthub.store.schema import (
     sources,
     work,
 )
+from supporthub.store.search_terms import CODE, PROVIDER, candidates
 from supporthub.store.succession import successor
 from supporthub.store.work import recent_counts
 from supporthub.vocabulary.models import Case, SourceState, Status
@@ -115,8 +116,8 @@ def row_from_db(row: Any) -> AggregateRow:
     )
 
 
-def _text_match(table: Any, provider: str, code: str | None) -> sa.ColumnElement[bool]:
-    """Provider key holds ``provider`` as a run of whole-word prefixes, or code key holds ``code``.
+def _provider_match(column: Any, provider: str) -> sa.ColumnElement[bool]:
+    """The key holds ``provider`` as a run of whole-word prefixes.
 
     Keys are words joined by single spaces. Each word occurring somewhere
     (LIKE, cheap) narrows first; then one word is exact as "the key starts
@@ -126,7 +127,6 @@ def _text_match(table: Any, provider: str, code: str | None) -> sa.ColumnElement
     ``regexp`` on SQLite; MariaDB has it).
     """
     words = provider.split(" ")
-    column = table.c.provider_key
     conditions = [column.contains(word, autoescape=True) for word in dict.fromkeys(words)]
     if len(words) == 1:
         conditions.append(
@@ -139,25 +139,61 @@ def _text_match(table: Any, provider: str, code: str | None) -> sa.ColumnElement
         conditions.append(
             column.regexp_match("(^| )" + "[^ ]* ".join(re.escape(word) for word in words))
         )
-    matches = sa.and_(*conditions)
-    if code is None:
-        return matches
-    return sa.or_(matches, table.c.error_code_key.contains(code, autoescape=True))
+    return sa.and_(*conditions)
 
 
-def _texts_match(texts: Sequence[tuple[str, str | None]], dialect: str) -> sa.ColumnElement[bool]:
-    if dialect != "sqlite":
-        # MariaDB runs it inline; the listing skips the order index (`rows`).
-        return sa.or_(*(_text_match(aggregated_cases, p, c) for p, c in texts))
-    # SQLite: a subquery, so the text test runs once per row in one table
-    # scan, then the listing walks its order index checking ids only (inline,
-    # SQLite read every row through the order index to test it: 4 x slower;
-    # MariaDB turns the subquery into the same slow walk).
-    matched = aggregated_cases.alias("matched")
-    found = sa.select(matched.c.id).where(
-        sa.or_(*(_text_match(matched, provider, code) for provider, code in texts))
-    )
-    return aggregated_cases.c.id.in_(found)
+def _text_matches(texts: Sequence[tuple[str, str | None]]) -> sa.Subquery:
+    """The ids of the aggregated cases that free text matches (provider run, or code part).
+
+    The word index (:mod:`.search_terms`) proposes the keys: the provider
+    keys with a word that starts with the longest word typed, the distinct
+    error code keys that contain the code typed; the aggregated cases
+    holding them are found by their key indexes, and the exact test runs on
+    those alone. Before, every free text read every aggregated case.
+    """
+    matched = aggregated_cases.alias("text_matched")
+    branches: list[sa.Select[Any]] = []
+    for provider, code in texts:
+        longest = max(provider.split(" "), key=lambda word: len(word.encode()))
+        keys = candidates(PROVIDER, longest).subquery()
+        branches.append(
+            sa.select(matched.c.id)
+            .select_from(keys.join(matched, matched.c.provider_key == keys.c.key))
+            .where(_provider_match(matched.c.provider_key, provider))
+        )
+        if code is not None:
+            codes = candidates(CODE, code).subquery()
+            branches.append(
+                sa.select(matched.c.id)
+                .select_from(codes.join(matched, matched.c.error_code_key == codes.c.key))
+                .where(matched.c.error_code_key.contains(code, autoescape=True))
+            )
+    return sa.union(*branches).subquery("text_ids")
+
+
+def _text_filter(texts: Sequence[tuple[str, str | None]]) -> sa.ColumnElement[bool]:
+    """Free text as a condition on each row (its key among the proposed ones, then exact).
+
+    For walking the order index when many rows match: the proposed keys are
+    read once (the subqueries do not depend on the row).
+    """
+    conditions = []
+    for provider, code in texts:
+        longest = max(provider.split(" "), key=lambda word: len(word.encode()))
+        conditions.append(
+            sa.and_(
+                aggregated_cases.c.provider_key.in_(candidates(PROVIDER, longest)),
+                _provider_match(aggregated_cases.c.provider_key, provider),
+            )
+        )
+        if code is not None:
+            conditions.append(
+                sa.and_(
+                    aggregated_cases.c.error_code_key.in_(candidates(CODE, code)),
+                    aggregated_cases.c.error_code_key.contains(code, autoescape=True),
+                )
+            )
+    return sa.or_(*conditions)
 
 
 def needs_work(query: Query) -> bool:
@@ -198,15 +234,13 @@ def work_filters(query: Query, now: dt.datetime) -> list[sa.ColumnElement[bool]]
     return where
 
 
-def _filters(query: Query, now: dt.datetime | None, dialect: str) -> list[sa.ColumnElement[bool]]:
+def _filters(query: Query, now: dt.datetime | None) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = []
     where.extend(work_filters(query, now or dt.datetime.now(dt.UTC)))
     if query.provider_keys:
         where.append(aggregated_cases.c.provider_key.in_(query.provider_keys))
     if query.error_code_keys:
         where.append(aggregated_cases.c.error_code_key.in_(query.error_code_keys))
-    if query.texts:
-        where.append(_texts_match(query.texts, dialect))
     if query.statuses:
         where.append(
             aggregated_cases.c.is_open.in_([status is Status.OPEN for status in query.statuses])
@@ -214,15 +248,27 @@ def _filters(query: Query, now: dt.datetime | None, dialect: str) -> list[sa.Col
     return where
 
 
-def _select(query: Query, *columns: Any) -> sa.Select[Any]:
-    statement = sa.select(*columns)
+def _select(query: Query, *columns: Any, walk: bool = False) -> sa.Select[Any]:
+    """``columns`` of the aggregated cases ``query`` filters, with what its filters join.
+
+    :param walk: free text as a condition on each row (for walking the
+        order index), instead of the ids it matches joined first.
+    """
+    source: Any = aggregated_cases
+    if query.texts and not walk:
+        # Free text narrows first: the ids it matches, joined by primary key.
+        found = _text_matches(query.texts)
+        source = found.join(aggregated_cases, aggregated_cases.c.id == found.c.id)
     if needs_work(query):
         # An outer join: an aggregated case nobody worked on has no work row.
-        statement = statement.select_from(
-            aggregated_cases.outerjoin(work, work.c.agg_id == aggregated_cases.c.id)
-        )
-    else:
-        statement = statement.select_from(aggregated_cases)
+        source = source.outerjoin(work, work.c.agg_id == aggregated_cases.c.id)
+    statement = sa.select(*columns).select_from(source)
+    if query.texts and walk:
+        statement = statement.where(_text_filter(query.texts))
+    elif query.texts:
+        # The matched ids first: MariaDB cannot tell how few a substring
+        # test of the error codes finds, and scanned every row instead.
+        statement = statement.prefix_with("STRAIGHT_JOIN", dialect="mysql")
     return statement
 
 
@@ -431,7 +477,7 @@ class SqlReader:
         if key is not None and (found := self.store.counts.get(key)) is not None:
             return found
         statement = _select(query, sa.func.count())
-        for condition in _filters(query, now, self.store.dialect_name):
+        for condition in _filters(query, now):
             statement = statement.where(condition)
         counted = int(self.connection.execute(statement).scalar_one())
         if key is not None:
@@ -473,15 +519,16 @@ class SqlReader:
         rows, which a sort of many matches would otherwise copy to a
         temporary table; then one primary-key lookup per row of the page.
         """
-        statement = _select(query, aggregated_cases.c.id).limit(limit)
         dialect = self.store.dialect_name
-        for condition in _filters(query, now, dialect):
+        walk = self._walks(query, limit, now)
+        statement = _select(query, aggregated_cases.c.id, walk=walk is True).limit(limit)
+        for condition in _filters(query, now):
             statement = statement.where(condition)
-        if query.texts and dialect != "sqlite":
-            # Few rows match free text: scanning the table and sorting them
-            # beats walking the order index to read each row (10 x on MariaDB).
+        if walk is not None:
             statement = statement.with_hint(
-                aggregated_cases, "IGNORE INDEX (ix_aggregated_order)", dialect_name=dialect
+                aggregated_cases,
+                f"{'FORCE' if walk else 'IGNORE'} INDEX (ix_aggregated_order)",
+                dialect_name=dialect,
             )
         if query.sort is None:
             statement = statement.order_by(*_AGG_ORDER)
@@ -498,6 +545,35 @@ class SqlReader:
             fetch = sa.select(aggregated_cases).where(aggregated_cases.c.id.in_(chunk))
             found.update((row.id, row_from_db(row)) for row in self.connection.execute(fetch))
         return [found[agg_id] for agg_id in ids]
+
+    def _walks(self, query: Query, limit: int, now: dt.datetime | None) -> bool | None:
+        """Whether MariaDB should walk the order index for ``query`` (``None``: its own choice).
+
+        For the filters its statistics cannot judge (free text, the work
+        joined), from the counts, which the page's total has kept already:
+        walking visits about ``all / matches * limit`` rows in order, while
+        sorting visits every match, read at random. With many matches (the
+        triage view, a common prefix) walking wins; with few, sorting them.
+        """
+        if self.store.dialect_name == "sqlite" or query.sort is not None:
+            return None
+        if not query.texts and not (query.owners or query.states):
+            return None
+        if Lifecycle.NEW in query.lifecycle:  # its count is not kept
+            return None if not query.texts else False
+        matches = self.count(query, now=now)
+        return matches * matches > self._all_count() * limit
+
+    def _all_count(self) -> int:
+        """How many aggregated cases there are, kept per data version like every count."""
+        key = ("all", self.data_version(), self.work_version())
+        if (found := self.store.counts.get(key)) is not None:
+            return found
+        statement = sa.select(sa.func.count()).select_from(aggregated_cases)
+        counted = int(self.connection.execute(statement).scalar_one())
+        if key[1] is not None:
+            self.store.counts.put(key, counted)
+        return counted
 
     def position(
         self, row: AggregateRow, query: Query, now: dt.datetime | None = None

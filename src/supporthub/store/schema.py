@@ -27,6 +27,7 @@ __all__ = [
     "reply_deliveries",
     "retired_ids",
     "rule_sets",
+    "search_terms",
     "sources",
     "work",
 ]
@@ -113,6 +114,30 @@ aggregated_cases = sa.Table(
     sa.Index("ix_aggregated_order", sa.desc("is_open"), sa.desc("case_count"), "id"),
     sa.Index("ix_aggregated_provider_key", "provider_key", mysql_length=255),
     sa.Index("ix_aggregated_error_code_key", "error_code_key", mysql_length=255),
+    **_BINARY,
+)
+
+# The word index of free text (`q`, store/search_terms.py): each word of a
+# stored provider key ('p'), and each stored error code key ('c'), as UTF-8
+# bytes cut to 64, with the key it came from; one row per distinct
+# (kind, term, key), found by the key's digest.
+search_terms = sa.Table(
+    "search_terms",
+    metadata,
+    sa.Column("kind", sa.String(1), primary_key=True),
+    sa.Column(
+        "term",
+        sa.LargeBinary().with_variant(mysql.VARBINARY(64), "mysql", "mariadb"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "digest",
+        sa.LargeBinary().with_variant(mysql.BINARY(16), "mysql", "mariadb"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(1024), nullable=False),
+    # A listing that walks its order index asks, row by row, for the row's key.
+    sa.Index("ix_search_terms_key", "kind", "key", mysql_length={"key": 255}),
     **_BINARY,
 )
 

@@ -26,6 +26,7 @@ from supporthub.store.conflicts import retry_conflicts
 from supporthub.store.database import storage_error
 from supporthub.store.locks import FileLock, GaleraAwareLock, RefreshLock, causal
 from supporthub.store.reading import CountCache, SqlReader
+from supporthub.store.versions import VersionProbe, probe_engine_options
 from supporthub.store.writing import SqlWriter
 from supporthub.vocabulary.errors import ConfigurationError, RefreshInProgress, StorageError
 
@@ -34,7 +35,7 @@ __all__ = ["SCHEMA_REVISION", "SqlStore", "storage_error"]
 log = logging.getLogger("supporthub.store")
 
 #: The Alembic revision this code expects (checked against the scripts in a test).
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -159,7 +160,7 @@ def _pymysql_connection_class() -> type[Any]:
     return _Connection
 
 
-def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
+def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock, VersionProbe]:
     if not url.database:
         raise ConfigurationError(
             "SUPPORTHUB_DATABASE_URL names no database; add it: mysql+pymysql://user@host:3306/db"
@@ -193,13 +194,22 @@ def _mariadb_engine(url: sa.URL) -> tuple[sa.Engine, RefreshLock]:
     )
     connection_class = _pymysql_connection_class()
 
-    @event.listens_for(engine, "do_connect")
-    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         if not failover:
             return connection_class(*cargs, **cparams)
         return _connect_first(connection_class, cargs, cparams, failover)
 
-    return engine, GaleraAwareLock(engine, str(url.database), sync_wait)
+    event.listen(engine, "do_connect", connect)
+    # The data tokens' probe (store/versions.py): its own few connections,
+    # made the same way, in autocommit mode.
+    probe = sa.create_engine(url, connect_args=connect_args, **probe_engine_options())
+    event.listen(probe, "do_connect", connect)
+
+    @event.listens_for(probe, "connect")
+    def _autocommit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.autocommit(True)
+
+    return engine, GaleraAwareLock(engine, str(url.database), sync_wait), VersionProbe(probe)
 
 
 def _sync_wait(url: sa.URL) -> int:
@@ -273,8 +283,11 @@ def _node_ready(connection: Any) -> bool:
     return row is not None and str(row[1]).upper() == "ON"
 
 
-def _open(url: str, variable: str) -> tuple[sa.Engine, RefreshLock, str]:
-    """The engine and refresh lock of a URL, and the URL to show (no password)."""
+def _open(url: str, variable: str) -> tuple[sa.Engine, RefreshLock, str, VersionProbe | None]:
+    """The engine and refresh lock of a URL, the URL to show (no password), its probe.
+
+    The probe of the data tokens is MariaDB's alone (SQLite reads them in-process).
+    """
     try:
         parsed = make_url(url)
     except (sa.exc.ArgumentError, ValueError):
@@ -285,10 +298,11 @@ def _open(url: str, variable: str) -> tuple[sa.Engine, RefreshLock, str]:
     display_url = parsed.render_as_string(hide_password=True)
     backend = parsed.get_backend_name()
     try:
+        probe = None
         if backend == "sqlite":
             engine, lock = _sqlite_engine(parsed)
         elif backend in {"mysql", "mariadb"}:
-            engine, lock = _mariadb_engine(parsed)
+            engine, lock, probe = _mariadb_engine(parsed)
         else:
             raise ConfigurationError(
                 f"{variable}: unsupported database {backend!r}; "
@@ -296,7 +310,7 @@ def _open(url: str, variable: str) -> tuple[sa.Engine, RefreshLock, str]:
             )
     except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as error:
         raise ConfigurationError(f"{variable} ({display_url}) cannot be used: {error}") from None
-    return engine, lock, display_url
+    return engine, lock, display_url, probe
 
 
 def _catch_up(connection: sa.Connection, base: int) -> None:
@@ -312,12 +326,17 @@ class SqlStore:
     """
 
     def __init__(self, url: str, *, read_url: str | None = None) -> None:
-        self.engine, self._lock, self.display_url = _open(url, "SUPPORTHUB_DATABASE_URL")
+        self.engine, self._lock, self.display_url, self._probe = _open(
+            url, "SUPPORTHUB_DATABASE_URL"
+        )
         self.dialect_name = self.engine.dialect.name
         #: A replica for the list views (``SUPPORTHUB_READ_DATABASE_URL``), or None.
         self.read_engine: sa.Engine | None = None
+        self._read_probe: VersionProbe | None = None
         if read_url:
-            self.read_engine = _open(read_url, "SUPPORTHUB_READ_DATABASE_URL")[0]
+            self.read_engine, _, _, self._read_probe = _open(
+                read_url, "SUPPORTHUB_READ_DATABASE_URL"
+            )
         #: After this process wrote, list views read the primary this long:
         #: a replica may not have the write yet (read your own writes).
         self.read_your_writes_seconds = 10.0
@@ -403,16 +422,32 @@ class SqlStore:
         with self._reader(self.engine) as reader:
             yield reader
 
-    def list_reader(self) -> contextlib.AbstractContextManager[SqlReader]:
-        """A snapshot for the list views: on the read replica when there is one.
-
-        The primary instead for a while after this process wrote, so that a
-        person sees their own claim or override in the next answer.
-        """
+    def _list_replica(self) -> bool:
+        """Whether the list views read the replica now (not for a while after this process wrote,
+        so that a person sees their own claim or override in the next answer)."""
         recent = time.monotonic() - self._wrote_at < self.read_your_writes_seconds
-        if self.read_engine is None or recent:
-            return self._reader(self.engine)
-        return self._reader(self.read_engine)
+        return self.read_engine is not None and not recent
+
+    def list_reader(self) -> contextlib.AbstractContextManager[SqlReader]:
+        """A snapshot for the list views: on the read replica when there is one."""
+        if self.read_engine is not None and self._list_replica():
+            return self._reader(self.read_engine)
+        return self._reader(self.engine)
+
+    def list_versions(self) -> tuple[str | None, str | None]:
+        """``(data_version, work_version)`` as :meth:`list_reader` would see them now.
+
+        One query in autocommit mode on MariaDB (:mod:`.versions`), never
+        older than what a list reader opened now would read.
+        """
+        probe = self._read_probe if self._list_replica() else self._probe
+        if probe is None:
+            with self.list_reader() as reader:
+                return reader.data_version(), reader.work_version()
+        try:
+            return probe.read()
+        except (sa.exc.SQLAlchemyError, probe.engine.dialect.loaded_dbapi.Error) as error:
+            raise storage_error(error) from None
 
     @contextlib.contextmanager
     def _reader(self, engine: sa.Engine) -> Iterator[SqlReader]:
@@ -523,3 +558,6 @@ class SqlStore:
         self.engine.dispose()
         if self.read_engine is not None:
             self.read_engine.dispose()
+        for probe in (self._probe, self._read_probe):
+            if probe is not None:
+                probe.close()

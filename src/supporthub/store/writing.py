@@ -43,6 +43,7 @@ from supporthub.store.schema import (
     rule_sets,
     sources,
 )
+from supporthub.store.search_terms import TermIndex
 from supporthub.store.succession import retire
 from supporthub.store.work import carry_work, regress, worked_ids
 from supporthub.vocabulary.models import SourceState
@@ -73,6 +74,8 @@ class SqlWriter(SqlReader):
         #: The bulk-load path for large batches of cases, once asked for
         #: (``False``: not usable on this connection, see :mod:`.loaddata`).
         self._load_cases: LoadDataReplace | bool | None = None
+        #: The word index of free text, kept with every aggregated case written.
+        self._terms = TermIndex()
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -87,11 +90,15 @@ class SqlWriter(SqlReader):
         if self.streaming:
             yield
             return
-        with self.connection.begin_nested():
-            try:
-                yield
-            finally:
-                self.settle()
+        try:
+            with self.connection.begin_nested():
+                try:
+                    yield
+                finally:
+                    self.settle()  # the bulk load in flight belongs inside the savepoint
+        except BaseException:
+            self._terms.forget()  # the index rows added inside are gone too
+            raise
 
     # -- small state ----------------------------------------------------------
 
@@ -358,6 +365,7 @@ class SqlWriter(SqlReader):
             statement = sa.select(aggregated_cases).where(aggregated_cases.c.id.in_(chunk))
             for row in self.connection.execute(statement):
                 current[row.id] = row_from_db(row)
+                self._terms.stored(row.provider_key, row.error_code_key)
         return current
 
     def spellings(self, agg_ids: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -394,6 +402,8 @@ class SqlWriter(SqlReader):
             self.connection.execute(
                 sa.delete(aggregated_cases).where(aggregated_cases.c.id.in_(chunk))
             )
+        # Before the rows: free text finds them as soon as they are there.
+        self._terms.add(self.connection, ((row.provider_key, row.error_code_key) for row in rows))
         self._upsert_aggregates.execute(
             self.connection,
             [

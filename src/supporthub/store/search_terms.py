@@ -1,0 +1,184 @@
+"""The word index of free text (``q``): which stored keys a typed word can match.
+
+``q`` matches an aggregated case whose provider key holds the words typed
+as a run of whole-word prefixes, or whose error code key contains the code
+typed (contract §4). Both are tests no ordinary index serves (a substring,
+a word inside a key), so at a million aggregated cases each ``q`` read the
+whole table. The ``search_terms`` table turns them into prefix lookups:
+
+- ``kind = 'p'``: every word of every stored provider key, found by
+  prefix (a range of the primary key);
+- ``kind = 'c'``: every stored error code key once, found by a substring
+  test of these rows alone. There are far fewer distinct codes than
+  aggregated cases, and a row per suffix (an index for substrings) made a
+  full refresh write several rows per code.
+
+Each row names the key it came from, and the listing joins the keys found
+to the aggregated cases by their key indexes. Terms are the UTF-8 bytes of
+the word (of the code, for ``'c'``), cut to :data:`TERM_BYTES`, in a binary
+column: a prefix of the text is a prefix of its bytes, and byte order is
+code point order on both databases (no collation, no trailing-space
+padding). The index only proposes candidates: the exact test of before
+runs on them, so cut terms, or keys that no aggregated case holds any
+more, never change an answer.
+
+Rows are per distinct key, not per aggregated case, so a refresh adds rows
+only for keys it has not seen (:class:`TermIndex`); a key whose last
+aggregated case went away keeps its rows (harmless, see above) until the
+index is built again (:func:`rebuild`, which the migration runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+
+import sqlalchemy as sa
+
+from supporthub.store.schema import aggregated_cases, search_terms
+
+__all__ = [
+    "CODE",
+    "PROVIDER",
+    "TERM_BYTES",
+    "TermIndex",
+    "candidates",
+    "prefix_range",
+    "rebuild",
+    "terms_of",
+]
+
+#: Bytes of a term kept in the index; longer ones are cut (a candidate filter still).
+TERM_BYTES = 64
+PROVIDER, CODE = "p", "c"
+#: Keys this many at most are remembered per writer as indexed (then forgotten).
+_REMEMBERED = 200_000
+_CHUNK = 5000
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode(), digest_size=16).digest()
+
+
+def terms_of(kind: str, key: str) -> set[bytes]:
+    """The index terms of a provider key (its words) or an error code key (itself)."""
+    if kind == PROVIDER:
+        return {word.encode()[:TERM_BYTES] for word in key.split(" ") if word}
+    return {key.encode()[:TERM_BYTES]}
+
+
+def prefix_range(text: str) -> tuple[bytes, bytes | None]:
+    """The bytes ``[low, high)`` that every term starting with ``text`` falls in.
+
+    ``high`` is ``None`` when there is no upper bound (only ``0xff`` bytes).
+    """
+    low = text.encode()[:TERM_BYTES]
+    head = low.rstrip(b"\xff")
+    if not head:
+        return low, None
+    return low, head[:-1] + bytes([head[-1] + 1])
+
+
+def candidates(kind: str, text: str) -> sa.Select[tuple[str]]:
+    """The stored provider keys with a word that starts with ``text`` (``kind = 'p'``),
+    or the stored error code keys that contain ``text`` (``kind = 'c'``)."""
+    if kind == CODE:
+        # The term's bytes first (INSTR of bytes, no collation, no wildcards); the whole key only
+        # where the term was cut and the text may lie past the cut.
+        term = search_terms.c.term
+        return sa.select(search_terms.c.key).where(
+            search_terms.c.kind == CODE,
+            sa.or_(
+                sa.func.instr(term, text.encode()) > 0,
+                sa.and_(
+                    sa.func.length(term) >= TERM_BYTES,
+                    search_terms.c.key.contains(text, autoescape=True),
+                ),
+            ),
+        )
+    low, high = prefix_range(text)
+    statement = sa.select(search_terms.c.key).where(
+        search_terms.c.kind == kind, search_terms.c.term >= low
+    )
+    if high is not None:
+        statement = statement.where(search_terms.c.term < high)
+    return statement
+
+
+def _rows(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[str, bytes, bytes, str]]:
+    for kind, key in keys:
+        digest = _digest(key)
+        for term in terms_of(kind, key):
+            yield kind, term, digest, key
+
+
+def _insert_ignoring_duplicates(connection: sa.Connection, keys: list[tuple[str, str]]) -> None:
+    # The driver's executemany of plain tuples: PyMySQL makes multi-row
+    # INSERTs of it, sqlite3 loops in C (SQLAlchemy's own took 4 x as long).
+    if connection.dialect.name == "sqlite":
+        sql = "INSERT OR IGNORE INTO search_terms (kind, term, digest, key) VALUES (?, ?, ?, ?)"
+    else:
+        sql = "INSERT IGNORE INTO search_terms (kind, term, digest, `key`) VALUES (%s, %s, %s, %s)"
+    batch: list[tuple[str, bytes, bytes, str]] = []
+    for row in _rows(keys):
+        batch.append(row)
+        if len(batch) >= _CHUNK:
+            connection.exec_driver_sql(sql, batch)
+            batch = []
+    if batch:
+        connection.exec_driver_sql(sql, batch)
+
+
+class TermIndex:
+    """Keeps ``search_terms`` up to date for the keys one write transaction stores.
+
+    Every writer of ``aggregated_cases`` goes through
+    :meth:`SqlWriter.write_aggregates`, which hands its rows here. A key
+    already stored (seen in a row the writer read) or already indexed by
+    this writer is skipped; the rest are added, duplicates ignored.
+    """
+
+    def __init__(self) -> None:
+        self._known: set[tuple[str, str]] = set()
+
+    def _remember(self, keys: Iterable[tuple[str, str]]) -> None:
+        if len(self._known) > _REMEMBERED:
+            self._known.clear()
+        self._known.update(keys)
+
+    def stored(self, provider_key: str | None, error_code_key: str | None) -> None:
+        """An aggregated case read from the database: its keys are indexed already."""
+        self._remember(_keys(provider_key, error_code_key))
+
+    def forget(self) -> None:
+        """What was added may have been undone (a savepoint rolled back): trust nothing."""
+        self._known.clear()
+
+    def add(self, connection: sa.Connection, keys: Iterable[tuple[str | None, str | None]]) -> None:
+        """Index the ``(provider key, error code key)`` pairs of rows about to be stored."""
+        new = sorted({key for pair in keys for key in _keys(*pair)} - self._known)
+        if not new:
+            return
+        _insert_ignoring_duplicates(connection, new)
+        self._remember(new)
+
+
+def _keys(provider_key: str | None, error_code_key: str | None) -> list[tuple[str, str]]:
+    found = []
+    if provider_key:
+        found.append((PROVIDER, provider_key))
+    if error_code_key:
+        found.append((CODE, error_code_key))
+    return found
+
+
+def rebuild(connection: sa.Connection) -> None:
+    """Build the index anew from the keys the aggregated cases hold now."""
+    connection.execute(sa.delete(search_terms))
+    for column, kind in (
+        (aggregated_cases.c.provider_key, PROVIDER),
+        (aggregated_cases.c.error_code_key, CODE),
+    ):
+        found = connection.execute(sa.select(column).where(column.is_not(None)).distinct())
+        while chunk := found.fetchmany(_CHUNK):
+            _insert_ignoring_duplicates(connection, [(kind, key) for (key,) in chunk if key])
