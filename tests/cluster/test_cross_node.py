@@ -345,7 +345,9 @@ def test_a_refresh_that_loses_a_certification_conflict_runs_again(
     load(fake_crm, 0, total)
     started = tmp_path / "started"
     refresher = cluster_hub(0, SUPPORTHUB_FAKE_DELAY="0.1", SUPPORTHUB_FAKE_STARTED=str(started))
-    other = cluster_hub(1)
+    # Node 2 reads right after node 1's commit, which Galera applies there a
+    # moment later: causal reads, or the run just recorded may not be there yet.
+    other = cluster_hub(1, SUPPORTHUB_DATABASE_URL=f"{cluster_urls[1]}?wsrep_sync_wait=1")
     assert refresher.refresh(force=True).ok
     lost = []
     for t in range(trials):
