@@ -297,7 +297,9 @@ class Deliverer:
         write (a future, a wait) cost a tenth of the write's own CPU.
         """
         run = _BatchRun(collections.deque(claimed))
-        self._add_workers(run, sender, name, claimed_at, 1 if not sender.warm else sender.in_flight)
+        run.workers = run.active = 1 if not sender.warm else sender.in_flight
+        for _ in range(run.workers):
+            sender.pool.submit(self._work, run, sender, name, claimed_at)
         sent = 0
         finished = False
         try:
@@ -325,15 +327,6 @@ class Deliverer:
                 outbox.release(connection, list(run.waiting), owner=self.owner)
         return sent
 
-    def _add_workers(
-        self, run: _BatchRun, sender: _Sender, name: str, claimed_at: float, count: int
-    ) -> None:
-        with run.lock:
-            run.active += count
-            run.workers += count
-        for _ in range(count):
-            sender.pool.submit(self._work, run, sender, name, claimed_at)
-
     def _work(self, run: _BatchRun, sender: _Sender, name: str, claimed_at: float) -> None:
         """A writer thread's part of a batch: take a row, send it, leave its outcome; again."""
         try:
@@ -347,9 +340,13 @@ class Deliverer:
                     run.outcomes.append(outcome)
                     if len(run.outcomes) >= _RECORD_EVERY:
                         run.ready.set()
-                    widen = sender.warm and run.workers < sender.in_flight
-                if widen:  # the first success after a cold start: all writers now
-                    self._add_workers(run, sender, name, claimed_at, sender.in_flight - run.workers)
+                    # The first success after a cold start: all writers now (counted
+                    # here, under the lock, so that two writers never both add them).
+                    more = sender.in_flight - run.workers if sender.warm else 0
+                    run.workers += more
+                    run.active += more
+                for _ in range(more):
+                    sender.pool.submit(self._work, run, sender, name, claimed_at)
         except BaseException as error:  # recorded by the batch's thread, which re-raises it
             run.error = error
         finally:
