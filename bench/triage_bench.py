@@ -54,7 +54,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from hub_bench import Row, Service, SimProcess, percentile, print_table, wrk
+from _own_mariadb import available as own_server_available
+from _own_mariadb import own_server
+from hub_bench import SERVER_SETTINGS, Row, Service, SimProcess, percentile, print_table, wrk
 from search_q import words
 
 import supporthub
@@ -63,6 +65,7 @@ from supporthub.service._params import listing_query
 from supporthub.store.schema import aggregated_cases, cases, meta, work
 from supporthub.store.search_terms import rebuild
 
+#: The server's URL without a database: ``BENCH_MARIADB``, or the benchmark's own server (main).
 SERVER = os.environ.get("BENCH_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
 LISTS = "limit=100&casesLimit=0"
 TRIAGE = f"/search?owner=none&state=investigating&{LISTS}"
@@ -423,11 +426,41 @@ def main() -> None:
     parser.add_argument(
         "--refresh-nice", type=int, default=10, help="the niceness of that refresh (default 10)"
     )
+    parser.add_argument(
+        "--server",
+        choices=["own", "shared"],
+        help="own: start a mariadbd with the production settings (bench/_own_mariadb.py; the "
+        "default); shared: the server at BENCH_MARIADB or 127.0.0.1:3306 (--db implies it)",
+    )
+    parser.add_argument("--buffer-pool", help="the own server's buffer pool (default 4G)")
     args = parser.parse_args()
     args.cold_requests = args.cold_requests or args.requests
+    if args.server is None:
+        shared = args.db or "BENCH_MARIADB" in os.environ or not own_server_available()
+        args.server = "shared" if shared else "own"
+    with contextlib.ExitStack() as stack:
+        if args.server == "own":
+            global SERVER  # noqa: PLW0603 - every helper reads the one server of this run
+            host, port = stack.enter_context(own_server(args.buffer_pool))
+            SERVER = f"mysql+pymysql://root@{host}:{port}"
+            step(f"started the benchmark's own mariadbd at port {port}")
+        run(args)
+
+
+def settings(server: sa.Engine) -> dict[str, Any]:
+    """What the server says of the settings that decide how fast it answers."""
+    with server.connect() as connection:
+        values = connection.exec_driver_sql(
+            f"SELECT {', '.join('@@' + name for name in SERVER_SETTINGS)}"
+        ).one()
+    return dict(zip(SERVER_SETTINGS, values, strict=True))
+
+
+def run(args: argparse.Namespace) -> None:
     server = sa.create_engine(SERVER)
     url, name = args.db, None
     result: dict[str, Any] = {"n": args.n, "load_start": list(os.getloadavg())}
+    result["server"], result["settings"] = args.server, settings(server)
     try:
         if url is None:
             name = f"supporthub_list_bench_{secrets.token_hex(4)}"
@@ -473,6 +506,8 @@ def main() -> None:
     print(f"\nlist views, N = {args.n:,} cases per source ({data['aggregated_cases']:,} aggregated")
     print(f"cases, the largest of {data['largest']['case_count']:,}); MariaDB; load average")
     print(f"at start {result['load_start']}, at end {result['load_end']}")
+    shown = ", ".join(f"{name}={value}" for name, value in result["settings"].items())
+    print(f"mariadb server: {result['server']}; settings: {shown}")
     print(print_table(rows))
     print(f"wrote {out}")
 
