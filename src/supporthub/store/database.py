@@ -17,7 +17,17 @@ import sqlalchemy as sa
 from supporthub.vocabulary.errors import StorageError
 from supporthub.vocabulary.redact import redact
 
-__all__ = ["CountCache", "SqlDatabase", "storage_error"]
+__all__ = ["CountCache", "SharedTotals", "SqlDatabase", "storage_error"]
+
+
+class SharedTotals(Protocol):
+    """Totals kept where every process of the hub finds them (``store/shared_counts.py``)."""
+
+    def get(self, key: Any) -> int | None: ...
+
+    def put(self, key: Any, total: int) -> None: ...
+
+    def clear(self) -> None: ...
 
 
 class SqlDatabase(Protocol):
@@ -51,22 +61,36 @@ class CountCache:
     (``data_version``, ``work_version``) are part of the key, and every
     write replaces one of them in the same transaction as its data, so a
     kept count is exactly what counting again in that snapshot would give.
+
+    :ivar shared: where other processes' counts are found, and this one's
+        are shared, behind this process's own (``None``: this process only).
     """
 
-    def __init__(self, max_counts: int = 4096) -> None:
+    def __init__(self, max_counts: int = 4096, shared: SharedTotals | None = None) -> None:
         self._counts: collections.OrderedDict[Any, int] = collections.OrderedDict()
         self._lock = threading.Lock()
         self.max_counts = max_counts
+        self.shared = shared
 
     def get(self, key: Any) -> int | None:
-        """The count kept for ``key``, or ``None``."""
+        """The count kept for ``key`` here or, failing that, shared; else ``None``."""
         with self._lock:
             found = self._counts.get(key)
             if found is not None:
                 self._counts.move_to_end(key)
-            return found
+                return found
+        if self.shared is None or (found := self.shared.get(key)) is None:
+            return None
+        self._keep(key, found)
+        return found
 
     def put(self, key: Any, count: int) -> None:
+        """Keep ``count`` here and share it."""
+        self._keep(key, count)
+        if self.shared is not None:
+            self.shared.put(key, count)
+
+    def _keep(self, key: Any, count: int) -> None:
         """Keep ``count``, dropping the least recently used beyond :attr:`max_counts`."""
         with self._lock:
             self._counts[key] = count
@@ -75,9 +99,11 @@ class CountCache:
                 self._counts.popitem(last=False)
 
     def clear(self) -> None:
-        """Forget every count."""
+        """Forget every count, the shared ones too."""
         with self._lock:
             self._counts.clear()
+        if self.shared is not None:
+            self.shared.clear()
 
 
 def storage_error(error: BaseException) -> StorageError:

@@ -485,8 +485,10 @@ class SqlReader:
         return counted
 
     def _count_key(self, query: Query) -> tuple[Any, ...] | None:
-        """What a count is kept by: the filters and both data tokens.
+        """What a count is kept by: the filters and the data tokens they read.
 
+        ``work_version`` only for the filters on work (owner, state,
+        lifecycle): claiming an aggregated case changes no other total.
         ``None`` (not kept) for ``lifecycle=new``, which moves with time.
         """
         version = self.data_version()
@@ -502,7 +504,7 @@ class SqlReader:
             query.lifecycle,
             query.texts,
         )
-        return (filters, version, self.work_version())
+        return (filters, version, self.work_version() if needs_work(query) else None)
 
     def rows(
         self,
@@ -566,7 +568,7 @@ class SqlReader:
 
     def _all_count(self) -> int:
         """How many aggregated cases there are, kept per data version like every count."""
-        key = ("all", self.data_version(), self.work_version())
+        key = ("all", self.data_version())
         if (found := self.store.counts.get(key)) is not None:
             return found
         statement = sa.select(sa.func.count()).select_from(aggregated_cases)

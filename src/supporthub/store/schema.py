@@ -18,6 +18,7 @@ __all__ = [
     "aggregated_cases",
     "cases",
     "history",
+    "listing_counts",
     "meta",
     "metadata",
     "overrides",
@@ -138,6 +139,23 @@ search_terms = sa.Table(
     sa.Column("key", sa.String(1024), nullable=False),
     # A listing that walks its order index asks, row by row, for the row's key.
     sa.Index("ix_search_terms_key", "kind", "key", mysql_length={"key": 255}),
+    **_BINARY,
+)
+
+# Totals of listings, each counted once under a pair of data tokens and
+# read by every hub process on the database (store/shared_counts.py).
+listing_counts = sa.Table(
+    "listing_counts",
+    metadata,
+    sa.Column(
+        "digest",
+        sa.LargeBinary().with_variant(mysql.BINARY(32), "mysql", "mariadb"),
+        primary_key=True,
+    ),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("counted_at", UTCDateTime, nullable=False),
+    # Totals of tokens that went away are never read again: pruned by age.
+    sa.Index("ix_listing_counts_counted_at", "counted_at"),
     **_BINARY,
 )
 

@@ -26,6 +26,7 @@ from supporthub.store.conflicts import retry_conflicts
 from supporthub.store.database import storage_error
 from supporthub.store.locks import FileLock, GaleraAwareLock, RefreshLock, causal
 from supporthub.store.reading import CountCache, SqlReader
+from supporthub.store.shared_counts import SharedCounts
 from supporthub.store.versions import VersionProbe, probe_engine_options
 from supporthub.store.writing import SqlWriter
 from supporthub.vocabulary.errors import ConfigurationError, RefreshInProgress, StorageError
@@ -35,7 +36,7 @@ __all__ = ["SCHEMA_REVISION", "SqlStore", "storage_error"]
 log = logging.getLogger("supporthub.store")
 
 #: The Alembic revision this code expects (checked against the scripts in a test).
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -343,7 +344,9 @@ class SqlStore:
         self._wrote_at = -math.inf
         self._cursor_secret: bytes | None = None
         #: Totals of listings, kept per data version (see :meth:`SqlReader.count`).
-        self.counts = CountCache()
+        self.counts = CountCache(
+            shared=None if self._probe is None else SharedCounts(self._probe.engine)
+        )
         #: On Galera, writers stream their write set in fragments of this many
         #: bytes: a refresh of any size stays under ``wsrep_max_ws_size`` and
         #: other nodes apply it piece by piece, yet it commits (and becomes
