@@ -1,4 +1,8 @@
-"""Listing totals shared by the hub's processes: ``listing_counts``.
+"""Listing totals shared by the hub's processes (``listing_counts``); grams of error codes.
+
+The word index of ``q`` (``search_terms``) gains a row per three-byte gram
+of every stored error code key (``kind = 'g'``), so a code typed of three
+bytes or more is found without a substring test of every distinct code.
 
 Revision ID: 0007
 Revises: 0006
@@ -7,6 +11,7 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,7 +44,29 @@ def upgrade() -> None:
         **_BINARY,
     )
     op.create_index("ix_listing_counts_counted_at", "listing_counts", ["counted_at"])
+    _index_code_grams(op.get_bind())
+
+
+def _index_code_grams(connection: sa.Connection) -> None:
+    """The grams of the error code keys stored before this revision (written out: see 0006)."""
+    if connection.dialect.name == "sqlite":
+        sql = "INSERT OR IGNORE INTO search_terms (kind, term, digest, key) VALUES (?, ?, ?, ?)"
+    else:
+        sql = "INSERT IGNORE INTO search_terms (kind, term, digest, `key`) VALUES (%s, %s, %s, %s)"
+    found = connection.exec_driver_sql(
+        "SELECT DISTINCT error_code_key FROM aggregated_cases WHERE error_code_key IS NOT NULL"
+    )
+    while chunk := found.fetchmany(5000):
+        rows = []
+        for (key,) in chunk:
+            data = key.encode()
+            digest = hashlib.blake2b(data, digest_size=16).digest()
+            grams = {data[i : i + 3] for i in range(len(data) - 2)}
+            rows += [("g", gram, digest, key) for gram in grams]
+        if rows:
+            connection.exec_driver_sql(sql, rows)
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM search_terms WHERE kind = 'g'")
     op.drop_table("listing_counts")
