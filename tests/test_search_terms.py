@@ -92,8 +92,7 @@ def typed(keys: dict[str, tuple[str | None, str | None]]) -> list[str]:
                 if len(run) == length:
                     questions.add(" ".join([*run[:-1], run[-1][:1]]))
         if code:
-            # Parts of one to four characters: one or two bytes are found by a
-            # substring test, three bytes or more by the code's grams.
+            # Parts of one to four characters: one, two, three bytes or more.
             for start, length in itertools.product(range(len(code)), (1, 2, 3, 4)):
                 questions.add(code[start : start + length])
             questions.add(code)
@@ -119,7 +118,7 @@ def assert_indexed(hub: supporthub.Hub) -> None:
     for provider, code in keys_of(hub).values():
         for kind, key in ((index.PROVIDER, provider), (index.CODE, code)):
             if key:
-                missing = {(k, t, key) for k, t in index.entries_of(kind, key)} - stored
+                missing = {(k, t, key) for k, t in index.terms_of(kind, key)} - stored
                 assert not missing, (key, missing)
 
 
@@ -212,10 +211,10 @@ def test_the_migration_indexes_the_keys_stored_before_it(hub) -> None:
 
 def test_the_migrations_build_the_index_that_the_code_builds(hub) -> None:
     """Revisions 0006 and 0007 carry their own copy of the index code: the same rows."""
-    from alembic import command  # noqa: PLC0415
-    from alembic.config import Config  # noqa: PLC0415
+    from alembic import command
+    from alembic.config import Config
 
-    from supporthub.store import sql  # noqa: PLC0415
+    from supporthub.store import sql
 
     def index_rows() -> set[tuple[str, bytes, bytes, str]]:
         with hub.store.engine.connect() as connection:
@@ -223,7 +222,7 @@ def test_the_migrations_build_the_index_that_the_code_builds(hub) -> None:
             return {(r.kind, bytes(r.term), bytes(r.digest), r.key) for r in rows}
 
     built = index_rows()
-    assert {row[0] for row in built} == {index.PROVIDER, index.CODE, index.GRAM}
+    assert {row[0] for row in built} == {index.PROVIDER, index.GRAM}
     config = Config()
     config.set_main_option("script_location", str(sql._MIGRATIONS))
     with hub.store.engine.begin() as connection:

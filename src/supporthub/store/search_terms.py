@@ -8,27 +8,25 @@ whole table. The ``search_terms`` table turns them into prefix lookups:
 
 - ``kind = 'p'``: every word of every stored provider key, found by
   prefix (a range of the primary key);
-- ``kind = 'g'``: every three-byte gram of every stored error code key. A
-  code typed of three bytes or more is in a key only if all its grams are:
-  the keys holding them all are a few short lists of the primary key,
-  where a substring test of every distinct code cost 70 ms a question at
-  100,000 codes.
-- ``kind = 'c'``: every stored error code key once, for codes typed of one
-  or two bytes, found by a substring test of these rows alone.
+- ``kind = 'g'``: every gram of one, two and three bytes of every stored
+  error code key. A code typed is in a key only if all its grams of
+  ``min(3, its length)`` bytes are: the candidates are the keys holding
+  them all, a few ranges of the primary key, where a substring test of
+  every distinct code cost 70 ms a question at 100,000 codes.
 
 Each row names the key it came from, and the listing joins the keys found
-to the aggregated cases by their key indexes. Terms are the UTF-8 bytes of
-the word (of the code, for ``'c'``), cut to :data:`TERM_BYTES`, in a binary
-column: a prefix of the text is a prefix of its bytes, and byte order is
-code point order on both databases (no collation, no trailing-space
-padding). The index only proposes candidates: the exact test of before
+to the aggregated cases by their key indexes. Terms are UTF-8 bytes (a
+word cut to :data:`TERM_BYTES`, a gram) in a binary column: a prefix of
+the text is a prefix of its bytes, a character is in a text only where its
+bytes are, and byte order is code point order on both databases (no
+collation, no trailing-space padding). The index only proposes candidates: the exact test of before
 runs on them, so cut terms, or keys that no aggregated case holds any
 more, never change an answer.
 
 Rows are per distinct key, not per aggregated case, so a refresh adds rows
 only for keys it has not seen (:class:`TermIndex`); a key whose last
 aggregated case went away keeps its rows (harmless, see above) until the
-index is built again (:func:`rebuild`, which the migration runs).
+index is built again (:func:`rebuild`).
 """
 
 from __future__ import annotations
@@ -48,7 +46,6 @@ __all__ = [
     "TERM_BYTES",
     "TermIndex",
     "candidates",
-    "entries_of",
     "grams_of",
     "prefix_range",
     "rebuild",
@@ -57,8 +54,11 @@ __all__ = [
 
 #: Bytes of a term kept in the index; longer ones are cut (a candidate filter still).
 TERM_BYTES = 64
+#: Kinds of keys, and the kinds of their rows: a provider key's words are
+#: ``'p'`` rows, an error code key's grams ``'g'`` rows (``'c'`` rows, each
+#: code whole, were revision 0006's).
 PROVIDER, CODE, GRAM = "p", "c", "g"
-#: Bytes of a gram of an error code key.
+#: Bytes of the longest grams of an error code key (all of 1 to 3 are kept).
 GRAM_BYTES = 3
 #: Keys this many at most are remembered per writer as indexed (then forgotten).
 _REMEMBERED = 200_000
@@ -69,25 +69,18 @@ def _digest(key: str) -> bytes:
     return hashlib.blake2b(key.encode(), digest_size=16).digest()
 
 
-def terms_of(kind: str, key: str) -> set[bytes]:
-    """The index terms of a provider key (its words) or an error code key (itself)."""
+def terms_of(kind: str, key: str) -> set[tuple[str, bytes]]:
+    """Every ``(kind, term)`` a stored provider key (its words) or error code key (its grams)
+    has in the index."""
     if kind == PROVIDER:
-        return {word.encode()[:TERM_BYTES] for word in key.split(" ") if word}
-    return {key.encode()[:TERM_BYTES]}
+        return {(PROVIDER, word.encode()[:TERM_BYTES]) for word in key.split(" ") if word}
+    return {(GRAM, gram) for size in range(1, GRAM_BYTES + 1) for gram in grams_of(key, size)}
 
 
-def grams_of(text: str) -> set[bytes]:
-    """The three-byte grams of ``text``'s UTF-8 bytes (none when it is shorter)."""
+def grams_of(text: str, size: int) -> set[bytes]:
+    """The grams of ``size`` bytes of ``text``'s UTF-8 bytes (none when it is shorter)."""
     data = text.encode()
-    return {data[i : i + GRAM_BYTES] for i in range(len(data) - GRAM_BYTES + 1)}
-
-
-def entries_of(kind: str, key: str) -> set[tuple[str, bytes]]:
-    """Every ``(kind, term)`` a stored provider key or error code key has in the index."""
-    found = {(kind, term) for term in terms_of(kind, key)}
-    if kind == CODE:
-        found |= {(GRAM, gram) for gram in grams_of(key)}
-    return found
+    return {data[i : i + size] for i in range(len(data) - size + 1)}
 
 
 def prefix_range(text: str) -> tuple[bytes, bytes | None]:
@@ -103,30 +96,17 @@ def prefix_range(text: str) -> tuple[bytes, bytes | None]:
 
 
 def candidates(kind: str, text: str) -> sa.Select[tuple[str]]:
-    """The stored provider keys with a word that starts with ``text`` (``kind = 'p'``),
-    or the stored error code keys that contain ``text`` (``kind = 'c'``)."""
-    if kind == CODE and (wanted := grams_of(text)):
+    """The stored provider keys with a word that starts with ``text`` (:data:`PROVIDER`),
+    or the stored error code keys that may contain ``text`` (:data:`CODE`)."""
+    if kind == CODE:
         # A key holds the text only if it holds every gram of it; the exact
         # test follows on these candidates.
+        wanted = grams_of(text, min(GRAM_BYTES, len(text.encode())))
         return (
             sa.select(sa.func.min(search_terms.c.key).label("key"))
             .where(search_terms.c.kind == GRAM, search_terms.c.term.in_(sorted(wanted)))
             .group_by(search_terms.c.digest)
             .having(sa.func.count() == len(wanted))
-        )
-    if kind == CODE:
-        # The term's bytes first (INSTR of bytes, no collation, no wildcards); the whole key only
-        # where the term was cut and the text may lie past the cut.
-        term = search_terms.c.term
-        return sa.select(search_terms.c.key).where(
-            search_terms.c.kind == CODE,
-            sa.or_(
-                sa.func.instr(term, text.encode()) > 0,
-                sa.and_(
-                    sa.func.length(term) >= TERM_BYTES,
-                    search_terms.c.key.contains(text, autoescape=True),
-                ),
-            ),
         )
     low, high = prefix_range(text)
     statement = sa.select(search_terms.c.key).where(
@@ -140,7 +120,7 @@ def candidates(kind: str, text: str) -> sa.Select[tuple[str]]:
 def _rows(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[str, bytes, bytes, str]]:
     for kind, key in keys:
         digest = _digest(key)
-        for entry, term in entries_of(kind, key):
+        for entry, term in terms_of(kind, key):
             yield entry, term, digest, key
 
 

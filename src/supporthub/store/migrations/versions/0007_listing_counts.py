@@ -1,8 +1,9 @@
 """Listing totals shared by the hub's processes (``listing_counts``); grams of error codes.
 
-The word index of ``q`` (``search_terms``) gains a row per three-byte gram
-of every stored error code key (``kind = 'g'``), so a code typed of three
-bytes or more is found without a substring test of every distinct code.
+The word index of ``q`` (``search_terms``) holds the error code keys as
+their grams of one, two and three bytes (``kind = 'g'``) instead of whole
+(``kind = 'c'``), so a code typed is found without a substring test of
+every distinct code.
 
 Revision ID: 0007
 Revises: 0006
@@ -48,7 +49,7 @@ def upgrade() -> None:
 
 
 def _index_code_grams(connection: sa.Connection) -> None:
-    """The grams of the error code keys stored before this revision (written out: see 0006)."""
+    """The error code keys stored before this revision, as grams (written out: see 0006)."""
     if connection.dialect.name == "sqlite":
         sql = "INSERT OR IGNORE INTO search_terms (kind, term, digest, key) VALUES (?, ?, ?, ?)"
     else:
@@ -61,12 +62,29 @@ def _index_code_grams(connection: sa.Connection) -> None:
         for (key,) in chunk:
             data = key.encode()
             digest = hashlib.blake2b(data, digest_size=16).digest()
-            grams = {data[i : i + 3] for i in range(len(data) - 2)}
+            grams = {data[i : i + n] for n in (1, 2, 3) for i in range(len(data) - n + 1)}
             rows += [("g", gram, digest, key) for gram in grams]
         if rows:
             connection.exec_driver_sql(sql, rows)
+    connection.exec_driver_sql("DELETE FROM search_terms WHERE kind = 'c'")
 
 
 def downgrade() -> None:
+    # Revision 0006's index had every code whole: built again from the stored keys.
     op.execute("DELETE FROM search_terms WHERE kind = 'g'")
+    connection = op.get_bind()
+    if connection.dialect.name == "sqlite":
+        sql = "INSERT OR IGNORE INTO search_terms (kind, term, digest, key) VALUES (?, ?, ?, ?)"
+    else:
+        sql = "INSERT IGNORE INTO search_terms (kind, term, digest, `key`) VALUES (%s, %s, %s, %s)"
+    found = connection.exec_driver_sql(
+        "SELECT DISTINCT error_code_key FROM aggregated_cases WHERE error_code_key IS NOT NULL"
+    )
+    while chunk := found.fetchmany(5000):
+        rows = [
+            ("c", key.encode()[:64], hashlib.blake2b(key.encode(), digest_size=16).digest(), key)
+            for (key,) in chunk
+        ]
+        if rows:
+            connection.exec_driver_sql(sql, rows)
     op.drop_table("listing_counts")
