@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 import supporthub
 from supporthub import SearchQuery
+from supporthub.store import reading, writing
 from supporthub.store import search_terms as index
-from supporthub.store import writing
 from supporthub.store.schema import aggregated_cases
 from supporthub.store.schema import search_terms as table
 
@@ -122,7 +122,11 @@ def assert_indexed(hub: supporthub.Hub) -> None:
                 assert not missing, (key, missing)
 
 
-def test_q_through_the_index_finds_what_the_rule_says_on_hostile_names(hub) -> None:
+@pytest.mark.parametrize("broad_keys", [reading.BROAD_KEYS, 0], ids=["index", "broad"])
+def test_q_through_the_index_finds_what_the_rule_says_on_hostile_names(
+    hub, monkeypatch, broad_keys
+) -> None:
+    monkeypatch.setattr(reading, "BROAD_KEYS", broad_keys)
     keys = keys_of(hub)
     assert_indexed(hub)
     questions = typed(keys)
@@ -234,8 +238,13 @@ def test_the_migrations_build_the_index_that_the_code_builds(hub) -> None:
     assert index_rows() == built
 
 
-def test_many_matches_walk_the_order_index_and_give_the_same_pages(make_hub, fake_crm) -> None:
+@pytest.mark.parametrize("broad_keys", [reading.BROAD_KEYS, 0], ids=["index", "broad"])
+def test_many_matches_walk_the_order_index_and_give_the_same_pages(
+    make_hub, fake_crm, monkeypatch, broad_keys
+) -> None:
     # 60 of 70 match: MariaDB walks its order index instead of sorting the matches.
+    # broad: every text tested on each row (as for q=7 at a million), same pages.
+    monkeypatch.setattr(reading, "BROAD_KEYS", broad_keys)
     for n in range(70):
         provider = f"Common Word {n}" if n < 60 else f"Other {n}"
         for member in range(n % 5 + 1):

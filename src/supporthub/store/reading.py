@@ -48,6 +48,10 @@ _CASE_CHUNK = 2000
 _SMALL = 200
 #: Ids per ``IN (…)`` list.
 ID_CHUNK = 1000
+#: Free text whose word index proposes this many keys in a branch is tested on
+#: every row instead (:func:`_text_scan`): at a million aggregated cases a scan
+#: costs about what joining some 60,000 matches does.
+BROAD_KEYS = 10_000
 
 CASE_COLUMNS = (
     cases.c.source,
@@ -196,6 +200,22 @@ def _text_filter(texts: Sequence[tuple[str, str | None]]) -> sa.ColumnElement[bo
     return sa.or_(*conditions)
 
 
+def _text_scan(texts: Sequence[tuple[str, str | None]]) -> sa.ColumnElement[bool]:
+    """Free text as the exact test alone, for a text so broad that the word
+    index would propose a large share of all keys (:meth:`SqlReader._broad`).
+
+    A scan tests every row once; joining the index's candidates (a union of
+    hundreds of thousands of ids for ``q=7`` at a million, 5 s) or testing
+    each row against them (a subquery MariaDB runs again per row) costs more.
+    """
+    conditions: list[sa.ColumnElement[bool]] = []
+    for provider, code in texts:
+        conditions.append(_provider_match(aggregated_cases.c.provider_key, provider))
+        if code is not None:
+            conditions.append(aggregated_cases.c.error_code_key.contains(code, autoescape=True))
+    return sa.or_(*conditions)
+
+
 def needs_work(query: Query) -> bool:
     """Whether ``query`` filters on the work recorded on aggregated cases."""
     return bool(query.owners or query.states or query.lifecycle)
@@ -248,12 +268,15 @@ def _filters(query: Query, now: dt.datetime | None) -> list[sa.ColumnElement[boo
     return where
 
 
-def _select(query: Query, *columns: Any, walk: bool = False) -> sa.Select[Any]:
+def _select(query: Query, *columns: Any, walk: bool = False, broad: bool = False) -> sa.Select[Any]:
     """``columns`` of the aggregated cases ``query`` filters, with what its filters join.
 
     :param walk: free text as a condition on each row (for walking the
         order index), instead of the ids it matches joined first.
+    :param broad: free text as the exact test alone on each row (a scan;
+        see :func:`_text_scan`); implies ``walk``'s shape.
     """
+    walk = walk or broad
     source: Any = aggregated_cases
     if query.texts and not walk:
         # Free text narrows first: the ids it matches, joined by primary key.
@@ -263,7 +286,9 @@ def _select(query: Query, *columns: Any, walk: bool = False) -> sa.Select[Any]:
         # An outer join: an aggregated case nobody worked on has no work row.
         source = source.outerjoin(work, work.c.agg_id == aggregated_cases.c.id)
     statement = sa.select(*columns).select_from(source)
-    if query.texts and walk:
+    if query.texts and broad:
+        statement = statement.where(_text_scan(query.texts))
+    elif query.texts and walk:
         statement = statement.where(_text_filter(query.texts))
     elif query.texts:
         # The matched ids first: MariaDB cannot tell how few a substring
@@ -476,7 +501,7 @@ class SqlReader:
         key = self._count_key(query)
         if key is not None and (found := self.store.counts.get(key)) is not None:
             return found
-        statement = _select(query, sa.func.count())
+        statement = _select(query, sa.func.count(), broad=self._broad(query))
         for condition in _filters(query, now):
             statement = statement.where(condition)
         counted = int(self.connection.execute(statement).scalar_one())
@@ -523,7 +548,9 @@ class SqlReader:
         """
         dialect = self.store.dialect_name
         walk = self._walks(query, limit, now)
-        statement = _select(query, aggregated_cases.c.id, walk=walk is True).limit(limit)
+        broad = walk is True and self._broad(query)
+        statement = _select(query, aggregated_cases.c.id, walk=walk is True, broad=broad)
+        statement = statement.limit(limit)
         for condition in _filters(query, now):
             statement = statement.where(condition)
         if walk is not None:
@@ -547,6 +574,30 @@ class SqlReader:
             fetch = sa.select(aggregated_cases).where(aggregated_cases.c.id.in_(chunk))
             found.update((row.id, row_from_db(row)) for row in self.connection.execute(fetch))
         return [found[agg_id] for agg_id in ids]
+
+    def _broad(self, query: Query) -> bool:
+        """Whether the word index proposes so many keys for ``query``'s free text
+        that testing every row is cheaper (MariaDB; :data:`BROAD_KEYS`).
+
+        One bounded count of the candidates per branch, kept per data
+        version like the totals.
+        """
+        if self.store.dialect_name == "sqlite" or not query.texts:
+            return False
+        key = ("broad", query.texts, self.data_version())
+        if key[2] is not None and (found := self.store.counts.get(key)) is not None:
+            return bool(found)
+        broad = False
+        for provider, code in query.texts:
+            longest = max(provider.split(" "), key=lambda word: len(word.encode()))
+            kinds = [(PROVIDER, longest)] + ([(CODE, code)] if code is not None else [])
+            for kind, text in kinds:
+                proposed = candidates(kind, text).limit(BROAD_KEYS).subquery()
+                counted = sa.select(sa.func.count()).select_from(proposed)
+                broad = broad or self.connection.execute(counted).scalar_one() >= BROAD_KEYS
+        if key[2] is not None:
+            self.store.counts.put(key, int(broad))
+        return broad
 
     def _walks(self, query: Query, limit: int, now: dt.datetime | None) -> bool | None:
         """Whether MariaDB should walk the order index for ``query`` (``None``: its own choice).
