@@ -380,3 +380,28 @@ def test_serve_refuses_a_worker_count_out_of_range(tmp_path) -> None:
         assert result.returncode == 2, result.stdout + result.stderr
         assert words in result.stderr
         assert "ready" not in result.stdout
+
+
+def test_serve_ends_in_an_interrupt_when_uvicorn_stopped_for_sigint(monkeypatch, tmp_path) -> None:
+    """Uvicorn's own second raise of the SIGINT can be lost in asyncio's handler
+    (the command then ended with status 0 and no word); ``serve`` raises it."""
+    import uvicorn
+
+    import supporthub
+    from supporthub.service import _server
+
+    def shut_down_for(*signals: int) -> Any:
+        def run(self: uvicorn.Server, sockets: Any = None) -> None:
+            self._captured_signals = list(signals)  # as uvicorn's handler records them
+
+        return run
+
+    hub = supporthub.Hub.from_env({"SUPPORTHUB_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"})
+    try:
+        monkeypatch.setattr(uvicorn.Server, "run", shut_down_for(signal.SIGINT))
+        with pytest.raises(KeyboardInterrupt):
+            _server.serve(hub, host="127.0.0.1", port=0)
+        monkeypatch.setattr(uvicorn.Server, "run", shut_down_for())  # no signal: it returns
+        _server.serve(hub, host="127.0.0.1", port=0)
+    finally:
+        hub.close()

@@ -120,8 +120,15 @@ def serve(
         server_header=False,
         lifespan="on",
     )
+    server = uvicorn.Server(config)
     with listener:
-        uvicorn.Server(config).run(sockets=[listener])
+        server.run(sockets=[listener])
+    # Uvicorn raises a SIGINT it shut down for once more on its way out, into
+    # asyncio's own SIGINT handler, which turns it into KeyboardInterrupt only
+    # when it catches the main task still running: otherwise `serve` ended
+    # as if nobody had asked (status 0, no "interrupted"; seen once in CI).
+    if signal.SIGINT in getattr(server, "_captured_signals", ()):
+        raise KeyboardInterrupt
 
 
 def run(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
