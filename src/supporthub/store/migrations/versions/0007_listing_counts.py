@@ -13,6 +13,7 @@ Create Date: 2026-12-06
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,6 +51,20 @@ def upgrade() -> None:
 
 def _index_code_grams(connection: sa.Connection) -> None:
     """The error code keys stored before this revision, as grams (written out: see 0006)."""
+
+    def grams(key: str) -> list[tuple[str, bytes]]:
+        data = key.encode()
+        found = {data[i : i + n] for n in (1, 2, 3) for i in range(len(data) - n + 1)}
+        return [("g", gram) for gram in found]
+
+    _index_codes(connection, grams)
+    connection.exec_driver_sql("DELETE FROM search_terms WHERE kind = 'c'")
+
+
+def _index_codes(
+    connection: sa.Connection, terms: Callable[[str], list[tuple[str, bytes]]]
+) -> None:
+    """Add ``terms(key)`` rows to ``search_terms`` for every stored error code key."""
     if connection.dialect.name == "sqlite":
         sql = "INSERT OR IGNORE INTO search_terms (kind, term, digest, key) VALUES (?, ?, ?, ?)"
     else:
@@ -60,31 +75,14 @@ def _index_code_grams(connection: sa.Connection) -> None:
     while chunk := found.fetchmany(5000):
         rows = []
         for (key,) in chunk:
-            data = key.encode()
-            digest = hashlib.blake2b(data, digest_size=16).digest()
-            grams = {data[i : i + n] for n in (1, 2, 3) for i in range(len(data) - n + 1)}
-            rows += [("g", gram, digest, key) for gram in grams]
+            digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+            rows += [(kind, term, digest, key) for kind, term in terms(key)]
         if rows:
             connection.exec_driver_sql(sql, rows)
-    connection.exec_driver_sql("DELETE FROM search_terms WHERE kind = 'c'")
 
 
 def downgrade() -> None:
     # Revision 0006's index had every code whole: built again from the stored keys.
     op.execute("DELETE FROM search_terms WHERE kind = 'g'")
-    connection = op.get_bind()
-    if connection.dialect.name == "sqlite":
-        sql = "INSERT OR IGNORE INTO search_terms (kind, term, digest, key) VALUES (?, ?, ?, ?)"
-    else:
-        sql = "INSERT IGNORE INTO search_terms (kind, term, digest, `key`) VALUES (%s, %s, %s, %s)"
-    found = connection.exec_driver_sql(
-        "SELECT DISTINCT error_code_key FROM aggregated_cases WHERE error_code_key IS NOT NULL"
-    )
-    while chunk := found.fetchmany(5000):
-        rows = [
-            ("c", key.encode()[:64], hashlib.blake2b(key.encode(), digest_size=16).digest(), key)
-            for (key,) in chunk
-        ]
-        if rows:
-            connection.exec_driver_sql(sql, rows)
+    _index_codes(op.get_bind(), lambda key: [("c", key.encode()[:64])])
     op.drop_table("listing_counts")
