@@ -146,6 +146,11 @@ def _provider_match(column: Any, provider: str) -> sa.ColumnElement[bool]:
     return sa.and_(*conditions)
 
 
+def _longest_word(provider: str) -> str:
+    """The typed word the word index looks up: the longest proposes the fewest keys."""
+    return max(provider.split(" "), key=lambda word: len(word.encode()))
+
+
 def _text_matches(texts: Sequence[tuple[str, str | None]]) -> sa.Subquery:
     """The ids of the aggregated cases that free text matches (provider run, or code part).
 
@@ -158,8 +163,7 @@ def _text_matches(texts: Sequence[tuple[str, str | None]]) -> sa.Subquery:
     matched = aggregated_cases.alias("text_matched")
     branches: list[sa.Select[Any]] = []
     for provider, code in texts:
-        longest = max(provider.split(" "), key=lambda word: len(word.encode()))
-        keys = candidates(PROVIDER, longest).subquery()
+        keys = candidates(PROVIDER, _longest_word(provider)).subquery()
         branches.append(
             sa.select(matched.c.id)
             .select_from(keys.join(matched, matched.c.provider_key == keys.c.key))
@@ -183,10 +187,9 @@ def _text_filter(texts: Sequence[tuple[str, str | None]]) -> sa.ColumnElement[bo
     """
     conditions = []
     for provider, code in texts:
-        longest = max(provider.split(" "), key=lambda word: len(word.encode()))
         conditions.append(
             sa.and_(
-                aggregated_cases.c.provider_key.in_(candidates(PROVIDER, longest)),
+                aggregated_cases.c.provider_key.in_(candidates(PROVIDER, _longest_word(provider))),
                 _provider_match(aggregated_cases.c.provider_key, provider),
             )
         )
@@ -589,8 +592,9 @@ class SqlReader:
             return bool(found)
         broad = False
         for provider, code in query.texts:
-            longest = max(provider.split(" "), key=lambda word: len(word.encode()))
-            kinds = [(PROVIDER, longest)] + ([(CODE, code)] if code is not None else [])
+            kinds = [(PROVIDER, _longest_word(provider))]
+            if code is not None:
+                kinds.append((CODE, code))
             for kind, text in kinds:
                 proposed = candidates(kind, text).limit(BROAD_KEYS).subquery()
                 counted = sa.select(sa.func.count()).select_from(proposed)
