@@ -5,34 +5,27 @@ its own savepoint, so a failing source can be undone alone). While the
 writer works on one source, the others keep fetching: their batches wait
 here, up to about 25,000 rows in memory and the rest spilled to a temporary
 file, so memory stays flat however many cases a source sends. A spilled
-batch's rows are MessagePack (msgspec), the rest of it (keys, tombstones,
-counts) a small pickle: pickling the rows' datetimes was the costliest thing
-a fetch thread did after decoding JSON, about 20 times the cost of
-msgspec's encoder, and it held the GIL the writer needs. Rows msgspec cannot
-encode are pickled whole.
+batch is in :mod:`.batch_wire`'s form, the one a fetch process sends its
+batches in: those are kept as they came and decoded by the writer when it
+takes them.
 """
 
 from __future__ import annotations
 
 import collections
-import pickle
 import tempfile
 import threading
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Callable, Iterator
+from typing import IO
 
-import attrs
-import msgspec
-
+from supporthub.ingest import batch_wire
 from supporthub.ingest.prepare import PreparedBatch
 
 __all__ = ["FetchFailed", "Spool", "SpoolCancelled", "SpoolSet"]
 
 #: Rows a spool keeps in memory before it spills batches to disk.
 _IN_MEMORY_ROWS = 25_000
-_ROWS_ENCODER = msgspec.msgpack.Encoder()
-#: Arrays back as tuples, timestamps back as aware UTC datetimes: the rows as they were.
-_ROWS_DECODER = msgspec.msgpack.Decoder(tuple[tuple[Any, ...], ...])
+_LENGTH_BYTES = 8
 
 
 class FetchFailed(Exception):
@@ -53,7 +46,8 @@ class Spool:
     def __init__(self, name: str, ready: threading.Condition) -> None:
         self.name = name
         self._ready = ready
-        self._memory: collections.deque[PreparedBatch] = collections.deque()
+        # A batch, or one in batch_wire's bytes with its row count.
+        self._memory: collections.deque[tuple[PreparedBatch | bytes, int]] = collections.deque()
         self._memory_rows = 0
         self._file: IO[bytes] | None = None
         self._spilled = 0
@@ -62,33 +56,54 @@ class Spool:
         self._done = False
         self._error: BaseException | None = None
         self._cancelled = False
+        self._on_cancel: list[Callable[[], None]] = []
 
-    # -- the fetch thread's side ---------------------------------------------
+    # -- the fetch's side ----------------------------------------------------
 
     def put(self, batch: PreparedBatch) -> None:
         """Add a batch; spills to disk once memory holds enough.
 
         :raises SpoolCancelled: the writer no longer wants this source.
         """
+        self._add(batch, len(batch.rows))
+
+    def put_packed(self, data: bytes, rows: int) -> None:
+        """Add a batch in :mod:`.batch_wire`'s form, of ``rows`` rows.
+
+        :raises SpoolCancelled: the writer no longer wants this source.
+        """
+        self._add(data, rows)
+
+    def _add(self, batch: PreparedBatch | bytes, rows: int) -> None:
         with self._ready:
             if self._cancelled:
                 raise SpoolCancelled(self.name)
             if self._spilled == 0 and (
-                not self._memory or self._memory_rows + len(batch.rows) <= _IN_MEMORY_ROWS
+                not self._memory or self._memory_rows + rows <= _IN_MEMORY_ROWS
             ):
-                self._memory.append(batch)
-                self._memory_rows += len(batch.rows)
+                self._memory.append((batch, rows))
+                self._memory_rows += rows
             else:
-                self._spill(batch)
+                self._spill(batch if isinstance(batch, bytes) else batch_wire.pack(batch))
             self._ready.notify_all()
 
-    def _spill(self, batch: PreparedBatch) -> None:
+    def _spill(self, data: bytes) -> None:
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="supporthub-spool-")  # noqa: SIM115 - lives as long as the spool
         self._file.seek(self._write_offset)
-        pickle.dump(_pack(batch), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.write(len(data).to_bytes(_LENGTH_BYTES, "big"))
+        self._file.write(data)
         self._write_offset = self._file.tell()
         self._spilled += 1
+
+    def when_cancelled(self, action: Callable[[], None]) -> None:
+        """Run ``action`` when the writer gives up on this spool (stop a fetch
+        that may be waiting for its CRM); at once if it already has."""
+        with self._ready:
+            if not self._cancelled:
+                self._on_cancel.append(action)
+                return
+        action()
 
     def finish(self) -> None:
         """The fetch ended well: no more batches."""
@@ -103,6 +118,11 @@ class Spool:
             self._done = True
             self._ready.notify_all()
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether the writer gave up on this spool."""
+        return self._cancelled
+
     # -- the writer's side ---------------------------------------------------
 
     @property
@@ -110,18 +130,19 @@ class Spool:
         """Whether the writer can take something (a batch, the end, or the error)."""
         return bool(self._memory) or self._spilled > 0 or self._done
 
-    def _take(self) -> PreparedBatch | None:
+    def _take(self) -> PreparedBatch | bytes | None:
         if self._memory:
-            first = self._memory.popleft()
-            self._memory_rows -= len(first.rows)
+            first, rows = self._memory.popleft()
+            self._memory_rows -= rows
             return first
         if self._spilled:
             assert self._file is not None
             self._file.seek(self._read_offset)
-            batch = _unpack(pickle.load(self._file))  # noqa: S301 - our own temp file
+            length = int.from_bytes(self._file.read(_LENGTH_BYTES), "big")
+            data = self._file.read(length)
             self._read_offset = self._file.tell()
             self._spilled -= 1
-            return batch
+            return data
         return None
 
     def __iter__(self) -> Iterator[PreparedBatch]:
@@ -136,7 +157,8 @@ class Spool:
                     if self._error is not None:
                         raise FetchFailed(self._error)
                     return
-            yield batch
+            # Decoded outside the lock: the fetch side goes on meanwhile.
+            yield batch if isinstance(batch, PreparedBatch) else batch_wire.unpack(batch)
 
     def cancel(self) -> None:
         """Stop the fetch at its next batch and drop what is buffered."""
@@ -147,25 +169,14 @@ class Spool:
             self._spilled = 0
             self._ready.notify_all()
             self._close_file()
+            actions, self._on_cancel = self._on_cancel, []
+        for action in actions:
+            action()
 
     def _close_file(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def _pack(batch: PreparedBatch) -> tuple[bytes | None, PreparedBatch]:
-    """A batch to spill: its rows as MessagePack when they can be, and the rest."""
-    try:
-        rows = _ROWS_ENCODER.encode(batch.rows)
-    except (TypeError, ValueError, OverflowError):
-        return None, batch
-    return rows, attrs.evolve(batch, rows=())
-
-
-def _unpack(packed: tuple[bytes | None, PreparedBatch]) -> PreparedBatch:
-    rows, rest = packed
-    return rest if rows is None else attrs.evolve(rest, rows=_ROWS_DECODER.decode(rows))
 
 
 class SpoolSet:
