@@ -77,7 +77,12 @@ def fake_crm(tmp_path: Path) -> FakeCrm:
 
 @pytest.fixture
 def make_hub(database_url: str, plugin_manager: Any, fake_crm: FakeCrm) -> Iterator[Any]:
-    """Build hubs on the test database with the fake CRM enabled."""
+    """Build hubs on the test database with the fake CRM enabled.
+
+    The fake CRM's fetch runs in this process (``SUPPORTHUB_FETCH_PROCESSES=off``
+    unless a test says otherwise): tests read what it recorded (the cursors it
+    was asked for) and patch it. The simulators' tests fetch in processes.
+    """
     hubs: list[supporthub.Hub] = []
 
     def make(clock: Any = None, **env: str) -> supporthub.Hub:
@@ -86,6 +91,7 @@ def make_hub(database_url: str, plugin_manager: Any, fake_crm: FakeCrm) -> Itera
             "SUPPORTHUB_FAKE_URL": str(fake_crm.path),
             "SUPPORTHUB_FAKE_TOKEN": "fake-secret-token-123",
             "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES": "0",
+            "SUPPORTHUB_FETCH_PROCESSES": "off",
             **env,
         }
         extra = {} if clock is None else {"clock": clock}

@@ -17,6 +17,8 @@ def test_defaults() -> None:
     assert settings.scheduler is True
     assert settings.provider_aliases == {}
     assert settings.api_token is None and settings.read_token is None
+    assert settings.fetch_processes == "auto"
+    assert settings.log_format == "text"
 
 
 def test_fractions_and_switches() -> None:
@@ -26,8 +28,12 @@ def test_fractions_and_switches() -> None:
             "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES": "1.5",
             "SUPPORTHUB_SCHEDULER": "OFF",
             "SUPPORTHUB_PROVIDER_ALIASES": '{"Acme Pay": "Acme Payments"}',
+            "SUPPORTHUB_FETCH_PROCESSES": " Off ",
+            "SUPPORTHUB_LOG_FORMAT": "JSON",
         }
     )
+    assert settings.fetch_processes == "off"
+    assert settings.log_format == "json"
     assert settings.refresh_interval == dt.timedelta(minutes=30)
     assert settings.min_refresh_age == dt.timedelta(seconds=90)
     assert settings.scheduler is False
@@ -47,6 +53,8 @@ def test_fractions_and_switches() -> None:
         ("SUPPORTHUB_PROVIDER_ALIASES", '{"a": 1}', "JSON object of strings"),
         ("SUPPORTHUB_HTTP_ATTEMPTS", "0", ">= 1"),
         ("SUPPORTHUB_LOG_LEVEL", "LOUD", "SUPPORTHUB_LOG_LEVEL"),
+        ("SUPPORTHUB_LOG_FORMAT", "xml", "must be 'text' or 'json', got 'xml'"),
+        ("SUPPORTHUB_FETCH_PROCESSES", "always", "must be 'auto', 'on' or 'off', got 'always'"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, words: str) -> None:

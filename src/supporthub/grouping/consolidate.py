@@ -168,6 +168,15 @@ class KeyPipeline:
         self.rule_set = defaults[0] if defaults else rule_set(None)
         self._ids: dict[AggregationKey, str] = {}
 
+    def __getstate__(self) -> dict[str, object]:
+        # Without the memo: a fetch process gets the rules, and another
+        # thread may be filling the memo while they are pickled.
+        return {name: value for name, value in self.__dict__.items() if name != "_ids"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._ids = {}
+
     def under(self, rules: RuleSet) -> KeyPipeline:
         """These rules with the default rule set ``rules`` instead of this one's."""
         if rules == self.rule_set:

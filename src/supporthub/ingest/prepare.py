@@ -1,9 +1,10 @@
-"""From an adapter's batch to rows the store can take, in the fetch thread.
+"""From an adapter's batch to rows the store can take, where the fetch runs.
 
-Everything that needs no database happens here, next to the fetch and
-concurrently with the writer: cases no store could take are dropped and
-counted (whatever adapter made them), each case gets its aggregation key,
-and a batch keeps one version per id (the newest) with tombstones resolved.
+Everything that needs no database happens here, next to the fetch (in its
+thread, or its process: :mod:`.fetch_process`) and concurrently with the
+writer: cases no store could take are dropped and counted (whatever adapter
+made them), each case gets its aggregation key, and a batch keeps one
+version per id (the newest) with tombstones resolved.
 What reaches the writer is plain tuples, cheap to spool and to write.
 """
 

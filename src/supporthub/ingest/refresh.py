@@ -3,6 +3,7 @@
 ::
 
     lock ─▶ due sources ─▶ fetch threads ──batches──▶ spools
+                          (full reads: each in a fetch process)
                                                         │
       one transaction: per source a savepoint ◀─────────┘
         upsert changed cases, delete tombstones, (full read: remove unseen)
@@ -30,11 +31,12 @@ import pluggy
 
 from supporthub.grouping.consolidate import AggregateChanges, KeyPipeline
 from supporthub.ingest import due as _due
-from supporthub.ingest.prepare import MembershipChanges, prepare
+from supporthub.ingest import fetch_process
+from supporthub.ingest.fetch_job import FetchJob
+from supporthub.ingest.prepare import MembershipChanges
 from supporthub.ingest.regroup import apply_aggregate_changes, regroup
-from supporthub.ingest.spool import FetchFailed, SpoolCancelled, SpoolSet
+from supporthub.ingest.spool import FetchFailed, Spool, SpoolCancelled, SpoolSet
 from supporthub.kit.adapter import Adapter, SourceConfig
-from supporthub.kit.http import HttpClient
 from supporthub.store import outbox
 from supporthub.store.base import Store, StoreReader, StoreWriter, SyncTracker
 from supporthub.store.conflicts import is_conflict, retry_conflicts
@@ -281,28 +283,36 @@ class Refresher:
             pool.submit(self._fetch, source, cursor, pipeline, spools[name])
         return spools
 
-    def _fetch(self, source: Source, cursor: str | None, pipeline: KeyPipeline, spool: Any) -> None:
-        http: HttpClient | None = None
+    def _fetch(
+        self, source: Source, cursor: str | None, pipeline: KeyPipeline, spool: Spool
+    ) -> None:
         try:
             assert source.config is not None
-            adapter_class = source.adapter
-            http = HttpClient(
-                adapter_class.base_url(source.config),
-                title=adapter_class.title,
-                policy=self.settings.http,
-                transport=self.transport_factory(source.name) if self.transport_factory else None,
+            job = FetchJob(
+                source.name, source.adapter, source.config, cursor, pipeline, self.settings.http
             )
-            adapter = adapter_class(source.config, http)
-            for batch in adapter.fetch(cursor):
-                spool.put(prepare(batch, source.name, pipeline))
+            if self._in_a_process(cursor) and fetch_process.fetch_in_process(job, spool):
+                return
+            transport = self.transport_factory(source.name) if self.transport_factory else None
+            for batch in job.batches(transport):
+                spool.put(batch)
             spool.finish()
         except SpoolCancelled:
             pass
         except BaseException as error:
             spool.fail(error)
-        finally:
-            if http is not None:
-                http.close()
+
+    def _in_a_process(self, cursor: str | None) -> bool:
+        """Whether a fetch runs in a process of its own (``SUPPORTHUB_FETCH_PROCESSES``).
+
+        ``auto``: full reads (the large ones) when a second CPU can take them;
+        an incremental read is small, and a process would only add its start.
+        A transport given in code (tests) lives in this process.
+        """
+        mode = self.settings.fetch_processes
+        if mode == "off" or self.transport_factory is not None:
+            return False
+        return mode == "on" or (cursor is None and fetch_process.usable_cpus() > 1)
 
     def _run(
         self,

@@ -124,6 +124,13 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "deliverer died is taken over by another hub process after this.",
     ),
     EnvironmentVariable(
+        "SUPPORTHUB_FETCH_PROCESSES",
+        "auto",
+        "Where a refresh decodes and keys a source's pages: `auto` in a process per "
+        "source for full reads when the machine has more than one CPU (the writer keeps "
+        "its own), `on` for every read, `off` in threads of the refreshing process.",
+    ),
+    EnvironmentVariable(
         "SUPPORTHUB_BLOCKED_PLUGINS",
         None,
         "Comma-separated entry-point names of installed plug-ins not to load.",
@@ -194,6 +201,20 @@ def _aliases(environ: Mapping[str, str]) -> Mapping[str, str]:
     return value
 
 
+#: The values ``SUPPORTHUB_FETCH_PROCESSES`` accepts.
+FETCH_PROCESS_MODES = ("auto", "on", "off")
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (case-insensitive); every such variable has a default."""
+    value = (_text(environ, name) or "").lower()
+    if value not in choices:
+        quoted = [f"'{choice}'" for choice in choices]
+        words = f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+        raise ConfigurationError(f"{name} must be {words}, got {value!r}")
+    return value
+
+
 def _log_level(environ: Mapping[str, str]) -> str:
     level = (_text(environ, "SUPPORTHUB_LOG_LEVEL") or "INFO").upper()
     if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
@@ -201,15 +222,6 @@ def _log_level(environ: Mapping[str, str]) -> str:
             f"SUPPORTHUB_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}"
         )
     return level
-
-
-def _log_format(environ: Mapping[str, str]) -> str:
-    log_format = (_text(environ, "SUPPORTHUB_LOG_FORMAT") or "text").lower()
-    if log_format not in LOG_FORMATS:
-        raise ConfigurationError(
-            f"SUPPORTHUB_LOG_FORMAT must be 'text' or 'json', got {log_format!r}"
-        )
-    return log_format
 
 
 @attrs.frozen
@@ -233,6 +245,8 @@ class Settings:
     http: RetryPolicy = attrs.field(factory=RetryPolicy)
     delivery_lease: dt.timedelta = dt.timedelta(seconds=30)
     blocked_plugins: frozenset[str] = frozenset()
+    #: ``auto``, ``on`` or ``off``: see ``SUPPORTHUB_FETCH_PROCESSES``.
+    fetch_processes: str = "auto"
     log_level: str = "INFO"
     log_format: str = "text"
     environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
@@ -274,8 +288,9 @@ class Settings:
                 )
             ),
             blocked_plugins=frozenset(p.strip() for p in blocked.split(",") if p.strip()),
+            fetch_processes=_choice(env, "SUPPORTHUB_FETCH_PROCESSES", FETCH_PROCESS_MODES),
             log_level=_log_level(env),
-            log_format=_log_format(env),
+            log_format=_choice(env, "SUPPORTHUB_LOG_FORMAT", LOG_FORMATS),
             environ=env,
         )
 

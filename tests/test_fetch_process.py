@@ -1,0 +1,278 @@
+"""A source's fetch in a process of its own: what a thread's fetch stores, errors and logs
+brought back, and a thread's fetch when the process cannot run the job."""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from supporthub_banana.simulator import BananaSimulator
+from supporthub_strawberry.simulator import StrawberrySimulator
+
+import supporthub
+from supporthub.ingest import fetch_process
+from supporthub.ingest.fetch_job import FetchJob
+from supporthub.ingest.spool import FetchFailed, Spool
+from supporthub.kit.http import RetryPolicy
+
+# -- whole refreshes against the simulators, over HTTP --------------------------------
+
+
+@pytest.fixture
+def simulators() -> Iterator[tuple[BananaSimulator, StrawberrySimulator]]:
+    with BananaSimulator(n=700, seed=11) as banana, StrawberrySimulator(n=700, seed=12) as berry:
+        yield banana, berry
+
+
+@pytest.fixture
+def hub_for(simulators, database_url) -> Iterator[Any]:
+    """Hubs on the simulators, upgraded, closed after the test: ``hub_for(mode, url, sims)``."""
+    hubs: list[supporthub.Hub] = []
+
+    def make(mode: str, url: str = database_url, sims: Any = simulators) -> supporthub.Hub:
+        hub = supporthub.Hub.from_env(environ(url, *sims, mode))
+        hubs.append(hub)
+        hub.store.upgrade()
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.close()
+
+
+def environ(database_url: str, banana: Any, berry: Any, mode: str) -> dict[str, str]:
+    return {
+        "SUPPORTHUB_DATABASE_URL": database_url,
+        "SUPPORTHUB_BANANA_URL": banana.url,
+        "SUPPORTHUB_BANANA_CLIENT_ID": banana.client_id,
+        "SUPPORTHUB_BANANA_CLIENT_SECRET": banana.client_secret,
+        "SUPPORTHUB_STRAWBERRY_URL": berry.url,
+        "SUPPORTHUB_STRAWBERRY_API_KEY": berry.api_key,
+        "SUPPORTHUB_FETCH_PROCESSES": mode,
+        "SUPPORTHUB_HTTP_ATTEMPTS": "1",
+    }
+
+
+def stored(hub: supporthub.Hub) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Every case the hub serves, with its aggregated case and what it holds."""
+    return {
+        (case.source, case.source_id): (
+            aggregated.id,
+            case.number,
+            case.subject,
+            case.status,
+            case.priority,
+            case.provider,
+            case.error_code,
+            case.created_at,
+            case.updated_at,
+            case.url,
+        )
+        for aggregated in hub.all().aggregated_cases
+        for case in aggregated.cases
+    }
+
+
+@pytest.fixture
+def in_processes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """What each fetch in a process returned (``True``: the child ran it)."""
+    outcomes: list[bool] = []
+    original = fetch_process.fetch_in_process
+
+    def spy(job: FetchJob, spool: Spool) -> bool:
+        outcomes.append(ran := original(job, spool))
+        return ran
+
+    monkeypatch.setattr(fetch_process, "fetch_in_process", spy)
+    return outcomes
+
+
+def test_fetch_processes_store_what_fetch_threads_store(
+    simulators, hub_for, tmp_path, in_processes, caplog
+) -> None:
+    banana, berry = simulators
+    banana.faults.malformed_records(share=0.03)
+    berry.faults.malformed_records(share=0.03)
+    hub, reference = hub_for("on"), hub_for("off", f"sqlite:///{tmp_path / 'threads.db'}")
+    caplog.set_level(logging.WARNING, logger="supporthub")
+    report = hub.refresh(force=True)
+    assert in_processes == [True, True]
+    # The children's warnings about skipped records reached this process's loggers.
+    skipped = [r for r in caplog.records if "skipped malformed record" in r.getMessage()]
+    assert {r.getMessage().split(":")[0] for r in skipped} == {"banana", "strawberry"}
+    expected = reference.refresh(force=True)
+    assert in_processes == [True, True]  # the reference fetched in threads
+    assert report.ok and expected.ok
+    for name in ("banana", "strawberry"):
+        mine, theirs = report.sources[name], expected.sources[name]
+        counts = (mine.fetched, mine.skipped, mine.written)
+        assert counts == (theirs.fetched, theirs.skipped, theirs.written)
+        assert mine.skipped > 0
+    assert stored(hub) == stored(reference)
+
+    # An incremental read, in a process too when the mode is "on".
+    banana.mutate(update=0.05, close=0.02, delete=0.02, add=0.05)
+    berry.mutate(update=0.05, close=0.02, delete=0.02, add=0.05)
+    report = hub.refresh(force=True)
+    assert in_processes == [True, True, True, True]
+    assert reference.refresh(force=True).ok and report.ok
+    assert stored(hub) == stored(reference)
+
+
+def test_auto_fetches_full_reads_in_processes_and_increments_in_threads(
+    hub_for, in_processes, monkeypatch
+) -> None:
+    monkeypatch.setattr(fetch_process, "usable_cpus", lambda: 2)
+    hub = hub_for("auto")
+    assert hub.refresh(force=True).ok
+    assert in_processes == [True, True]
+    assert hub.refresh(force=True).ok  # incremental: threads
+    assert in_processes == [True, True]
+    assert hub.refresh(force=True, full=True).ok
+    assert in_processes == [True, True, True, True]
+    monkeypatch.setattr(fetch_process, "usable_cpus", lambda: 1)
+    assert hub.refresh(force=True, full=True).ok  # one CPU: nothing to gain
+    assert in_processes == [True, True, True, True]
+
+
+def test_a_crm_failing_in_a_fetch_process_fails_its_source_and_keeps_its_cases(
+    simulators, hub_for, in_processes
+) -> None:
+    banana, _ = simulators
+    hub = hub_for("on")
+    assert hub.refresh(force=True).ok
+    before = stored(hub)
+    banana.faults.down()
+    report = hub.refresh(force=True, full=True)
+    assert in_processes == [True, True, True, True]
+    failed = report.sources["banana"]
+    assert not failed.ok
+    assert "Banana" in (failed.error or "")
+    assert report.sources["strawberry"].ok
+    assert stored(hub) == before
+
+
+def test_a_fetch_process_killed_half_way_fails_its_source_and_keeps_its_cases(
+    simulators, hub_for, monkeypatch
+) -> None:
+    # Three pages of Banana, each a batch, slowly: the child is still
+    # fetching when its first batch arrives here and it is killed.
+    banana = BananaSimulator(n=4500, seed=13).start()
+    hub = hub_for("on", sims=(banana, simulators[1]))
+    stops: dict[str, Any] = {}  # what stops each source's child (its kill)
+    real_when_cancelled, real_put = Spool.when_cancelled, Spool.put_packed
+
+    def recording(spool: Spool, action: Any) -> None:
+        stops[spool.name] = action
+        real_when_cancelled(spool, action)
+
+    def put_then_kill(spool: Spool, data: bytes, rows: int) -> None:
+        real_put(spool, data, rows)
+        if spool.name == "banana":
+            stops["banana"]()
+
+    def banana_cases() -> dict[tuple[str, str], tuple[Any, ...]]:
+        return {key: case for key, case in stored(hub).items() if key[0] == "banana"}
+
+    assert hub.refresh(force=True).ok
+    before = banana_cases()
+    banana.mutate(update=0.2)
+    banana.faults.slow(0.3)
+    monkeypatch.setattr(Spool, "when_cancelled", recording)
+    monkeypatch.setattr(Spool, "put_packed", put_then_kill)
+    try:
+        report = hub.refresh(force=True, full=True)
+    finally:
+        banana.stop()
+    failed = report.sources["banana"]
+    assert not failed.ok
+    assert "ended unexpectedly" in (failed.error or "")
+    assert report.sources["strawberry"].ok
+    assert banana_cases() == before
+
+
+def test_a_fetch_process_that_cannot_start_leaves_the_fetch_to_a_thread(
+    simulators, hub_for, monkeypatch, in_processes, caplog
+) -> None:
+    banana, _ = simulators
+    hub = hub_for("on")
+    # A child that ends at once, before it says it is ready.
+    monkeypatch.setattr(fetch_process.sys, "executable", "/bin/false")
+    caplog.set_level(logging.WARNING, logger="supporthub")
+    report = hub.refresh(force=True)
+    assert report.ok
+    assert in_processes == [False, False]
+    assert report.sources["banana"].written == banana.live_count()
+    assert any("ended before it started" in r.getMessage() for r in caplog.records)
+
+
+def test_a_job_that_does_not_pickle_is_left_to_a_thread(tmp_path: Path) -> None:
+    job = FetchJob(
+        "banana",
+        supporthub.Adapter,
+        supporthub.SourceConfig("banana", {"url": lambda: None}),  # type: ignore[dict-item]
+        None,
+        None,  # type: ignore[arg-type]
+        RetryPolicy(),
+    )
+    spool = Spool("banana", threading.Condition())
+    assert fetch_process.fetch_in_process(job, spool) is False
+    assert not spool.ready  # nothing reached it
+
+
+def test_an_error_comes_back_as_itself_or_in_words() -> None:
+    class Local(Exception):  # cannot be unpickled here by name
+        pass
+
+    def body(error: BaseException, hub_error: bool) -> memoryview:
+        try:
+            pickled = pickle.dumps(error)
+        except Exception:
+            pickled = b""
+        return memoryview(pickle.dumps((pickled, hub_error, f"words of {error}", "Traceback …")))
+
+    itself = fetch_process._error_from(body(supporthub.SourceUnavailable("Banana is down"), True))
+    assert isinstance(itself, supporthub.SourceUnavailable)
+    assert str(itself) == "Banana is down"
+    assert "in the fetch process" in itself.__notes__[0]
+    worded = fetch_process._error_from(body(Local("odd"), False))
+    assert isinstance(worded, fetch_process.RemoteError)
+    assert str(worded) == "words of odd"
+    hub_worded = fetch_process._error_from(body(Local("odd"), True))
+    assert isinstance(hub_worded, supporthub.SupportHubError)
+
+
+def test_the_child_sends_the_error_after_saying_it_is_ready() -> None:
+    # The child's side in this test's process: a job whose adapter cannot
+    # reach its CRM; the parent's side reads what it sent.
+    from supporthub_banana.adapter import BananaAdapter
+
+    job = FetchJob(
+        "banana",
+        BananaAdapter,
+        supporthub.SourceConfig(
+            "banana", {"url": "http://127.0.0.1:9", "client_id": "a", "client_secret": "b"}
+        ),
+        None,
+        supporthub.KeyPipeline([supporthub.DefaultKey()]),
+        RetryPolicy(attempts=1, timeout=2),
+    )
+    out = io.BytesIO()
+    fetch_process._run(pickle.dumps(job), fetch_process._Channel(out))
+    out.seek(0)
+    spool = Spool("banana", threading.Condition())
+    child = mock.Mock(spec=subprocess.Popen)
+    child.wait.return_value = 0
+    assert fetch_process._relay("banana", child, out, spool) is True
+    with pytest.raises(FetchFailed) as failed:
+        list(spool)
+    assert isinstance(failed.value.error, supporthub.SupportHubError)
+    assert "Banana" in str(failed.value.error)
