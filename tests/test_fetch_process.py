@@ -204,14 +204,17 @@ def test_a_fetch_process_that_cannot_start_leaves_the_fetch_to_a_thread(
 ) -> None:
     banana, _ = simulators
     hub = hub_for("on")
-    # A child that ends at once, before it says it is ready.
-    monkeypatch.setattr(fetch_process.sys, "executable", "/bin/false")
+    # A child that ends at once, before it says it is ready, with a word on stderr.
+    monkeypatch.setattr(fetch_process, "_CHILD", "import sys; sys.exit('no adapters here')")
     caplog.set_level(logging.WARNING, logger="supporthub")
     report = hub.refresh(force=True)
     assert report.ok
     assert in_processes == [False, False]
     assert report.sources["banana"].written == banana.live_count()
-    assert any("ended before it started" in r.getMessage() for r in caplog.records)
+    (said, _) = [
+        r.getMessage() for r in caplog.records if "ended before it started" in r.getMessage()
+    ]
+    assert "(exit code 1); it said: no adapters here" in said
 
 
 def test_a_job_that_does_not_pickle_is_left_to_a_thread(tmp_path: Path) -> None:
@@ -271,7 +274,7 @@ def test_the_child_sends_the_error_after_saying_it_is_ready() -> None:
     spool = Spool("banana", threading.Condition())
     child = mock.Mock(spec=subprocess.Popen)
     child.wait.return_value = 0
-    assert fetch_process._relay("banana", child, out, spool) is True
+    assert fetch_process._relay("banana", child, out, spool, io.BytesIO()) is True
     with pytest.raises(FetchFailed) as failed:
         list(spool)
     assert isinstance(failed.value.error, supporthub.SupportHubError)

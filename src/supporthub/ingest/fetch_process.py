@@ -28,7 +28,8 @@ A child that ends before ``R`` (it could not import an adapter, say) leaves
 the fetch to a thread of the parent; one that ends later without ``D`` or
 ``E`` fails its source. When the writer gives up on a source, its child is
 killed. The child's log records reach the parent's loggers, whose handlers
-redact them.
+redact them; what it prints (a traceback when it cannot start) is kept in a
+temporary file and logged by the parent when the child ends early.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import traceback
 from typing import IO, Any
@@ -56,6 +58,7 @@ log = logging.getLogger("supporthub.refresh")
 
 _READY, _BATCH, _LOG, _ERROR, _DONE = b"R", b"B", b"L", b"E", b"D"
 _LENGTH_BYTES = 4
+_LAST_WORDS_BYTES = 2000
 # Not `-m`: the package imports this module before runpy would run it.
 _CHILD = f"import sys; from {__name__} import main; sys.exit(main())"
 _LOG_FIELDS = ("name", "levelno", "levelname", "pathname", "lineno", "funcName", "created")
@@ -97,58 +100,49 @@ def fetch_in_process(job: FetchJob, spool: Spool) -> bool:
         "": logging.getLogger().getEffectiveLevel(),
         "supporthub": logging.getLogger("supporthub").getEffectiveLevel(),
     }
-    try:
-        process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
-            [sys.executable, "-c", _CHILD],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            # Out of the terminal's process group: Ctrl-C is the parent's to
-            # handle; a child whose parent is gone fails at its next frame.
-            start_new_session=True,
-        )
-    except OSError as error:
-        log.warning("%s: fetching in this process: no fetch process (%s)", job.source, error)
-        return False
-    assert process.stdin is not None
-    assert process.stdout is not None
-    spool.when_cancelled(process.kill)
-    try:
+    # What the child prints (a traceback if it cannot start) is logged here,
+    # through this process's handlers, rather than mixed into its stderr.
+    with tempfile.TemporaryFile(prefix="supporthub-fetch-") as errors:
         try:
-            process.stdin.write(pickle.dumps((list(sys.path), levels, payload)))
-            process.stdin.close()
-        except OSError:
-            pass  # it died at once: said below, as a child that never became ready
-        return _relay(job.source, process, process.stdout, spool)
-    finally:
-        process.stdout.close()
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+            process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
+                [sys.executable, "-c", _CHILD],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                # Out of the terminal's process group: Ctrl-C is the parent's to
+                # handle; a child whose parent is gone fails at its next frame.
+                start_new_session=True,
+            )
+        except OSError as error:
+            log.warning("%s: fetching in this process: no fetch process (%s)", job.source, error)
+            return False
+        assert process.stdin is not None
+        assert process.stdout is not None
+        spool.when_cancelled(process.kill)
+        try:
+            try:
+                process.stdin.write(pickle.dumps((list(sys.path), levels, payload)))
+                process.stdin.close()
+            except OSError:
+                pass  # it died at once: said below, as a child that never became ready
+            return _relay(job.source, process, process.stdout, spool, errors)
+        finally:
+            process.stdout.close()
+            if process.poll() is None:
+                process.kill()
+            process.wait()
 
 
-def _relay(source: str, process: subprocess.Popen[bytes], frames: IO[bytes], spool: Spool) -> bool:
+def _relay(
+    source: str,
+    process: subprocess.Popen[bytes],
+    frames: IO[bytes],
+    spool: Spool,
+    errors: IO[bytes],
+) -> bool:
     """Hand the child's frames on until it says how the fetch ended."""
     ready = False
-    while True:
-        message = _read_frame(frames)
-        if message is None:
-            if spool.cancelled:
-                return True
-            code = process.wait()
-            if not ready:
-                log.warning(
-                    "%s: fetching in this process: the fetch process ended before it "
-                    "started (exit code %s; its error is on stderr)",
-                    source,
-                    code,
-                )
-                return False
-            spool.fail(
-                FetchProcessDied(
-                    f"the fetch process of {source} ended unexpectedly (exit code {code})"
-                )
-            )
-            return True
+    while (message := _read_frame(frames)) is not None:
         kind, body = message[:1], memoryview(message)[1:]
         if kind == _BATCH:
             rows = int.from_bytes(body[:_LENGTH_BYTES], "big")
@@ -169,6 +163,39 @@ def _relay(source: str, process: subprocess.Popen[bytes], frames: IO[bytes], spo
             else:
                 spool.fail(FetchProcessDied(f"the fetch process of {source} sent {kind!r}"))
             return True
+    return spool.cancelled or _ended_early(source, process, spool, errors, ready=ready)
+
+
+def _ended_early(
+    source: str, process: subprocess.Popen[bytes], spool: Spool, errors: IO[bytes], *, ready: bool
+) -> bool:
+    """The child ended without a word on the fetch: before it began (``False``:
+    fetch in a thread instead) or half-way (its source fails)."""
+    code = process.wait()
+    said = _last_words(errors)
+    if not ready:
+        log.warning(
+            "%s: fetching in this process: the fetch process ended before it started "
+            "(exit code %s)%s",
+            source,
+            code,
+            said,
+        )
+        return False
+    if said:
+        log.warning("%s: the fetch process ended (exit code %s)%s", source, code, said)
+    spool.fail(
+        FetchProcessDied(f"the fetch process of {source} ended unexpectedly (exit code {code})")
+    )
+    return True
+
+
+def _last_words(errors: IO[bytes]) -> str:
+    """The end of what the child printed, to add to a log line ("": nothing)."""
+    errors.seek(0, os.SEEK_END)
+    errors.seek(max(0, errors.tell() - _LAST_WORDS_BYTES))
+    text = errors.read().decode(errors="replace").strip()
+    return f"; it said: {text}" if text else ""
 
 
 def _read_frame(frames: IO[bytes]) -> bytes | None:
