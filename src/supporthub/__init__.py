@@ -13,7 +13,14 @@ keep them fresh in a SQL database, and query them::
 
 Adapter authors need :class:`Adapter`, :class:`Batch`, :class:`Setting`,
 :func:`hookimpl` and the field readers (``read_*``); see ``docs/``.
+
+The names that need the database layer (:class:`Hub`, the JSON converter,
+the steering answers) are imported when first used: an adapter plug-in, or
+a refresh's fetch process, imports the kit without SQLAlchemy.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from supporthub.grouping.consolidate import (
     DefaultKey,
@@ -26,7 +33,6 @@ from supporthub.grouping.normalize import error_code_key, provider_key
 from supporthub.grouping.overrides import CaseRef, Override, OverrideKind
 from supporthub.grouping.replay import ReplayDiff
 from supporthub.hookspecs import hookimpl
-from supporthub.hub import Hub
 from supporthub.ingest.plugins import load_plugins, make_plugin_manager
 from supporthub.kit.adapter import (
     Adapter,
@@ -68,10 +74,6 @@ from supporthub.kit.refusals import reword, reworded
 from supporthub.kit.watermark import UNIX_SECONDS_CURSOR, ZULU_CURSOR, CursorFormat, Watermark
 from supporthub.kit.writes import CaseWriter, WriteRules
 from supporthub.query.listing import Query, SearchQuery
-from supporthub.serialize import converter, format_timestamp, to_json_dict
-from supporthub.steering.explain import ExplainedValues, ExplainStep, Explanation
-from supporthub.steering.rule_changes import RuleChange
-from supporthub.steering.suggest import AliasSuggestion, GroupSuggestion, Suggestions
 from supporthub.vocabulary.errors import (
     ClaimConflict,
     ConfigurationError,
@@ -108,7 +110,43 @@ from supporthub.vocabulary.models import (
 from supporthub.vocabulary.settings import ENVIRONMENT_VARIABLES, Settings
 from supporthub.vocabulary.work import FieldChange, HistoryEntry, Lifecycle, WorkState
 
+if TYPE_CHECKING:
+    from supporthub.hub import Hub
+    from supporthub.serialize import converter, format_timestamp, to_json_dict
+    from supporthub.steering.explain import ExplainedValues, ExplainStep, Explanation
+    from supporthub.steering.rule_changes import RuleChange
+    from supporthub.steering.suggest import AliasSuggestion, GroupSuggestion, Suggestions
+
 __version__ = "0.1.0"
+
+#: The names imported when first used, with their modules.
+_LAZY = {
+    "Hub": "supporthub.hub",
+    "converter": "supporthub.serialize",
+    "format_timestamp": "supporthub.serialize",
+    "to_json_dict": "supporthub.serialize",
+    "ExplainedValues": "supporthub.steering.explain",
+    "ExplainStep": "supporthub.steering.explain",
+    "Explanation": "supporthub.steering.explain",
+    "RuleChange": "supporthub.steering.rule_changes",
+    "AliasSuggestion": "supporthub.steering.suggest",
+    "GroupSuggestion": "supporthub.steering.suggest",
+    "Suggestions": "supporthub.steering.suggest",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'supporthub' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once: later lookups find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ENVIRONMENT_VARIABLES",
