@@ -278,6 +278,70 @@ def test_nothing_runs_beside_a_load_and_its_error_is_never_lost(
             assert not thread.is_alive()
 
 
+def test_batches_are_gathered_into_loads_and_sent_before_any_other_command(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each load costs the server a fixed ~10 ms: batches go out together, up to
+    ``LOAD_ROWS`` rows, and whatever else runs on the connection sends them first."""
+    if store.dialect_name == "sqlite":  # SQLite writes each batch at once
+        return
+    monkeypatch.setattr(loaddata, "LOAD_ROWS", 5)
+    busy = True  # whether the server is taken as still busy with the load before
+    monkeypatch.setattr(loaddata.PendingLoad, "done", property(lambda self: not busy))
+    loads: list[int] = []
+    real_load = LoadDataReplace._load
+
+    def counted(self: LoadDataReplace, connection: Any, data: bytes, rows: int, *rest: Any) -> None:
+        loads.append(rows)
+        real_load(self, connection, data, rows, *rest)
+
+    monkeypatch.setattr(LoadDataReplace, "_load", counted)
+
+    def count(writer: Any) -> int:
+        return writer.connection.execute(sa.select(sa.func.count()).select_from(cases)).scalar()
+
+    with store.writer() as writer:
+        loader = writer._loader()
+        assert loader is not None
+        loader.execute(writer.connection, [row(0, "a")])  # no load before: sent at once
+        for i in range(1, 5, 2):  # 4 rows behind a busy load: gathered, not sent
+            loader.execute(writer.connection, [row(i, "a"), row(i + 1, "b")])
+        assert count(writer) == 5  # the query sent them first, in one load
+        assert loads == [1, 4]
+        loader.execute(writer.connection, [row(i, "c") for i in range(10, 16)])  # 6: sent
+        loader.execute(writer.connection, [row(20, "d")])  # gathered behind a running load
+        assert count(writer) == 12
+        assert loads == [1, 4, 6, 1]
+        busy = False
+        loader.execute(writer.connection, [row(30, "e")])  # the server is idle: sent
+        loader._wait(writer.connection)  # only waits: it would send what is gathered
+        assert loads == [1, 4, 6, 1, 1]
+        busy = True
+        loader.execute(writer.connection, [row(31, "e")])  # gathered until the commit
+    assert loads == [1, 4, 6, 1, 1, 1]
+    assert len(stored_cases(store)) == 14
+
+    # A gathered row the server refuses fails the command that sent it: no commit.
+    too_long = (*row(40, "ok")[:7], "e" * 300, *row(40, "ok")[8:])
+    with pytest.raises(StorageError, match="1406"), store.writer() as writer:
+        loader = writer._loader()
+        assert loader is not None
+        loader.execute(writer.connection, [row(40, "f")])
+        loader.execute(writer.connection, [row(41, "f"), too_long])  # gathered
+        count(writer)
+    assert len(stored_cases(store)) == 14
+    # A writer ending on its own error drops what it gathered, and sends nothing.
+    sent = len(loads)
+    with pytest.raises(RuntimeError), store.writer() as writer:
+        loader = writer._loader()
+        assert loader is not None
+        loader.execute(writer.connection, [row(50, "g")])
+        loader.execute(writer.connection, [row(51, "g")])  # gathered
+        raise RuntimeError("the refresh failed")
+    assert len(loads) == sent + 1
+    assert len(stored_cases(store)) == 14
+
+
 def test_without_local_infile_the_writer_falls_back_and_says_why(
     store: SqlStore,
     bulk_always: None,
