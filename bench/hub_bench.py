@@ -124,8 +124,14 @@ def rss_mib(pid: int) -> float:
 
 
 def tree_rss_mib(pid: int) -> float:
-    """Resident memory of a process and its children (``serve --workers``), Linux."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    """Resident memory of a process and its children (``serve --workers``, the fetch
+    processes of a refresh), Linux."""
+    # Each thread lists the children it started: fetch processes start in fetch threads.
+    children = {
+        child
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    }
     total = rss_mib(pid)
     for child in children:
         with contextlib.suppress(OSError):
@@ -339,11 +345,39 @@ def write_floor(db: Database, rounds: int) -> tuple[float, int]:
 
 @dataclass
 class Run:
-    """One ``supporthub`` process: wall seconds, peak RSS, its JSON report."""
+    """One ``supporthub`` process: wall seconds, peak RSS, its JSON report.
+
+    ``peak_rss_mib`` is the hub's process (wait4); ``tree_peak_rss_mib`` the
+    largest sum of it and its children (the fetch processes of a full
+    refresh), sampled every 20 ms: the memory the refresh takes from the
+    machine, counting the pages the processes share once per process.
+    """
 
     seconds: float
     peak_rss_mib: float
     report: dict[str, Any] = field(default_factory=dict)
+    tree_peak_rss_mib: float = 0.0
+
+
+class TreeRss:
+    """Samples a process tree's resident memory until stopped; keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            with contextlib.suppress(OSError, ValueError):
+                self.peak = max(self.peak, tree_rss_mib(self.pid))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def supporthub(args: list[str], env: dict[str, str]) -> Run:
@@ -372,8 +406,10 @@ def supporthub(args: list[str], env: dict[str, str]) -> Run:
     ]
     for reader in readers:
         reader.start()
+    tree = TreeRss(process.pid)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - began
+    tree_peak = tree.stop()
     for reader in readers:
         reader.join()
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -387,7 +423,8 @@ def supporthub(args: list[str], env: dict[str, str]) -> Run:
         # Under BENCH_PROFILE_DIR py-spy says a line or two on stdout too.
         lines = [line for line in out.splitlines() if not line.startswith(b"py-spy>")]
         report = orjson.loads(b"\n".join(lines))
-    return Run(seconds, usage.ru_maxrss / 1024, report)
+    own = usage.ru_maxrss / 1024
+    return Run(seconds, own, report, max(own, tree_peak))
 
 
 def hub_env(
@@ -428,6 +465,7 @@ def full_refresh(db: Database, sims: list[SimProcess], rounds: int) -> dict[str,
         "seconds": statistics.median(r.seconds for r in runs),
         "all_seconds": [round(r.seconds, 3) for r in runs],
         "peak_rss_mib": max(r.peak_rss_mib for r in runs),
+        "tree_peak_rss_mib": max(r.tree_peak_rss_mib for r in runs),
         "written": written,
     }
 
@@ -739,7 +777,13 @@ def table(result: dict[str, Any]) -> list[Row]:
                 goal(">= 5"),
             )
         rss_goal = goal("<= 286") if n >= 1_000_000 else ""  # 300 MB = 286 MiB
-        add(f"{kind}: full refresh peak RSS", figures["full"]["peak_rss_mib"], "MiB", rss_goal)
+        add(
+            f"{kind}: full refresh peak RSS, the hub's process",
+            figures["full"]["peak_rss_mib"],
+            "MiB",
+        )
+        tree = figures["full"].get("tree_peak_rss_mib", figures["full"]["peak_rss_mib"])
+        add(f"{kind}: full refresh peak RSS, with its fetch processes", tree, "MiB", rss_goal)
         if "no_change" in figures:
             no_change = figures["no_change"]["seconds"]
             add(f"{kind}: no-change refresh", no_change, "s", goal("<= 1.0"))
@@ -926,8 +970,12 @@ def scale_table(result: dict[str, Any]) -> list[Row]:
             rows.append(
                 Row(f"{label}: per case / at {sizes[0]:,}", ratio, "", "≤ 1.3", ratio <= 1.3)
             )
-        rss = figures["peak_rss_mib"]
-        rows.append(Row(f"{label}: peak RSS", rss, "MiB", "≤ 286 MiB", rss <= 286))
+        rows.append(Row(f"{label}: peak RSS, the hub's process", figures["peak_rss_mib"], "MiB"))
+        # Older runs (before fetch processes) have only the one process.
+        rss = figures.get("tree_peak_rss_mib", figures["peak_rss_mib"])
+        rows.append(
+            Row(f"{label}: peak RSS, with its fetch processes", rss, "MiB", "≤ 286 MiB", rss <= 286)
+        )
         if "server" in figures:
             written = max(1, figures["written"])
             server = figures["server"]
