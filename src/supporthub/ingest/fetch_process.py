@@ -65,8 +65,9 @@ _LOG_FIELDS = ("name", "levelno", "levelname", "pathname", "lineno", "funcName",
 _STANDARD_RECORD = frozenset(logging.makeLogRecord({}).__dict__) | {"message"}
 
 
-class FetchProcessDied(Exception):
-    """A fetch process ended without saying how its fetch ended."""
+class FetchProcessDied(SupportHubError):
+    """A fetch process ended without saying how its fetch ended (killed, say):
+    its source fails, in words, like a CRM that failed; no adapter is at fault."""
 
 
 class RemoteError(Exception):
