@@ -286,6 +286,7 @@ def test_batches_are_gathered_into_loads_and_sent_before_any_other_command(
     if store.dialect_name == "sqlite":  # SQLite writes each batch at once
         return
     monkeypatch.setattr(loaddata, "LOAD_ROWS", 5)
+    monkeypatch.setattr(loaddata.priority, "niced", lambda: False)
     busy = True  # whether the server is taken as still busy with the load before
     monkeypatch.setattr(loaddata.PendingLoad, "done", property(lambda self: not busy))
     loads: list[int] = []
@@ -340,6 +341,16 @@ def test_batches_are_gathered_into_loads_and_sent_before_any_other_command(
         raise RuntimeError("the refresh failed")
     assert len(loads) == sent + 1
     assert len(stored_cases(store)) == 14
+
+    # Started with nice: each batch is a load of its own, however busy the server.
+    monkeypatch.setattr(loaddata.priority, "niced", lambda: True)
+    loads.clear()
+    with store.writer() as writer:
+        loader = writer._loader()
+        assert loader is not None
+        for i in range(60, 66, 2):
+            loader.execute(writer.connection, [row(i, "h"), row(i + 1, "h")])
+    assert loads == [2, 2, 2]
 
 
 def test_without_local_infile_the_writer_falls_back_and_says_why(

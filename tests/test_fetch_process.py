@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import pickle
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,7 @@ from supporthub.ingest import fetch_process
 from supporthub.ingest.fetch_job import FetchJob
 from supporthub.ingest.spool import FetchFailed, Spool
 from supporthub.kit.http import RetryPolicy
+from supporthub.vocabulary import priority
 
 # -- whole refreshes against the simulators, over HTTP --------------------------------
 
@@ -131,6 +134,7 @@ def test_auto_fetches_full_reads_in_processes_and_increments_in_threads(
     hub_for, in_processes, monkeypatch
 ) -> None:
     monkeypatch.setattr(fetch_process, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(priority, "niced", lambda: False)
     hub = hub_for("auto")
     assert hub.refresh(force=True).ok
     assert in_processes == [True, True]
@@ -141,6 +145,22 @@ def test_auto_fetches_full_reads_in_processes_and_increments_in_threads(
     monkeypatch.setattr(fetch_process, "usable_cpus", lambda: 1)
     assert hub.refresh(force=True, full=True).ok  # one CPU: nothing to gain
     assert in_processes == [True, True, True, True]
+    monkeypatch.setattr(fetch_process, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(priority, "niced", lambda: True)
+    assert hub.refresh(force=True, full=True).ok  # started with nice: the CPUs are the readers'
+    assert in_processes == [True, True, True, True]
+
+
+def test_a_process_started_with_nice_says_so() -> None:
+    here = [
+        sys.executable,
+        "-c",
+        "from supporthub.vocabulary.priority import niced; print(niced())",
+    ]
+    as_this = subprocess.run(here, capture_output=True, text=True, check=True).stdout
+    assert as_this == f"{os.getpriority(os.PRIO_PROCESS, 0) > 0}\n"  # as niced as the tests
+    niced = subprocess.run(["nice", "-n", "5", *here], capture_output=True, text=True, check=True)
+    assert niced.stdout == "True\n"
 
 
 def test_a_crm_failing_in_a_fetch_process_fails_its_source_and_keeps_its_cases(

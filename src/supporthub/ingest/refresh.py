@@ -41,6 +41,7 @@ from supporthub.store import outbox
 from supporthub.store.base import Store, StoreReader, StoreWriter, SyncTracker
 from supporthub.store.conflicts import is_conflict, retry_conflicts
 from supporthub.store.idfilter import IdFilter
+from supporthub.vocabulary import priority
 from supporthub.vocabulary.converter import from_json_dict, to_json_dict
 from supporthub.vocabulary.errors import (
     RefreshInProgress,
@@ -305,14 +306,21 @@ class Refresher:
     def _in_a_process(self, cursor: str | None) -> bool:
         """Whether a fetch runs in a process of its own (``SUPPORTHUB_FETCH_PROCESSES``).
 
-        ``auto``: full reads (the large ones) when a second CPU can take them;
-        an incremental read is small, and a process would only add its start.
-        A transport given in code (tests) lives in this process.
+        ``auto``: full reads (the large ones) when a second CPU can take them
+        and the refresh runs at normal priority. An incremental read is
+        small: a process would only add its start. A refresh started with
+        ``nice`` (beside the service, docs/deploying.md) leaves the other
+        CPUs to the readers: with fetch processes on both cores the list
+        views' p99 rose to 5-8 times its idle value during a full refresh
+        at a million cases per source. A transport given in code (tests)
+        lives in this process.
         """
         mode = self.settings.fetch_processes
         if mode == "off" or self.transport_factory is not None:
             return False
-        return mode == "on" or (cursor is None and fetch_process.usable_cpus() > 1)
+        if mode == "on":
+            return True
+        return cursor is None and fetch_process.usable_cpus() > 1 and not priority.niced()
 
     def _run(
         self,

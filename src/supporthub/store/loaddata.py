@@ -33,7 +33,9 @@ builds the next batch's text while the server takes this one (about a third
 of a full refresh's writer time was waiting for the server). While the
 server is busy with a load, the text of the next batches is gathered, up to
 :data:`LOAD_ROWS` rows, and sent as one load (each load has a fixed cost on
-the server); an idle server gets a batch at once. The writer settles the
+the server); an idle server gets a batch at once, and a process started
+with ``nice`` sends each batch as it comes (the pauses between its loads
+are the readers'). The writer settles the
 load (sends what is gathered, waits for it, and raises its error) before
 it uses the connection for anything else
 (:meth:`LoadDataReplace.settle`); the hub's connection itself holds every
@@ -68,6 +70,7 @@ from pymysql.constants import CR
 
 from supporthub.store.bulk import BulkInsert, Literals, driver_error
 from supporthub.store.schema import UTCDateTime
+from supporthub.vocabulary import priority
 
 __all__ = [
     "LOAD_ROWS",
@@ -318,6 +321,9 @@ class LoadDataReplace(BulkInsert):
         self._line = line_function(table)
         self._raw_line = line_function(table, escape=False)
         self._pending: PendingLoad | None = None
+        #: Whether batches are gathered into larger loads: not in a process
+        #: started with ``nice``, whose loads leave the server pauses for readers.
+        self._gather = not priority.niced()
         #: The text of batches not yet sent, and their rows.
         self._gathered: list[bytes] = []
         self._gathered_rows = 0
@@ -366,8 +372,14 @@ class LoadDataReplace(BulkInsert):
             return
         self._gathered.append(self.text(rows))  # while the previous load may still run
         self._gathered_rows += len(rows)
-        # An idle server takes what there is; a busy one gets it in larger loads.
-        if self._gathered_rows >= LOAD_ROWS or self._pending is None or self._pending.done:
+        # An idle server takes what there is; a busy one gets it in larger loads
+        # (unless the readers come first: then a batch a load, with pauses).
+        if (
+            not self._gather
+            or self._gathered_rows >= LOAD_ROWS
+            or self._pending is None
+            or self._pending.done
+        ):
             self._send(connection)
             return
         # Any other command on the connection sends these rows first.

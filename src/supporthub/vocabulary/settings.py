@@ -127,8 +127,9 @@ ENVIRONMENT_VARIABLES: tuple[EnvironmentVariable, ...] = (
         "SUPPORTHUB_FETCH_PROCESSES",
         "auto",
         "Where a refresh decodes and keys a source's pages: `auto` in a process per "
-        "source for full reads when the machine has more than one CPU (the writer keeps "
-        "its own), `on` for every read, `off` in threads of the refreshing process.",
+        "source for full reads when the machine has more than one CPU and the refresh "
+        "is not started with `nice` (the writer keeps its own), `on` for every read, "
+        "`off` in threads of the refreshing process.",
     ),
     EnvironmentVariable(
         "SUPPORTHUB_BLOCKED_PLUGINS",
