@@ -243,12 +243,27 @@ def test_a_job_that_does_not_pickle_is_left_to_a_thread(tmp_path: Path) -> None:
         supporthub.Adapter,
         supporthub.SourceConfig("banana", {"url": lambda: None}),  # type: ignore[dict-item]
         None,
-        None,  # type: ignore[arg-type]
+        supporthub.KeyPipeline([supporthub.DefaultKey()]),
         RetryPolicy(),
     )
     spool = Spool("banana", threading.Condition())
     assert fetch_process.fetch_in_process(job, spool) is False
     assert not spool.ready  # nothing reached it
+
+
+def test_a_job_whose_adapter_lives_in_the_script_is_left_to_a_thread() -> None:
+    scripted = type("ScriptAdapter", (supporthub.Adapter,), {"__module__": "__main__"})
+    job = FetchJob(
+        "banana",
+        scripted,
+        supporthub.SourceConfig("banana", {}),
+        None,
+        supporthub.KeyPipeline([supporthub.DefaultKey()]),
+        RetryPolicy(),
+    )
+    spool = Spool("banana", threading.Condition())
+    assert fetch_process.fetch_in_process(job, spool) is False
+    assert not spool.ready
 
 
 def test_an_error_comes_back_as_itself_or_in_words() -> None:

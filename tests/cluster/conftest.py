@@ -85,7 +85,11 @@ def _has_schema(node: galera.Node, database: str) -> bool:
 def cluster_hub(
     cluster_urls: list[str], plugin_manager: Any, fake_crm: Any
 ) -> Iterator[Callable[..., supporthub.Hub]]:
-    """Build hubs on node ``i`` of the cluster, with the fake CRM enabled."""
+    """Build hubs on node ``i`` of the cluster, with the fake CRM enabled.
+
+    Its fetch runs in this process (``SUPPORTHUB_FETCH_PROCESSES=off``): the
+    tests count what its adapter was asked for here.
+    """
     hubs: list[supporthub.Hub] = []
 
     def make(node: int, **env: str) -> supporthub.Hub:
@@ -94,6 +98,7 @@ def cluster_hub(
             "SUPPORTHUB_FAKE_URL": str(fake_crm.path),
             "SUPPORTHUB_FAKE_TOKEN": "fake-secret-token-123",
             "SUPPORTHUB_MIN_REFRESH_AGE_MINUTES": "0",
+            "SUPPORTHUB_FETCH_PROCESSES": "off",
             **env,
         }
         hub = supporthub.Hub.from_env(environ, plugins=plugin_manager)

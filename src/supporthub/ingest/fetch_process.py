@@ -92,6 +92,10 @@ def fetch_in_process(job: FetchJob, spool: Spool) -> bool:
     :returns: ``False`` when the job could not run in a child and nothing
         reached ``spool`` (the caller fetches in this process instead).
     """
+    scripted = _defined_in_main(job)
+    if scripted is not None:  # another interpreter's __main__ is not this script
+        log.debug("%s: fetching in this process: %s is defined in __main__", job.source, scripted)
+        return False
     try:
         payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as error:  # a plug-in rule that does not pickle
@@ -132,6 +136,14 @@ def fetch_in_process(job: FetchJob, spool: Spool) -> bool:
             if process.poll() is None:
                 process.kill()
             process.wait()
+
+
+def _defined_in_main(job: FetchJob) -> str | None:
+    """The name of the job's adapter or key rule class defined in the running script, if one is."""
+    for kind in (job.adapter, *(type(rule) for rule in job.pipeline.rules)):
+        if kind.__module__ == "__main__":
+            return kind.__qualname__
+    return None
 
 
 def _relay(
