@@ -52,13 +52,15 @@ def hub_for(simulators, database_url) -> Iterator[Any]:
 
 
 def environ(database_url: str, banana: Any, berry: Any, mode: str) -> dict[str, str]:
+    """The hub's environment on both simulators (their own settings for the adapters)."""
+    pointed = {
+        f"SUPPORTHUB_{source}_{setting.upper()}": value
+        for source, sim in (("BANANA", banana), ("STRAWBERRY", berry))
+        for setting, value in sim.contract_settings().items()
+    }
     return {
         "SUPPORTHUB_DATABASE_URL": database_url,
-        "SUPPORTHUB_BANANA_URL": banana.url,
-        "SUPPORTHUB_BANANA_CLIENT_ID": banana.client_id,
-        "SUPPORTHUB_BANANA_CLIENT_SECRET": banana.client_secret,
-        "SUPPORTHUB_STRAWBERRY_URL": berry.url,
-        "SUPPORTHUB_STRAWBERRY_API_KEY": berry.api_key,
+        **pointed,
         "SUPPORTHUB_FETCH_PROCESSES": mode,
         "SUPPORTHUB_HTTP_ATTEMPTS": "1",
     }
