@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -16,6 +17,8 @@ import supporthub
 from supporthub import RefreshNotDue, Status
 from supporthub.ingest.prepare import MembershipChanges, prepare
 from supporthub.ingest.regroup import apply_aggregate_changes
+from supporthub.ingest.spool import SpoolSet
+from supporthub.store import writing
 from supporthub.store.writing import SqlWriter, SyncTracker
 
 
@@ -449,3 +452,182 @@ def test_bad_names_get_a_key_or_none_and_the_refresh_goes_on(make_hub, fake_crm)
         ("acme", "1"),
     }
     consistent(hub)
+
+
+# -- first loads: a batch at a time as they come, undone alone ------------------
+#
+# A source with no case stored yet is written a batch at a time, interleaved
+# with the other first loads (ingest/source_writes.py); one that fails
+# half-way leaves no case behind, while the other sources keep what they
+# wrote. MIN_LOAD_ROWS is lowered so that on MariaDB the fake CRM's small
+# batches go through the bulk-load path too.
+
+#: Set when the writer has written a batch of the "other" source.
+OTHER_WRITTEN = threading.Event()
+
+
+class WaitingAdapter(supporthub_fakecrm.FakeAdapter):
+    """The fake CRM, but after its first batch it waits until "other" has been written."""
+
+    name = "waiting"
+    title = "Waiting CRM"
+
+    def fetch(self, cursor: str | None) -> Iterator[Any]:
+        for number, batch in enumerate(super().fetch(cursor)):
+            if number == 1 and not OTHER_WRITTEN.wait(timeout=20):
+                raise supporthub.SourceUnavailable("the other source was never written")
+            yield batch
+
+
+class WaitingPlugin:
+    @supporthub.hookimpl
+    def register_adapters(self, register: Any) -> None:
+        register(WaitingAdapter)
+
+
+@pytest.fixture
+def small_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every batch of cases takes the bulk-load path where there is one."""
+    monkeypatch.setattr(writing, "MIN_LOAD_ROWS", 1)
+    OTHER_WRITTEN.clear()
+
+
+def source_rows(hub: supporthub.Hub, source: str) -> list[tuple[Any, ...]]:
+    with hub.store.engine.connect() as connection:
+        return sorted(
+            tuple(row)
+            for row in connection.execute(
+                sa.text("SELECT source_id, agg_id FROM cases WHERE source = :s"), {"s": source}
+            )
+        )
+
+
+def other_crm(fake_crm: Any, tmp_path: Any, count: int) -> dict[str, str]:
+    """The settings of an "other" source holding ``count`` cases."""
+    other = type(fake_crm)(tmp_path / "other.json")
+    for i in range(count):
+        other.put(f"o{i}", provider=f"Other {i % 4}", error_code="2")
+    return {"SUPPORTHUB_OTHER_URL": str(other.path), "SUPPORTHUB_OTHER_TOKEN": "t0ken-o"}
+
+
+def test_a_first_load_is_written_while_another_source_still_fetches(
+    make_hub, fake_crm, plugin_manager, tmp_path, monkeypatch, small_loads
+) -> None:
+    plugin_manager.register(OtherPlugin(), name="other")
+    plugin_manager.register(WaitingPlugin(), name="waiting")
+    waiting = type(fake_crm)(tmp_path / "waiting.json")
+    for i in range(9):
+        waiting.put(f"w{i}", provider="Waiting", error_code="1")
+    env = other_crm(fake_crm, tmp_path, 9)
+    env["SUPPORTHUB_OTHER_DELAY"] = "0.3"  # the waiting source's first batch comes first
+    written: list[str] = []
+    original = writing.SqlWriter.write_batch
+
+    def spy(self: Any, batch: Any, **kwargs: Any) -> Any:
+        result = original(self, batch, **kwargs)
+        written.append(kwargs["tracker"].source)
+        if kwargs["tracker"].source == "other":
+            OTHER_WRITTEN.set()
+        return result
+
+    monkeypatch.setattr(writing.SqlWriter, "write_batch", spy)
+    hub = make_hub(
+        SUPPORTHUB_FAKE_URL="",  # only the two first loads
+        SUPPORTHUB_WAITING_URL=str(waiting.path),
+        SUPPORTHUB_WAITING_TOKEN="t0ken-w",
+        **env,
+    )
+    report = hub.refresh(force=True)
+
+    assert report.sources["waiting"].ok, report.sources["waiting"].error
+    assert report.sources["other"].ok
+    # The other source was written while the waiting one had batches to come.
+    last_waiting = max(i for i, source in enumerate(written) if source == "waiting")
+    assert written[0] == "waiting" and written.index("other") < last_waiting
+    assert len(source_rows(hub, "waiting")) == 9 and len(source_rows(hub, "other")) == 9
+    consistent(hub)
+    plugin_manager.unregister(name="waiting")
+    plugin_manager.unregister(name="other")
+
+
+def test_a_first_load_failing_half_way_leaves_none_of_its_cases(
+    make_hub, fake_crm, plugin_manager, tmp_path, small_loads
+) -> None:
+    plugin_manager.register(OtherPlugin(), name="other")
+    for i in range(20):
+        fake_crm.put(str(i), provider=f"P{i % 3}", error_code="1")
+    env = other_crm(fake_crm, tmp_path, 12)
+    hub = make_hub(SUPPORTHUB_FAKE_FAIL_AFTER="13", **env)
+
+    report = hub.refresh(force=True)
+
+    fake = report.sources["fake"]
+    assert not fake.ok and "broke after 13 records" in (fake.error or "")
+    assert fake.written == 12  # four batches went to the database, then were undone
+    assert source_rows(hub, "fake") == []
+    assert report.sources["other"].ok and len(source_rows(hub, "other")) == 12
+    assert {a.provider for a in hub.all().aggregated_cases} == {f"Other {i}" for i in range(4)}
+    health = hub.health().sources["fake"]
+    assert health.consecutive_failures == 1 and "broke" in (health.last_error or "")
+    consistent(hub)
+
+    # The next refresh loads it from scratch, as a first load again.
+    report = make_hub(**env).refresh(force=True)
+    assert report.ok and report.sources["fake"].written == 20
+    assert len(source_rows(hub, "fake")) == 20
+    consistent(hub)
+    plugin_manager.unregister(name="other")
+
+
+def test_a_source_with_cases_fails_alone_beside_a_first_load(
+    make_hub, fake_crm, plugin_manager, tmp_path, small_loads
+) -> None:
+    for i in range(10):
+        fake_crm.put(str(i), provider=f"P{i % 3}", error_code="1")
+    make_hub().refresh(force=True)
+    plugin_manager.register(OtherPlugin(), name="other")
+    env = other_crm(fake_crm, tmp_path, 8)
+    hub = make_hub(**env)
+    before = source_rows(hub, "fake")
+    for i in range(10):
+        fake_crm.put(str(i), provider="Changed", error_code="9")
+
+    report = make_hub(SUPPORTHUB_FAKE_FAIL_AFTER="7", **env).refresh(force=True)
+
+    assert not report.sources["fake"].ok
+    assert source_rows(hub, "fake") == before  # rolled back to its savepoint
+    assert report.sources["other"].ok and len(source_rows(hub, "other")) == 8
+    consistent(hub)
+    plugin_manager.unregister(name="other")
+
+
+def test_a_first_load_fails_alone_beside_a_source_with_cases(
+    make_hub, fake_crm, plugin_manager, tmp_path, small_loads
+) -> None:
+    fake_crm.put("1", provider="Acme", error_code="1")
+    make_hub().refresh(force=True)
+    plugin_manager.register(OtherPlugin(), name="other")
+    env = other_crm(fake_crm, tmp_path, 12)
+    fake_crm.put("2", provider="Acme", error_code="1")
+    # "other" shares the fake CRM's adapter: its failure switch is its own setting.
+    hub = make_hub(SUPPORTHUB_OTHER_FAIL_AFTER="7", **env)
+
+    report = hub.refresh(force=True)
+
+    assert not report.sources["other"].ok and source_rows(hub, "other") == []
+    assert report.sources["fake"].ok and len(source_rows(hub, "fake")) == 2
+    (acme,) = hub.all().aggregated_cases
+    assert acme.case_count == 2
+    consistent(hub)
+    plugin_manager.unregister(name="other")
+
+
+def test_the_writer_takes_ready_spools_in_turn() -> None:
+    spools = SpoolSet(["a", "b", "c"])
+    for name in ("a", "b", "c"):
+        spools[name].finish()  # ready: the end is something to take
+    pending = {"a", "b", "c"}
+    taken = [spools.next_ready(pending).name for _ in range(5)]
+    assert taken == ["a", "b", "c", "a", "b"]
+    assert spools.next_ready({"a", "c"}).name == "c"  # after "b": the next one round
+    assert spools.next_ready({"a", "c"}).name == "a"

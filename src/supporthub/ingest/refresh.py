@@ -5,9 +5,12 @@
     lock ─▶ due sources ─▶ fetch threads ──batches──▶ spools
                           (full reads: each in a fetch process)
                                                         │
-      one transaction: per source a savepoint ◀─────────┘
-        upsert changed cases, delete tombstones, (full read: remove unseen)
-        a failing source rolls back to its savepoint and keeps its cases
+      one transaction ◀─────────────────────────────────┘
+        per source with cases: a savepoint; upsert changed cases, delete
+          tombstones, (full read: remove unseen); a failing source rolls
+          back to its savepoint and keeps its cases
+        first loads: batch by batch as they come, interleaved; a failing
+          one's cases are deleted (source_writes.py)
       then rewrite the touched aggregated cases, save cursors and states
     commit ─▶ report ─▶ refresh_finished hook
 
@@ -33,14 +36,13 @@ from supporthub.grouping.consolidate import AggregateChanges, KeyPipeline
 from supporthub.ingest import due as _due
 from supporthub.ingest import fetch_process
 from supporthub.ingest.fetch_job import FetchJob
-from supporthub.ingest.prepare import MembershipChanges
 from supporthub.ingest.regroup import apply_aggregate_changes, regroup
-from supporthub.ingest.spool import FetchFailed, Spool, SpoolCancelled, SpoolSet
+from supporthub.ingest.source_writes import Outcome, SourceUndo, SourceWrite
+from supporthub.ingest.spool import Spool, SpoolCancelled, SpoolSet
 from supporthub.kit.adapter import Adapter, SourceConfig
 from supporthub.store import outbox
-from supporthub.store.base import Store, StoreReader, StoreWriter, SyncTracker
+from supporthub.store.base import Store, StoreReader, StoreWriter
 from supporthub.store.conflicts import is_conflict, retry_conflicts
-from supporthub.store.idfilter import IdFilter
 from supporthub.vocabulary import priority
 from supporthub.vocabulary.converter import from_json_dict, to_json_dict
 from supporthub.vocabulary.errors import (
@@ -96,27 +98,6 @@ class Source:
 def report_from_json(data: Mapping[str, Any]) -> RefreshReport:
     """Rebuild a :class:`RefreshReport` from its stored JSON (the converter's reverse)."""
     return from_json_dict(data, RefreshReport)
-
-
-@attrs.define
-class _Outcome:
-    """What writing one source did, before it becomes a report."""
-
-    fetched: int = 0
-    skipped: int = 0
-    written: int = 0
-    deleted: int = 0
-    cursor: str | None = None
-    error: str | None = None
-
-
-class _SourceUndo(Exception):
-    """One source failed inside a writer that cannot undo only its part."""
-
-    def __init__(self, name: str, outcome: _Outcome) -> None:
-        super().__init__(name)
-        self.name = name
-        self.outcome = outcome
 
 
 class Refresher:
@@ -332,7 +313,7 @@ class Refresher:
         full: bool,
         started_at: dt.datetime,
     ) -> RefreshReport:
-        failed: dict[str, _Outcome] = {}
+        failed: dict[str, Outcome] = {}
 
         def attempt() -> RefreshReport:
             while True:
@@ -346,7 +327,7 @@ class Refresher:
                         full=full,
                         started_at=started_at,
                     )
-                except _SourceUndo as undo:
+                except SourceUndo as undo:
                     # A writer without savepoints (Galera, streaming) rolled the
                     # whole refresh back: again, without the source that failed.
                     log.warning("%s failed half-way; the refresh runs again without it", undo.name)
@@ -373,7 +354,7 @@ class Refresher:
         due: list[str],
         states: Mapping[str, SourceState],
         pipeline: KeyPipeline,
-        failed: Mapping[str, _Outcome],
+        failed: Mapping[str, Outcome],
         *,
         trigger: Trigger,
         full: bool,
@@ -382,7 +363,7 @@ class Refresher:
         runnable = [
             name for name in due if self.sources[name].problem is None and name not in failed
         ]
-        outcomes: dict[str, _Outcome] = dict(failed)
+        outcomes: dict[str, Outcome] = dict(failed)
         durations: dict[str, float] = {}
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, len(runnable)), thread_name_prefix="supporthub-fetch"
@@ -400,14 +381,29 @@ class Refresher:
                             diff.moved_cases,
                         )
                     changes = AggregateChanges()
+                    writes = {
+                        name: SourceWrite(
+                            writer,
+                            spools[name],
+                            states.get(name),
+                            full=full,
+                            describe=self._describe,
+                        )
+                        for name in runnable
+                    }
                     pending = set(runnable)
                     while pending:
                         spool = spools.next_ready(pending)
+                        write = writes[spool.name]
+                        # First loads a batch at a time, interleaved; the others whole.
+                        outcome = write.write_next() if write.first_load else write.write_whole()
+                        if outcome is None:
+                            continue
                         pending.discard(spool.name)
-                        outcomes[spool.name] = self._write_source(
-                            writer, spool, states.get(spool.name), full, changes
-                        )
+                        outcomes[spool.name] = outcome
                         durations[spool.name] = time.perf_counter() - clock_start
+                        if outcome.error is None:
+                            changes.merge(write.changes)
                     apply_aggregate_changes(writer, changes, pipeline.version, started_at)
                     # Auto-replies reach the open cases this refresh brings, in its commit.
                     outbox.after_membership_change(
@@ -445,49 +441,6 @@ class Refresher:
                 raise
         return report
 
-    def _write_source(
-        self,
-        writer: StoreWriter,
-        spool: Any,
-        state: SourceState | None,
-        full: bool,
-        changes: AggregateChanges,
-    ) -> _Outcome:
-        outcome = _Outcome(cursor=None if state is None else state.cursor)
-        name = spool.name
-        source_changes = AggregateChanges()
-        tracker = SyncTracker(name)
-        try:
-            with writer.savepoint():
-                full_read = full or state is None or state.cursor is None
-                if not writer.has_cases(name):
-                    tracker.written = IdFilter()  # a first load: nothing to look up
-                elif full_read:
-                    writer.start_full_read(tracker)
-                for batch in spool:
-                    outcome.fetched += batch.fetched
-                    outcome.skipped += batch.skipped
-                    result = writer.write_batch(
-                        batch,
-                        tracker=tracker,
-                        changes=MembershipChanges(source_changes, batch.keys),
-                    )
-                    outcome.written += result.written
-                    outcome.deleted += result.deleted
-                    if batch.cursor is not None:
-                        outcome.cursor = batch.cursor
-                if tracker.track_seen:
-                    outcome.deleted += writer.remove_unseen(
-                        tracker, MembershipChanges(source_changes)
-                    )
-        except FetchFailed as failure:
-            outcome.error = self._describe(name, failure.error)
-            if writer.streaming:
-                raise _SourceUndo(name, outcome) from None
-            return outcome
-        changes.merge(source_changes)
-        return outcome
-
     def _describe(self, name: str, error: BaseException) -> str:
         title = self.sources[name].adapter.title
         if isinstance(error, SupportHubError):
@@ -504,7 +457,7 @@ class Refresher:
     def _report(
         self,
         due: list[str],
-        outcomes: Mapping[str, _Outcome],
+        outcomes: Mapping[str, Outcome],
         durations: Mapping[str, float],
         *,
         trigger: Trigger,
@@ -519,7 +472,7 @@ class Refresher:
                 reports[name] = SourceReport(ok=True, due=False)
                 continue
             problem = source.problem
-            outcome = outcomes.get(name, _Outcome(error=problem))
+            outcome = outcomes.get(name, Outcome(error=problem))
             reports[name] = SourceReport(
                 ok=outcome.error is None,
                 fetched=outcome.fetched,
@@ -543,13 +496,13 @@ class Refresher:
         self,
         writer: StoreWriter,
         due: list[str],
-        outcomes: Mapping[str, _Outcome],
+        outcomes: Mapping[str, Outcome],
         states: Mapping[str, SourceState],
         started_at: dt.datetime,
     ) -> None:
         for name in due:
             previous = states.get(name) or SourceState(name=name)
-            outcome = outcomes.get(name, _Outcome(error=self.sources[name].problem))
+            outcome = outcomes.get(name, Outcome(error=self.sources[name].problem))
             if outcome.error is None:
                 state = attrs.evolve(
                     previous,

@@ -1,8 +1,9 @@
 """Hands batches from the fetch threads to the one writer, in order.
 
-Sources are fetched concurrently but written one after another (each inside
-its own savepoint, so a failing source can be undone alone). While the
-writer works on one source, the others keep fetching: their batches wait
+Sources are fetched concurrently and written by one writer: a source with
+cases stored whole, inside its own savepoint (so a failing source can be
+undone alone), first loads a batch at a time. While the writer works on
+one source, the others keep fetching: their batches wait
 here, up to about 25,000 rows in memory and the rest spilled to a temporary
 file, so memory stays flat however many cases a source sends. A spilled
 batch is in :mod:`.batch_wire`'s form, the one a fetch process sends its
@@ -185,13 +186,21 @@ class SpoolSet:
     def __init__(self, names: list[str]) -> None:
         self._ready = threading.Condition()
         self.spools = {name: Spool(name, self._ready) for name in names}
+        self._last = ""
 
     def next_ready(self, pending: set[str]) -> Spool:
-        """Wait until one of the ``pending`` spools has something; return it."""
+        """Wait until one of the ``pending`` spools has something; return it.
+
+        Round the names: after one spool, the next ready one in name order,
+        so a writer taking a batch at a time drains them all alike.
+        """
         with self._ready:
             while True:
-                for name in sorted(pending):
+                names = sorted(pending)
+                after = [name for name in names if name > self._last]
+                for name in after + names[: len(names) - len(after)]:
                     if self.spools[name].ready:
+                        self._last = name
                         return self.spools[name]
                 self._ready.wait()
 

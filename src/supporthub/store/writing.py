@@ -201,6 +201,11 @@ class SqlWriter(SqlReader):
             is not None
         )
 
+    def drop_cases(self, source: str) -> None:
+        """Delete every case of ``source`` (a first load that failed half-way)."""
+        self.settle()
+        self.connection.execute(sa.delete(cases).where(cases.c.source == source))
+
     # -- cases ----------------------------------------------------------------
 
     def _stored(self, source: str, ids: Sequence[str]) -> dict[str, CaseRow]:
