@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 from typing import Any
 
 import attrs
@@ -29,8 +30,11 @@ from supporthub.grouping.consolidate import (
     display_provider,
     spelling_of,
 )
+from supporthub.ingest.prepare import member_of as prepare_member
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+PROVIDERS = ["Acme Payments", "ACME PAYMENTS INC", " acme-payments", "Globex", None, "---"]
+CODES = ["E-1042", "1042", "AUTH_FAILED", None]
 
 
 def case(
@@ -184,10 +188,58 @@ def test_a_rule_can_extend_the_key() -> None:
     assert sorted(a.case_count for a in groups.values()) == [1, 2]
 
 
-# -- incremental bookkeeping against the from-scratch reference ----------------
+class SourceTagRule(KeyRule):
+    """Like :class:`RegionRule`, but it says what it reads: its keys are remembered."""
 
-PROVIDERS = ["Acme Payments", "ACME PAYMENTS INC", " acme-payments", "Globex", None, "---"]
-CODES = ["E-1042", "1042", "AUTH_FAILED", None]
+    name = "source-tag"
+    applied = 0
+
+    def apply(self, case: Case, key: AggregationKey) -> AggregationKey:
+        type(self).applied += 1
+        return attrs.evolve(key, extra=(("source", case.source),))
+
+    def reads(self) -> frozenset[str]:
+        return frozenset({"source"})
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(PROVIDERS), st.sampled_from(CODES), st.sampled_from(["a", "b"])),
+        max_size=40,
+    ),
+    st.sampled_from(["default", "aliases", "region", "source-tag"]),
+    st.booleans(),
+)
+def test_remembered_keys_are_the_keys_the_rules_make(
+    values: list[tuple[str | None, str | None, str]], rules: str, pickled: bool
+) -> None:
+    pipeline = KeyPipeline(
+        {
+            "default": [DefaultKey()],
+            "aliases": [DefaultKey(), ProviderAliases({"Globex": "Acme Payments"})],
+            "region": [DefaultKey(), RegionRule()],  # reads anything: nothing remembered
+            "source-tag": [DefaultKey(), SourceTagRule()],
+        }[rules]
+    )
+    if pickled:  # as a fetch process gets it
+        pipeline = pickle.loads(pickle.dumps(pipeline))
+    for i, (provider, code, source) in enumerate(values):
+        c = case(str(i), provider, code, source=source)
+        key = pipeline.key_for(c)
+        assert pipeline.keyed(c) == (key, key.id)
+
+
+def test_keys_are_made_once_per_combination_of_what_the_rules_read() -> None:
+    pipeline = KeyPipeline([DefaultKey(), SourceTagRule()])
+    SourceTagRule.applied = 0
+    for i in range(30):
+        pipeline.keyed(case(str(i), ["Acme", "Globex"][i % 2], "1", source=["a", "b", "c"][i % 3]))
+    assert SourceTagRule.applied == 6
+    assert KeyPipeline([DefaultKey(), RegionRule()])._fields is None
+
+
+# -- incremental bookkeeping against the from-scratch reference ----------------
 
 
 @st.composite
@@ -265,3 +317,41 @@ def test_incremental_equals_from_scratch(ops: list[tuple[str, Case | None]], eve
         found = row.to_aggregated_case(expected[agg_id].cases, now=row.first_seen_at)
         lifecycle = {"first_seen_at": None, "lifecycle": None}
         assert attrs.evolve(found, **lifecycle) == expected[agg_id]
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(PROVIDERS),
+            st.sampled_from(CODES),
+            st.booleans(),
+            st.integers(0, 500),
+            st.integers(0, 500),
+        ),
+        max_size=30,
+    ),
+    st.integers(0, 5),
+)
+def test_new_rows_added_at_once_are_their_members_added_one_by_one(
+    values: list[tuple[str | None, str | None, bool, int, int]], removed_first: int
+) -> None:
+    pipeline = KeyPipeline([DefaultKey()])
+    one_by_one, at_once = AggregateChanges(), AggregateChanges()
+    rows, keys = [], {}
+    for i, (provider, code, is_open, created, updated) in enumerate(values):
+        c = case(str(i), provider, code, status=Status.OPEN if is_open else Status.CLOSED,
+                 created=created, updated=updated)  # fmt: skip
+        key, agg_id = pipeline.keyed(c)
+        keys[agg_id] = key
+        rows.append(("banana", c.source_id, agg_id, None, None, is_open, None, provider, code,
+                     c.created_at, c.updated_at, None))  # fmt: skip
+    for changes in (one_by_one, at_once):  # a few removals before: deltas that exist
+        for row in rows[:removed_first]:
+            changes.remove(prepare_member(row))
+    for row in rows:
+        one_by_one.add(prepare_member(row), keys[row[2]], arrived_open=row[5])
+    at_once.add_new(rows, keys)
+    assert at_once._deltas == one_by_one._deltas
+    assert at_once.keys == one_by_one.keys
+    assert at_once.arrivals == one_by_one.arrivals

@@ -15,6 +15,7 @@ import collections
 import datetime as dt
 import functools
 import hashlib
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
 
@@ -24,7 +25,15 @@ import orjson
 from supporthub.grouping.rulesets import RuleSet, rule_set
 from supporthub.vocabulary.errors import ConfigurationError
 from supporthub.vocabulary.models import AggregatedCase, AggregationKey, Case, Status
-from supporthub.vocabulary.rows import AggregateRow
+from supporthub.vocabulary.rows import (
+    AGG_ID,
+    CREATED_AT,
+    IS_OPEN,
+    PROVIDER,
+    UPDATED_AT,
+    AggregateRow,
+    CaseRow,
+)
 
 __all__ = [
     "AggregateChanges",
@@ -62,6 +71,15 @@ class KeyRule(abc.ABC):
         """What configures this rule, for the rule-set version (``""`` if nothing)."""
         return ""
 
+    def reads(self) -> frozenset[str] | None:
+        """The fields of the case :meth:`apply` looks at, besides the key it is given.
+
+        ``None`` (the default): any of them. When every rule of a pipeline
+        names its fields, the pipeline remembers the key of each combination
+        of their values instead of running the rules for every case.
+        """
+        return None
+
     def search_provider_key(self, key: str) -> str:
         """Map a searched provider key the way :meth:`apply` maps a case's."""
         return key
@@ -89,6 +107,9 @@ class DefaultKey(KeyRule):
         return AggregationKey(
             self.rules.provider_key(case.provider), self.rules.error_code_key(case.error_code)
         )
+
+    def reads(self) -> frozenset[str]:
+        return frozenset({"provider", "error_code"})
 
     def for_rule_set(self, rules: RuleSet) -> KeyRule:
         return self if rules == self.rules else DefaultKey(rules)
@@ -135,6 +156,9 @@ class ProviderAliases(KeyRule):
             return attrs.evolve(key, provider_key=self.aliases[key.provider_key])
         return key
 
+    def reads(self) -> frozenset[str]:
+        return frozenset()
+
     def fingerprint(self) -> str:
         return orjson.dumps(self.aliases, option=orjson.OPT_SORT_KEYS).decode()
 
@@ -144,6 +168,21 @@ class ProviderAliases(KeyRule):
     def for_rule_set(self, rules: RuleSet) -> KeyRule:
         # Both sides are keyed by the default rules, so they follow them.
         return self if rules == self.rules else ProviderAliases(self.raw, rules)
+
+
+def _no_fields(case: Case) -> tuple[()]:
+    return ()
+
+
+def _read_fields(rules: Iterable[KeyRule]) -> Callable[[Case], object] | None:
+    """What of a case the rules read (see :meth:`KeyRule.reads`); ``None``: anything."""
+    names: set[str] = set()
+    for rule in rules:
+        fields = rule.reads()
+        if fields is None:
+            return None
+        names |= fields
+    return operator.attrgetter(*sorted(names)) if names else _no_fields
 
 
 class KeyPipeline:
@@ -166,16 +205,23 @@ class KeyPipeline:
         #: The default rule set that builds the key (the current one when a
         #: plug-in replaced the default rule).
         self.rule_set = defaults[0] if defaults else rule_set(None)
+        #: The values of the case fields the key depends on, to remember keys
+        #: by; ``None`` when a rule may look at any field.
+        self._fields = _read_fields(self.rules)
         self._ids: dict[AggregationKey, str] = {}
+        self._keys: dict[object, tuple[AggregationKey, str]] = {}
 
     def __getstate__(self) -> dict[str, object]:
-        # Without the memo: a fetch process gets the rules, and another
-        # thread may be filling the memo while they are pickled.
-        return {name: value for name, value in self.__dict__.items() if name != "_ids"}
+        # Without the memos: a fetch process gets the rules, and another
+        # thread may be filling them while they are pickled.
+        return {
+            name: value for name, value in self.__dict__.items() if name not in {"_ids", "_keys"}
+        }
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._ids = {}
+        self._keys = {}
 
     def under(self, rules: RuleSet) -> KeyPipeline:
         """These rules with the default rule set ``rules`` instead of this one's."""
@@ -197,6 +243,26 @@ class KeyPipeline:
             if len(self._ids) > 200_000:
                 self._ids.clear()
             found = self._ids[key] = key.id
+        return found
+
+    def keyed(self, case: Case) -> tuple[AggregationKey, str]:
+        """The aggregation key of ``case`` and its aggregated case id.
+
+        Remembered by the values of the fields the rules read, when they all
+        say which (:meth:`KeyRule.reads`): the default rules read the
+        provider and the error code, whose combinations repeat a lot.
+        """
+        fields = self._fields
+        if fields is None:
+            key = self.key_for(case)
+            return key, self.id_for(key)
+        values = fields(case)
+        found = self._keys.get(values)
+        if found is None:
+            if len(self._keys) > 200_000:
+                self._keys.clear()
+            key = self.key_for(case)
+            found = self._keys[values] = (key, self.id_for(key))
         return found
 
     def search_provider_key(self, raw: str) -> str | None:
@@ -309,6 +375,37 @@ class AggregateChanges:
             delta.spellings[member.spelling] += 1
         delta.added_min_created = _min(delta.added_min_created, member.created_at)
         delta.added_max_updated = _max(delta.added_max_updated, member.updated_at)
+
+    def add_new(self, rows: Iterable[CaseRow], keys: Mapping[str, AggregationKey]) -> None:
+        """Cases new to the store join their aggregated cases: :meth:`add` of each
+        row's member, arrived open when open.
+
+        One loop over the rows, no :class:`Member` each: it runs for every case of a
+        first load.
+
+        :param keys: the aggregation key of every ``agg_id`` among ``rows``.
+        """
+        deltas = self._deltas
+        known = self.keys
+        for row in rows:
+            agg_id = row[AGG_ID]
+            delta = deltas.get(agg_id)
+            if delta is None:
+                delta = deltas[agg_id] = _Delta()
+            if agg_id not in known:
+                known[agg_id] = keys[agg_id]
+            is_open = bool(row[IS_OPEN])
+            delta.count += 1
+            delta.open += is_open
+            delta.arrived_open += is_open
+            provider = row[PROVIDER]
+            if provider is not None and (spelling := provider.strip()):
+                delta.spellings[spelling] += 1
+            created, updated = row[CREATED_AT], row[UPDATED_AT]
+            if delta.added_min_created is None or created < delta.added_min_created:
+                delta.added_min_created = created
+            if delta.added_max_updated is None or updated > delta.added_max_updated:
+                delta.added_max_updated = updated
 
     def remove(self, member: Member) -> None:
         """A case leaves ``member.agg_id`` (deleted, moved out, or before an update)."""
@@ -455,8 +552,7 @@ def consolidate(cases: Iterable[Case], pipeline: KeyPipeline) -> dict[str, Aggre
     groups: dict[str, list[Case]] = collections.defaultdict(list)
     keys: dict[str, AggregationKey] = {}
     for case in cases:
-        key = pipeline.key_for(case)
-        agg_id = pipeline.id_for(key)
+        key, agg_id = pipeline.keyed(case)
         keys[agg_id] = key
         groups[agg_id].append(case)
     result = {}

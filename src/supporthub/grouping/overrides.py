@@ -99,6 +99,10 @@ class OverrideRule(KeyRule):
             key = self.merges.get(key, key)
         return key
 
+    def reads(self) -> frozenset[str] | None:
+        # A case moved by hand is found by its source and id: a key per case.
+        return None if self.moves else frozenset()
+
     def fingerprint(self) -> str:
         decisions = sorted(
             (o.kind.value, encode_part(o.kind, o.subject), encode_part(o.kind, o.target))

@@ -149,8 +149,7 @@ def plan_regroup(
     left: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
     flows: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for old_id, case in stored:
-        key = pipeline.key_for(case)
-        new_id = pipeline.id_for(key)
+        key, new_id = pipeline.keyed(case)
         totals.setdefault(new_id, _Totals(key)).add(case)
         targets[old_id].add(new_id)
         sources[new_id].add(old_id)

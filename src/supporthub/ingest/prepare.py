@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -80,6 +80,10 @@ class MembershipChanges:
             arrived = arrived and not (before.is_open and before.agg_id == member.agg_id)
         self.changes.add(member, self.keys[new[AGG_ID]], arrived_open=arrived)
 
+    def added(self, rows: Sequence[CaseRow]) -> None:
+        """``rows`` were written where no case was stored (a first load's every row)."""
+        self.changes.add_new(rows, self.keys)
+
     def removed(self, old: CaseRow) -> None:
         """The stored ``old`` was deleted."""
         self.changes.remove(member_of(old))
@@ -132,8 +136,11 @@ def prepare(batch: Batch, source: str, pipeline: KeyPipeline) -> PreparedBatch:
     keys: dict[str, AggregationKey] = {}
     dropped = 0
     for case in batch.cases:
-        key = pipeline.key_for(case)
-        problem = _problem(case, source, key)
+        try:
+            key, agg_id = pipeline.keyed(case)
+        except TypeError:  # orjson: a key part that is not Unicode makes no id
+            key, agg_id = pipeline.key_for(case), ""
+        problem = _problem(case, source, key) or (None if agg_id else "its key is not Unicode")
         if problem is not None:
             dropped += 1
             log.warning("%s: skipped case %s: %s", source, str(case.source_id)[:64], problem)
@@ -141,7 +148,6 @@ def prepare(batch: Batch, source: str, pipeline: KeyPipeline) -> PreparedBatch:
         previous = newest.get(case.source_id)
         if previous is not None and case.updated_at < previous[UPDATED_AT]:
             continue
-        agg_id = pipeline.id_for(key)
         keys[agg_id] = key
         newest[case.source_id] = (
             source,

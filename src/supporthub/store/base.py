@@ -107,6 +107,10 @@ class MembershipLog(Protocol):
         """``new`` was written; it replaced ``old`` (``None``: a new case)."""
         ...
 
+    def added(self, rows: Sequence[CaseRow]) -> None:
+        """``rows`` were written where no case was stored: ``replaced(None, row)`` for each."""
+        ...
+
     def removed(self, old: CaseRow) -> None:
         """The stored case ``old`` was deleted."""
         ...

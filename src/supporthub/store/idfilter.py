@@ -36,9 +36,11 @@ class IdFilter:
     def __init__(self) -> None:
         self._bits = bytearray(_BITS // 8)
 
-    def add_all(self, items: Iterable[str]) -> None:
-        """Remember ``items``."""
+    def remember(self, items: Iterable[str]) -> list[str]:
+        """Remember ``items``; those that may have been given before (all that were,
+        and very few others). One pass: checking, then adding, hashed each id twice."""
         bits = self._bits
+        found = []
         for item in items:
             # Double hashing from one 64-bit hash; str hashes are stable within a process.
             value = hash(item) & _HASH
@@ -46,9 +48,14 @@ class IdFilter:
             first = value & _MASK
             second = (first + step) & _MASK
             third = (second + step) & _MASK
-            bits[first >> 3] |= 1 << (first & 7)
-            bits[second >> 3] |= 1 << (second & 7)
-            bits[third >> 3] |= 1 << (third & 7)
+            a, b, c = first >> 3, second >> 3, third >> 3
+            ma, mb, mc = 1 << (first & 7), 1 << (second & 7), 1 << (third & 7)
+            if bits[a] & ma and bits[b] & mb and bits[c] & mc:
+                found.append(item)
+            bits[a] |= ma
+            bits[b] |= mb
+            bits[c] |= mc
+        return found
 
     def maybe(self, items: Iterable[str]) -> list[str]:
         """The ``items`` that may have been given (all that were, and very few others)."""

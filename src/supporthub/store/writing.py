@@ -231,11 +231,15 @@ class SqlWriter(SqlReader):
         incoming = [row for row in batch.rows if not tracker.deleted_since(row)]
         candidates = [row[SOURCE_ID] for row in incoming] + [i for i, _ in batch.tombstones]
         if tracker.written is not None:
-            candidates = tracker.written.maybe(candidates)
+            # Remembered now, before they are written: a superset is harmless.
+            candidates = tracker.written.remember(candidates)
         stored = self._stored(source, candidates) if candidates else {}
 
         rows: list[CaseRow] = []
-        for row in incoming:
+        if not stored:
+            rows = incoming  # all new: a first load's usual batch
+            changes.added(rows)
+        for row in incoming if stored else ():
             old = stored.get(row[SOURCE_ID])
             if old is not None and (old == row or row[UPDATED_AT] < old[UPDATED_AT]):
                 continue  # unchanged, or an older repeat: the newest stays
@@ -252,8 +256,6 @@ class SqlWriter(SqlReader):
             doomed.append(source_id)
 
         self._write_cases(rows)
-        if tracker.written is not None:
-            tracker.written.add_all(row[SOURCE_ID] for row in rows)
         self._delete_cases(source, doomed)
         if tracker.track_seen:
             self._remember_seen([row[SOURCE_ID] for row in incoming])
