@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 
 from supporthub import StorageError
 from supporthub.store import loaddata, writing
-from supporthub.store.loaddata import TSV_FIELDS, LoadDataReplace, line_function, tsv_field
+from supporthub.store.loaddata import (
+    TSV_FIELDS,
+    LoadDataReplace,
+    line_function,
+    tsv_field,
+    utc_stamps,
+)
 from supporthub.store.schema import aggregated_cases, cases, provider_spellings
 from supporthub.store.sql import SqlStore
 
@@ -80,6 +86,17 @@ def write(store: SqlStore, rows: list[tuple[Any, ...]]) -> None:
         writer._write_cases(rows)
 
 
+def replace_all(store: SqlStore, rows: list[tuple[Any, ...]]) -> None:
+    """The stored cases replaced by ``rows``, through the bulk path where there is one."""
+    with store.writer() as writer:
+        writer.connection.execute(sa.delete(cases))
+        loader = writer._loader()
+        if loader is None:  # SQLite: its own path
+            writer._upsert_cases.execute(writer.connection, rows)
+        else:
+            loader.execute(writer.connection, rows)
+
+
 def uses_load(store: SqlStore) -> bool:
     with store.writer() as writer:
         return writer._loader() is not None
@@ -118,13 +135,7 @@ def test_hostile_text_survives_the_round_trip(store: SqlStore, bulk_always: None
 )
 def test_any_text_round_trips_byte_exact(store: SqlStore, values: list[str | None]) -> None:
     rows = [row(i, value) for i, value in enumerate(values)]
-    with store.writer() as writer:
-        writer.connection.execute(sa.delete(cases))
-        loader = writer._loader()
-        if loader is None:  # SQLite: its own path
-            writer._upsert_cases.execute(writer.connection, rows)
-        else:
-            loader.execute(writer.connection, rows)
+    replace_all(store, rows)
     stored = stored_cases(store)
     for expected in rows:
         assert stored[expected[1]] == expected[:9] + stored[expected[1]][9:11] + expected[11:]
@@ -156,23 +167,99 @@ def test_a_line_is_its_fields_joined(texts: list[str | None], flag: Any, when: A
     assert line_function(cases)(values) == expected
 
 
+def same_lines(text: bytes, expected: str) -> None:
+    """Equal load files: every field, the times as the same moment however written."""
+    got, wanted = text.decode().split("\n"), expected.split("\n")
+    assert len(got) == len(wanted)
+    for line, reference in zip(got, wanted, strict=True):
+        fields, reference_fields = line.split("\t"), reference.split("\t")
+        assert fields[:9] + fields[11:] == reference_fields[:9] + reference_fields[11:]
+        for field, reference_field in zip(fields[9:11], reference_fields[9:11], strict=True):
+            assert dt.datetime.fromisoformat(field) == dt.datetime.fromisoformat(reference_field)
+
+
 @settings(deadline=None)
 @given(
     st.lists(
-        st.lists(
-            st.one_of(st.none(), st.text(), st.sampled_from(["\\N", "a\\", "\t", "\\\\N"])),
-            min_size=8,
-            max_size=8,
+        st.tuples(
+            st.lists(
+                st.one_of(st.none(), st.text(), st.sampled_from(["\\N", "a\\", "\t", "\\\\N"])),
+                min_size=8,
+                max_size=8,
+            ),
+            st.datetimes(min_value=dt.datetime(1000, 1, 2), timezones=st.just(dt.UTC)),
         ),
         max_size=5,
-    )
+    ),
+    st.one_of(
+        st.none(),
+        st.datetimes(min_value=dt.datetime(1000, 1, 2), timezones=st.timezones()),
+    ),
 )
-def test_a_batch_is_its_lines_joined(texts: list[list[str | None]]) -> None:
-    """The batch's text, unescaped when nothing needs it, is the escaped lines' text."""
-    rows = [(*t[:5], True, *t[5:], WHEN, WHEN, "u") for t in texts]
+def test_a_batch_is_its_lines_joined(
+    texts: list[tuple[list[str | None], dt.datetime]], other: dt.datetime | None
+) -> None:
+    """The batch's text, unescaped when nothing needs it and its times written at
+    once when all are UTC, is the escaped lines' text."""
+    rows = [
+        (*t[:5], True, *t[5:], when, when + dt.timedelta(microseconds=7), "u") for t, when in texts
+    ]
+    if rows and other is not None:  # one time in another zone: written one by one
+        rows[-1] = (*rows[-1][:10], other, "u")
     line = line_function(cases)
     loader = LoadDataReplace(cases, ("source", "source_id"))
-    assert loader.text(rows) == "".join(line(r) for r in rows).encode()
+    same_lines(loader.text(rows), "".join(line(r) for r in rows))
+
+
+def test_times_are_written_at_once_only_when_all_are_aware_utc() -> None:
+    utc = [WHEN, WHEN.replace(microsecond=0), dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)]
+    assert utc_stamps(utc) == [
+        "2026-11-20T10:02:11.123456Z", "2026-11-20T10:02:11Z", "9999-12-31T23:59:59Z"
+    ]  # fmt: skip
+    paris = dt.timezone(dt.timedelta(hours=1))
+    for stranger in (None, WHEN.replace(tzinfo=None), WHEN.astimezone(paris), "2026", 1):
+        assert utc_stamps([*utc, stranger]) is None
+    naive = (
+        "b",
+        "1",
+        "a" * 32,
+        None,
+        None,
+        True,
+        None,
+        None,
+        None,
+        WHEN.replace(tzinfo=None),
+        WHEN,
+        None,
+    )
+    with pytest.raises(ValueError, match="naive"):
+        LoadDataReplace(cases, ("source", "source_id")).text([naive])
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=dt.datetime(1000, 1, 2),
+            max_value=dt.datetime(9999, 12, 30),
+            timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=-7))]),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_time_round_trips_exact(store: SqlStore, moments: list[dt.datetime]) -> None:
+    rows = [
+        ("banana", str(i), "a" * 32, None, None, True, None, None, None, when, when, None)
+        for i, when in enumerate(moments)
+    ]
+    replace_all(store, rows)
+    stored = stored_cases(store)
+    for i, when in enumerate(moments):
+        assert stored[str(i)][9] == stored[str(i)][10] == when.astimezone(dt.UTC)
 
 
 def test_a_load_failing_half_way_leaves_the_previous_data(

@@ -63,6 +63,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from pymysql import err as pymysql_err
 from pymysql.connections import LoadLocalPacketWrapper, MySQLResult
@@ -81,8 +82,10 @@ __all__ = [
     "line_function",
     "load_data_refusal",
     "send_from_memory",
+    "stamped_lines_function",
     "tell_once",
     "tsv_field",
+    "utc_stamps",
 ]
 
 log = logging.getLogger("supporthub.store")
@@ -103,6 +106,8 @@ _LOAD_NAME = "supporthub-rows.tsv"
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\\0"})
 _SPECIAL = re.compile(r"[\\\t\n\r\x00]")
+_STAMP_ENCODER = msgspec.json.Encoder()
+_STAMP_TEXTS = msgspec.json.Decoder(list[str])
 _RECORDS = re.compile(rb"Records:\s*(\d+)\s+Deleted:\s*\d+\s+Skipped:\s*(\d+)")
 #: Reasons already logged by this process: one line each, not one per refresh.
 _told: set[str] = set()
@@ -130,11 +135,50 @@ def line_function(table: sa.Table, *, escape: bool = True) -> Callable[[Sequence
         only for text without a special character (see
         :meth:`LoadDataReplace.text`).
     """
+    line: Callable[[Sequence[Any]], str] = _compiled(
+        table, "line", _fields(table, escape=escape, stamped=False)
+    )
+    return line
+
+
+def stamped_lines_function(table: sa.Table) -> Callable[..., list[str]]:
+    """Like :func:`line_function` (``escape=False``), for many rows at once, with
+    the times already written: ``lines(rows, *stamps)``, one list of texts per
+    time column of ``table`` in column order (see :func:`utc_stamps`)."""
+    fields = _fields(table, escape=False, stamped=True)
+    stamps = [f"t{i}" for i, c in enumerate(table.columns) if isinstance(c.type, UTCDateTime)]
+    lines: Callable[..., list[str]] = _compiled(table, "lines", fields, stamps)
+    return lines
+
+
+def utc_stamps(values: list[Any]) -> list[str] | None:
+    """The load file's text of many aware UTC datetimes, at C speed (msgspec).
+
+    ``None`` when one of them is not an aware UTC datetime (a ``None``, a naive
+    or other-zoned time): the caller writes them one by one, as
+    :func:`line_function` does. RFC 3339 with its ``Z`` cut off, which MariaDB
+    reads as it reads ``YYYY-MM-DD hh:mm:ss.ffffff``: writing two times a row
+    in Python was three quarters of a line's cost.
+    """
+    try:
+        texts = _STAMP_TEXTS.decode(_STAMP_ENCODER.encode(values))
+    except (TypeError, msgspec.MsgspecError):
+        return None
+    # "Z" marks UTC and appears nowhere else in these texts.
+    if "".join(texts).count("Z") != len(texts):
+        return None
+    return texts
+
+
+def _fields(table: sa.Table, *, escape: bool, stamped: bool) -> list[str]:
     fields = []
     for i, column in enumerate(table.columns):
         v = f"r[{i}]"
         kind = column.type
         if isinstance(kind, UTCDateTime):
+            if stamped:  # never NULL: utc_stamps() would have said no
+                fields.append(f"{{t{i}[:-1]}}")
+                continue
             iso = f"{v}.isoformat(' ', 'microseconds')[:-6]"
             formatted = f"({iso} if {v}.tzinfo is UTC else moment({v}))"
         elif isinstance(kind, sa.Boolean):
@@ -146,7 +190,19 @@ def line_function(table: sa.Table, *, escape: bool = True) -> Callable[[Sequence
         else:
             raise TypeError(f"no load-file formatter for column {column.name} of type {kind!r}")
         fields.append(f"{{NULL if {v} is None else {formatted}}}")
-    source = 'def line(r):\n    return f"' + "\\t".join(fields) + '\\n"\n'
+    return fields
+
+
+def _compiled(table: sa.Table, name: str, fields: list[str], stamps: Sequence[str] = ()) -> Any:
+    line = 'f"' + "\\t".join(fields) + '\\n"'
+    if name == "line":
+        source = f"def line(r):\n    return {line}\n"
+    else:
+        columns = ", ".join(f"{t}s" for t in stamps)  # t9s: the texts of column 9
+        each = ", ".join(["r", *stamps])
+        source = (
+            f"def lines(rows, {columns}):\n    return [{line} for {each} in zip(rows, {columns})]\n"
+        )
     namespace: dict[str, Any] = {
         "NULL": "\\N",
         "UTC": dt.UTC,
@@ -154,9 +210,8 @@ def line_function(table: sa.Table, *, escape: bool = True) -> Callable[[Sequence
         "ESCAPES": _ESCAPES,
         "special": _SPECIAL.search,
     }
-    exec(compile(source, f"<load line of {table.name}>", "exec"), namespace)  # noqa: S102
-    line: Callable[[Sequence[Any]], str] = namespace["line"]
-    return line
+    exec(compile(source, f"<load {name} of {table.name}>", "exec"), namespace)  # noqa: S102
+    return namespace[name]
 
 
 @contextlib.contextmanager
@@ -320,6 +375,10 @@ class LoadDataReplace(BulkInsert):
         self._width = len(self._columns)
         self._line = line_function(table)
         self._raw_line = line_function(table, escape=False)
+        self._stamped_lines = stamped_lines_function(table)
+        self._stamp_columns = [
+            i for i, column in enumerate(table.columns) if isinstance(column.type, UTCDateTime)
+        ]
         self._pending: PendingLoad | None = None
         #: Whether batches are gathered into larger loads: not in a process
         #: started with ``nice``, whose loads leave the server pauses for readers.
@@ -352,8 +411,7 @@ class LoadDataReplace(BulkInsert):
         width = self._width
         if any(len(row) != width for row in rows):
             raise ValueError(f"a row of {self._table} without {width} values")
-        raw = self._raw_line
-        text = "".join([raw(row) for row in rows])
+        text = "".join(self._unescaped_lines(rows))
         if (
             text.count("\t") != (width - 1) * len(rows)
             or text.count("\n") != len(rows)
@@ -364,6 +422,19 @@ class LoadDataReplace(BulkInsert):
             line = self._line
             text = "".join([line(row) for row in rows])
         return text.encode()
+
+    def _unescaped_lines(self, rows: Sequence[Sequence[Any]]) -> list[str]:
+        """The rows' lines without escaping, their times written all at once when
+        they are all aware UTC (:func:`utc_stamps`), else one by one."""
+        columns = self._stamp_columns
+        stamps = utc_stamps([row[i] for i in columns for row in rows]) if columns else None
+        if stamps is None:
+            raw = self._raw_line
+            return [raw(row) for row in rows]
+        n = len(rows)
+        return self._stamped_lines(
+            rows, *(stamps[k * n : (k + 1) * n] for k in range(len(columns)))
+        )
 
     def execute(self, connection: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Load ``rows``: gathered with the batches before, then sent in a load that
