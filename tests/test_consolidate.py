@@ -22,6 +22,7 @@ from supporthub import (
     Status,
     consolidate,
 )
+from supporthub.grouping import consolidate as consolidate_module
 from supporthub.grouping.consolidate import (
     AggregateChanges,
     AggregateRow,
@@ -355,3 +356,13 @@ def test_new_rows_added_at_once_are_their_members_added_one_by_one(
     assert at_once._deltas == one_by_one._deltas
     assert at_once.keys == one_by_one.keys
     assert at_once.arrivals == one_by_one.arrivals
+
+
+def test_a_full_memory_of_keys_starts_afresh_and_stays_right(monkeypatch: Any) -> None:
+    monkeypatch.setattr(consolidate_module, "_KEYS_REMEMBERED", 4)
+    pipeline = KeyPipeline([DefaultKey(), SourceTagRule()])
+    for i in range(30):
+        c = case(str(i), ["Acme", "Globex"][i % 2], "1", source=["a", "b", "c"][i % 3])
+        key = pipeline.key_for(c)
+        assert pipeline.keyed(c) == (key, key.id)
+        assert len(pipeline._keys) <= 4
