@@ -7,6 +7,8 @@ configuration error, 3 the database failed, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -168,6 +170,11 @@ def _print_report(report: RefreshReport) -> None:
 def _refresh(settings: Settings, args: argparse.Namespace) -> int:
     from supporthub.hub import Hub  # noqa: PLC0415 - keeps `supporthub --help` fast
 
+    # When the process ends after a refresh, its last garbage collection would
+    # walk every object the imports made, for nothing: 0.05-0.1 s of a first
+    # refresh's wall time (docs/performance.md). The hub is closed by then and
+    # logging flushed by its own exit handler; the OS takes the rest.
+    atexit.register(gc.freeze)
     with Hub(settings) as hub:
         try:
             report = hub.refresh(force=args.force, full=args.full)
