@@ -171,9 +171,10 @@ class ProviderAliases(KeyRule):
 
 
 #: Keys a pipeline remembers (by the values the rules read) before it starts
-#: afresh: about 10 MB. The simulators' 100,000 cases a source have 16,000
-#: spellings of provider and error code, in 550 aggregated cases.
-_KEYS_REMEMBERED = 20_000
+#: afresh: about 5 MB, in each fetch process. The simulators' 100,000 cases a
+#: source have about 8,000 spellings of provider and error code, in 550
+#: aggregated cases; the hot ones are back soon after a fresh start.
+_KEYS_REMEMBERED = 10_000
 
 
 def _no_fields(case: Case) -> tuple[()]:
