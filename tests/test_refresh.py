@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -547,6 +548,32 @@ def test_a_first_load_is_written_while_another_source_still_fetches(
     assert len(source_rows(hub, "waiting")) == 9 and len(source_rows(hub, "other")) == 9
     consistent(hub)
     plugin_manager.unregister(name="waiting")
+    plugin_manager.unregister(name="other")
+
+
+def test_a_refresh_started_with_nice_writes_first_loads_one_after_the_other(
+    make_hub, fake_crm, plugin_manager, tmp_path, monkeypatch, small_loads
+) -> None:
+    plugin_manager.register(OtherPlugin(), name="other")
+    for i in range(9):
+        fake_crm.put(str(i), provider="Fake", error_code="1")
+    env = other_crm(fake_crm, tmp_path, 9)
+    # Both send a batch every 0.05 s: taken as they come, they would alternate.
+    env |= {"SUPPORTHUB_FAKE_DELAY": "0.05", "SUPPORTHUB_OTHER_DELAY": "0.05"}
+    written: list[str] = []
+    original = writing.SqlWriter.write_batch
+
+    def spy(self: Any, batch: Any, **kwargs: Any) -> Any:
+        written.append(kwargs["tracker"].source)
+        return original(self, batch, **kwargs)
+
+    monkeypatch.setattr(writing.SqlWriter, "write_batch", spy)
+    monkeypatch.setattr(supporthub.ingest.refresh.priority, "niced", lambda: True)
+    report = make_hub(**env).refresh(force=True)
+
+    assert report.ok
+    assert sorted(written) == ["fake"] * 4 + ["other"] * 4
+    assert sum(a != b for a, b in itertools.pairwise(written)) == 1  # one whole, then the other
     plugin_manager.unregister(name="other")
 
 

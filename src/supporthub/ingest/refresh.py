@@ -9,8 +9,8 @@
         per source with cases: a savepoint; upsert changed cases, delete
           tombstones, (full read: remove unseen); a failing source rolls
           back to its savepoint and keeps its cases
-        first loads: batch by batch as they come, interleaved; a failing
-          one's cases are deleted (source_writes.py)
+        first loads: batch by batch as they come, interleaved (not when
+          niced); a failing one's cases are deleted (source_writes.py)
       then rewrite the touched aggregated cases, save cursors and states
     commit ─▶ report ─▶ refresh_finished hook
 
@@ -391,12 +391,18 @@ class Refresher:
                         )
                         for name in runnable
                     }
+                    # First loads a batch at a time, interleaved, so that the server
+                    # is never idle; not in a refresh started with nice, whose
+                    # pauses are the readers' (docs/performance.md).
+                    interleave = not priority.niced()
                     pending = set(runnable)
                     while pending:
                         spool = spools.next_ready(pending)
                         write = writes[spool.name]
-                        # First loads a batch at a time, interleaved; the others whole.
-                        outcome = write.write_next() if write.first_load else write.write_whole()
+                        if write.first_load and interleave:
+                            outcome = write.write_next()
+                        else:
+                            outcome = write.write_whole()
                         if outcome is None:
                             continue
                         pending.discard(spool.name)

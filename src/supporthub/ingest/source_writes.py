@@ -9,7 +9,9 @@ one writer never waits on one CRM while another's pages pile up in their
 spool: in a first refresh of two sources of 100,000 cases each, the
 second source's batches were written only after the slower fetch had
 ended, a second after the faster one. A first load writes nothing but its
-own cases, so one that fails half-way is undone by deleting them.
+own cases, so one that fails half-way is undone by deleting them. A
+refresh started with ``nice`` writes first loads whole too: the pauses of
+the server while the writer waits on a fetch are the readers'.
 
 Where the writer cannot undo a part (Galera, streaming: no savepoints) a
 source that fails half-way raises :class:`SourceUndo`, and the refresh
