@@ -191,8 +191,8 @@ class SpoolSet:
     def next_ready(self, pending: set[str]) -> Spool:
         """Wait until one of the ``pending`` spools has something; return it.
 
-        Round the names: after one spool, the next ready one in name order,
-        so a writer taking a batch at a time drains them all alike.
+        In turn: after one spool, the next ready one in name order, so that
+        a writer taking a batch at a time drains them all alike.
         """
         with self._ready:
             while True:

@@ -37,8 +37,9 @@ class IdFilter:
         self._bits = bytearray(_BITS // 8)
 
     def remember(self, items: Iterable[str]) -> list[str]:
-        """Remember ``items``; those that may have been given before (all that were,
-        and very few others). One pass: checking, then adding, hashed each id twice."""
+        """Remember ``items``; return those that may have been given before (all
+        that were, and very few others). One pass: each id hashed once, its bits
+        checked, then set."""
         bits = self._bits
         found = []
         for item in items:
