@@ -236,15 +236,16 @@ class SqlWriter(SqlReader):
         stored = self._stored(source, candidates) if candidates else {}
 
         rows: list[CaseRow] = []
-        if not stored:
+        if stored:
+            for row in incoming:
+                old = stored.get(row[SOURCE_ID])
+                if old is not None and (old == row or row[UPDATED_AT] < old[UPDATED_AT]):
+                    continue  # unchanged, or an older repeat: the newest stays
+                changes.replaced(old, row)
+                rows.append(row)
+        else:
             rows = incoming  # all new: a first load's usual batch
             changes.added(rows)
-        for row in incoming if stored else ():
-            old = stored.get(row[SOURCE_ID])
-            if old is not None and (old == row or row[UPDATED_AT] < old[UPDATED_AT]):
-                continue  # unchanged, or an older repeat: the newest stays
-            changes.replaced(old, row)
-            rows.append(row)
 
         doomed: list[str] = []
         for source_id, deleted_at in batch.tombstones:
