@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Any
 
 from supporthub import SearchQuery
@@ -103,7 +105,6 @@ def test_the_version_probe_survives_a_dropped_connection(make_hub: Any, fake_crm
 
 def test_one_builder_per_answer_the_others_wait_for_it() -> None:
     import threading
-    import time
 
     cache = AnswerCache()
     order: list[str] = []
@@ -133,7 +134,6 @@ def test_one_builder_per_answer_the_others_wait_for_it() -> None:
 
 
 def test_a_waiting_builder_gives_up_after_a_while() -> None:
-    import time
 
     cache = AnswerCache()
     cache.max_wait_seconds = 0.05
@@ -165,3 +165,139 @@ def test_many_asking_at_once_build_the_answer_once(make_hub: Any, fake_crm: Any)
         answers = set(pool.map(lambda _: b"".join(hub.iter_json(question)), range(6)))
     assert len(answers) == 1
     assert len(built) == 1
+
+
+# -- renewed before the minute turns (query/answer_renewal.py) ---------------------
+
+
+#: A turn of the minute the tests below renew answers for.
+TURN = dt.datetime(2026, 12, 6, 12, 1, tzinfo=dt.UTC)
+
+
+def _iso(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hub_before_the_turn(
+    make_hub: Any, fake_crm: Any, seconds: float, **record: Any
+) -> tuple[Any, list[Any]]:
+    """A hub whose clock (``now[0]``, changeable) reads ``seconds`` before
+    :data:`TURN`, refreshed with one Acme case (``record``: more fields)."""
+    now = [TURN - dt.timedelta(seconds=seconds)]
+    hub = make_hub(clock=lambda: now[0])
+    fake_crm.put("1", provider="Acme", error_code="E1", **record)
+    hub.refresh(force=True)
+    return hub, now
+
+
+def test_the_next_minutes_answer_is_built_before_the_minute_turns(
+    make_hub: Any, fake_crm: Any
+) -> None:
+    turn = TURN
+    # Recent (created in the last 24 hours) before the turn, not after it.
+    born = _iso(turn - dt.timedelta(hours=24, seconds=3))
+    hub, now = _hub_before_the_turn(make_hub, fake_crm, 8, created_at=born, updated_at=born)
+    question = SearchQuery(limit=10, cases_limit=0)
+    before = b"".join(hub.iter_json(question))
+    assert b'"recentCaseCount":1' in before
+    agg_id = hub.all().aggregated_cases[0].id
+    one = b"".join(hub.iter_aggregated_case_json(agg_id, cases_limit=5))
+    assert b'"recentCaseCount":1' in one
+
+    renewer = hub.answer_renewer()
+    assert renewer.renew_for(turn) == 2  # both questions asked in this minute
+    assert renewer.renew_for(turn) == 0  # kept already
+
+    now[0] = turn + dt.timedelta(seconds=2)
+    kept = hub.kept_json(question)
+    assert kept is not None and b'"recentCaseCount":0' in kept
+    kept_one = hub.kept_aggregated_case_json(agg_id, cases_limit=5)
+    assert kept_one is not None and b'"recentCaseCount":0' in kept_one
+    # What the first reader of the new minute would have built.
+    other = make_hub(clock=lambda: now[0])
+    assert b"".join(other.iter_json(question)) == kept
+    assert b"".join(other.iter_aggregated_case_json(agg_id, cases_limit=5)) == kept_one
+
+
+def test_only_the_questions_asked_in_the_minute_before_are_renewed(
+    make_hub: Any, fake_crm: Any
+) -> None:
+    turn = TURN
+    hub, now = _hub_before_the_turn(make_hub, fake_crm, 75)
+    old, new = SearchQuery(limit=10, cases_limit=0), SearchQuery(limit=5, cases_limit=0)
+    b"".join(hub.iter_json(old))  # asked in the minute before last
+    now[0] = turn - dt.timedelta(seconds=5)
+    b"".join(hub.iter_json(new))
+    assert hub.answer_renewer().renew_for(turn) == 1
+    now[0] = turn
+    assert hub.kept_json(new) is not None
+    assert hub.kept_json(old) is None
+    # Unbounded answers are never kept, so never renewed: only `new` (asked at the turn).
+    now[0] = turn + dt.timedelta(seconds=50)
+    b"".join(hub.iter_json(SearchQuery(limit=10)))
+    assert hub.answer_renewer().renew_for(turn + dt.timedelta(minutes=1)) == 1
+
+
+def test_a_write_after_the_renewal_is_not_hidden_by_it(make_hub: Any, fake_crm: Any) -> None:
+    turn = TURN
+    hub, now = _hub_before_the_turn(make_hub, fake_crm, 5)
+    question = SearchQuery(limit=10, cases_limit=0)
+    b"".join(hub.iter_json(question))
+    renewer = hub.answer_renewer()
+    assert renewer.renew_for(turn) == 1
+    agg_id = hub.all().aggregated_cases[0].id
+    make_hub().update_work(agg_id, owner="ann", by="ann")  # another process writes
+    now[0] = turn + dt.timedelta(seconds=1)
+    assert hub.kept_json(question) is None
+    assert b'"ann"' in b"".join(hub.iter_json(question))
+    # Asked again under the new tokens: the renewal's next pass renews that one.
+    assert renewer.renew_for(turn + dt.timedelta(minutes=1)) == 1
+
+
+def test_the_renewer_goes_on_past_a_failing_question_and_stops_at_its_deadline() -> None:
+    from supporthub.query.answer_renewal import AnswerRenewer, AskedQuestions
+
+    turn = TURN
+    asked = AskedQuestions(limit=3)
+    for i, question in enumerate(["a", "b", "c", "d"]):
+        asked.note(question, turn - dt.timedelta(seconds=40 - i))
+    assert asked.since(turn - dt.timedelta(minutes=1)) == ["d", "c", "b"]  # "a" dropped
+    renewed: list[tuple[Any, Any]] = []
+
+    def renew(question: Any, at: Any) -> bool:
+        if question == "c":
+            raise RuntimeError("the database went away")
+        renewed.append((question, at))
+        return True
+
+    renewer = AnswerRenewer(asked, renew, lambda: turn)
+    assert renewer.renew_for(turn) == 2
+    assert renewed == [("d", turn), ("b", turn)]  # most recently asked first
+    assert renewer.renew_for(turn, deadline=time.monotonic() - 1) == 0
+
+
+def test_the_renewer_thread_renews_in_the_last_seconds_of_the_minute() -> None:
+    import threading
+
+    from supporthub.query.answer_renewal import AnswerRenewer, AskedQuestions
+
+    turn = TURN
+    asked = AskedQuestions()
+    asked.note("q", turn - dt.timedelta(seconds=30))
+    called = threading.Event()
+    seen: list[Any] = []
+
+    def renew(question: Any, at: Any) -> bool:
+        seen.append((question, at))
+        called.set()
+        return False
+
+    # Two seconds before the turn: inside the lead, so it renews at once.
+    renewer = AnswerRenewer(asked, renew, lambda: turn - dt.timedelta(seconds=2))
+    renewer.start()
+    try:
+        assert called.wait(10)
+    finally:
+        renewer.stop()
+    assert seen[0] == ("q", turn)
+    assert not any(t.name == "supporthub-answer-renewal" for t in threading.enumerate())

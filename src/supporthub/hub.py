@@ -11,7 +11,7 @@ import itertools
 import threading
 import time
 import warnings
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -33,6 +33,7 @@ from supporthub.ingest.refresh import Clock, Refresher, Source, TransportFactory
 from supporthub.ingest.regroup import regroup
 from supporthub.kit.adapter import ReplyStatus
 from supporthub.query.answer_cache import AnswerCache
+from supporthub.query.answer_renewal import AnswerRenewer, AskedQuestions, minute_of
 from supporthub.query.listing import (
     MAX_CASES_LIMIT,
     CasePosition,
@@ -156,6 +157,8 @@ class Hub:
         self._schema_lock = threading.Lock()
         #: Bounded answers by data version: a repeated list view costs one query.
         self._answers = AnswerCache()
+        #: The questions with kept answers asked lately: what a renewer renews.
+        self._asked = AskedQuestions()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **kwargs: Any) -> Hub:
@@ -510,17 +513,19 @@ class Hub:
                 )
                 yield aggregated, members
 
-    def _answer_key(self, reader: StoreReader, *parts: Any) -> tuple[Any, ...] | None:
+    def _answer_key(
+        self, reader: StoreReader, parts: tuple[Any, ...], now: dt.datetime
+    ) -> tuple[Any, ...] | None:
         """What a kept answer is kept by: both data tokens and the minute (it moves with time)."""
-        return self._key_at(reader.data_version(), reader.work_version(), parts)
+        return self._key_at(reader.data_version(), reader.work_version(), parts, now)
 
+    @staticmethod
     def _key_at(
-        self, version: str | None, work_version: str | None, parts: tuple[Any, ...]
+        version: str | None, work_version: str | None, parts: tuple[Any, ...], now: dt.datetime
     ) -> tuple[Any, ...] | None:
         if version is None:
             return None
-        minute = self.clock().replace(second=0, microsecond=0)
-        return (*parts, version, work_version, minute)
+        return (*parts, version, work_version, minute_of(now))
 
     def list_tokens(self) -> tuple[str | None, str | None]:
         """The data tokens a list view reads now: what kept answers are checked against.
@@ -532,8 +537,12 @@ class Hub:
         return self.store.list_versions()
 
     def _kept(self, tokens: tuple[str | None, str | None] | None, *parts: Any) -> bytes | None:
-        key = self._key_at(*(tokens or self.list_tokens()), parts)
-        return None if key is None else self._answers.get(key)
+        now = self.clock()
+        key = self._key_at(*(tokens or self.list_tokens()), parts, now)
+        answer = None if key is None else self._answers.get(key)
+        if answer is not None:
+            self._asked.note(parts, now)
+        return answer
 
     def kept_json(
         self, search: SearchQuery, tokens: tuple[str | None, str | None] | None = None
@@ -570,6 +579,30 @@ class Hub:
         cases_limit, cases_cursor = checked_case_paging(cases_limit, cases_cursor)
         return self._kept(tokens, "aggregated", agg_id, cases_limit, cases_cursor)
 
+    def answer_renewer(self) -> AnswerRenewer:
+        """A renewer of the kept answers, for a process serving list views (the service).
+
+        Started, it builds in the last seconds of each minute the next
+        minute's answers to the questions asked in this one, so that no
+        reader waits for the minute to turn (:mod:`supporthub.query.answer_renewal`).
+        Stop it before closing the hub.
+        """
+        return AnswerRenewer(self._asked, self._renew_answer, self.clock)
+
+    def _renew_answer(self, question: Hashable, at: dt.datetime) -> bool:
+        """Build and keep the answer to ``question`` as of ``at``; ``False``: kept already."""
+        parts: tuple[Any, ...] = question  # type: ignore[assignment]
+        key = self._key_at(*self.list_tokens(), parts, at)
+        if key is None or self._answers.get(key) is not None:
+            return False
+        if parts[0] == "aggregated":
+            chunks = self._aggregated_json(parts, at, asked=False)
+        else:
+            chunks = self._listing_json(parts, self._query(parts[1]), at, asked=False)
+        for _ in chunks:  # kept as it goes through
+            pass
+        return True
+
     def page(self, query: Query | SearchQuery) -> Page:
         """Run a query; the answer is held in memory (see :meth:`iter_json`).
 
@@ -594,12 +627,19 @@ class Hub:
         """
         self._ready()
         # Kept by the question as asked when there is one (see kept_json).
-        asked = ("search", query) if isinstance(query, SearchQuery) else None
-        query = self._query(query)
+        parts = ("search", query) if isinstance(query, SearchQuery) else ("listing", query)
+        yield from self._listing_json(parts, self._query(query), self.clock(), asked=True)
+
+    def _listing_json(
+        self, parts: tuple[Any, ...], query: Query, now: dt.datetime, *, asked: bool
+    ) -> Iterator[bytes]:
+        """:meth:`iter_json` as of ``now``; ``asked``: by a reader (noted for renewal)."""
         with self.store.list_reader() as reader:
             # A page with a casesLimit is bounded: kept for its data version.
             bounded = query.limit is not None and query.cases_limit is not None
-            key = self._answer_key(reader, *(asked or ("listing", query))) if bounded else None
+            key = self._answer_key(reader, parts, now) if bounded else None
+            if key is not None and asked:
+                self._asked.note(parts, now)
             if key is not None and (answer := self._answers.get(key)) is not None:
                 yield answer
                 return
@@ -607,7 +647,7 @@ class Hub:
                 if key is not None and (answer := self._answers.get(key)) is not None:
                     yield answer  # built meanwhile by the one we waited for
                     return
-                items, total, next_cursor = self._listing(reader, query, self.clock())
+                items, total, next_cursor = self._listing(reader, query, now)
                 chunks = iter_listing_json(
                     items, total=total, next_cursor=next_cursor, refreshed_at=reader.refreshed_at()
                 )
@@ -663,15 +703,16 @@ class Hub:
         after = None if cursor is None else codec.decode_cases(cursor, agg_id)
         with self.store.list_reader() as reader:
             row = _existing(reader, agg_id)
-            return self._cases_page(reader, row, codec, limit, after)
+            return self._cases_page(reader, row, codec, limit, after, self.clock())
 
-    def _cases_page(
+    def _cases_page(  # noqa: PLR0917 - one page as of one moment
         self,
         reader: StoreReader,
         row: AggregateRow,
         codec: CursorCodec,
         limit: int,
         after: CasePosition | None,
+        now: dt.datetime,
     ) -> CasesPage:
         start = None if after is None else (after.updated_at, after.source, after.source_id)
         # One case more than asked tells whether another page follows.
@@ -683,7 +724,7 @@ class Hub:
             next_cursor = codec.encode_cases(
                 CasePosition(row.id, last.updated_at, last.source, last.source_id)
             )
-        ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
+        ((aggregated, _),) = self._views(reader, [row], 0, now)
         return CasesPage(attrs.evolve(aggregated, cases=tuple(members)), next_cursor)
 
     def iter_aggregated_case_json(
@@ -704,10 +745,20 @@ class Hub:
         """
         cases_limit, cases_cursor = checked_case_paging(cases_limit, cases_cursor)
         self._ready()
+        parts = ("aggregated", agg_id, cases_limit, cases_cursor)
+        yield from self._aggregated_json(parts, self.clock(), asked=True)
+
+    def _aggregated_json(
+        self, parts: tuple[Any, ...], now: dt.datetime, *, asked: bool
+    ) -> Iterator[bytes]:
+        """:meth:`iter_aggregated_case_json` as of ``now`` (``parts``: its checked arguments)."""
+        _, agg_id, cases_limit, cases_cursor = parts
         codec = self._codec()
         after = None if cases_cursor is None else codec.decode_cases(cases_cursor, agg_id)
         with self.store.list_reader() as reader:
-            key = self._answer_key(reader, "aggregated", agg_id, cases_limit, cases_cursor)
+            key = self._answer_key(reader, parts, now)
+            if key is not None and asked:
+                self._asked.note(parts, now)
             if key is not None and (answer := self._answers.get(key)) is not None:
                 yield answer
                 return
@@ -715,26 +766,27 @@ class Hub:
                 if key is not None and (answer := self._answers.get(key)) is not None:
                     yield answer  # built meanwhile by the one we waited for
                     return
-                chunks = self._aggregated_chunks(reader, agg_id, codec, cases_limit, after)
+                chunks = self._aggregated_chunks(reader, agg_id, codec, cases_limit, after, now)
                 yield from chunks if key is None else self._answers.through(key, chunks)
 
-    def _aggregated_chunks(
+    def _aggregated_chunks(  # noqa: PLR0917 - one answer as of one moment
         self,
         reader: StoreReader,
         agg_id: str,
         codec: CursorCodec,
         cases_limit: int | None,
         after: CasePosition | None,
+        now: dt.datetime,
     ) -> Iterator[bytes]:
         row = _existing(reader, agg_id)
         if cases_limit is not None:
-            page = self._cases_page(reader, row, codec, cases_limit, after)
+            page = self._cases_page(reader, row, codec, cases_limit, after, now)
             return iter_aggregated_json(
                 page.aggregated_case,
                 page.aggregated_case.cases,
                 extra={"nextCasesCursor": page.next_cases_cursor},
             )
-        ((aggregated, _),) = self._views(reader, [row], 0, self.clock())
+        ((aggregated, _),) = self._views(reader, [row], 0, now)
         start = None if after is None else (after.updated_at, after.source, after.source_id)
         members = reader.iter_cases(agg_id, after=start)
         extra = None if after is None else {"nextCasesCursor": None}

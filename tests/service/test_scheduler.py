@@ -101,3 +101,17 @@ def test_the_app_runs_the_scheduler_unless_switched_off(make_hub, setting, runs)
     with TestClient(create_app(hub)):
         assert scheduler_alive() is runs
     assert not scheduler_alive()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_app_renews_its_kept_answers_while_it_runs(make_hub) -> None:
+    hub = make_hub(SUPPORTHUB_SCHEDULER="off")
+
+    def renewer_alive() -> bool:
+        return any(
+            t.name == "supporthub-answer-renewal" and t.is_alive() for t in threading.enumerate()
+        )
+
+    with TestClient(create_app(hub)):
+        assert renewer_alive()
+    assert not renewer_alive()

@@ -6,7 +6,8 @@
         ─▶  TokenGuard (401)  ─▶  routes ─▶ Endpoints ─▶ Hub
 
 While the app runs (its lifespan) the metrics hook is registered on the
-hub's plug-in manager and, unless switched off, the scheduler thread and
+hub's plug-in manager, the kept answers are renewed ahead of each minute
+(``Hub.answer_renewer``) and, unless switched off, the scheduler thread and
 the deliverer of replies run.
 """
 
@@ -65,6 +66,9 @@ def create_app(
         deliverer = hub.deliverer() if deliver else None
         if deliverer is not None:
             deliverer.start()
+        # No reader waits for the kept answers to turn over with the minute.
+        renewer = hub.answer_renewer()
+        renewer.start()
         if on_ready is not None:
             on_ready()
         try:
@@ -74,6 +78,7 @@ def create_app(
                 schedule.stop()
             if deliverer is not None:
                 deliverer.stop()
+            renewer.stop()
             gate.close()
             hub.plugins.unregister(name=metrics_plugin)
 
