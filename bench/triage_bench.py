@@ -19,7 +19,9 @@ serve`` (``--workers`` processes, scheduler off):
   filters: status, provider, error code, ``q``, owner and state),
   ``/get-all`` (its first pages), the triage view
   ``/search?owner=none&state=investigating`` (all ``limit=100&casesLimit=0``)
-  and ``/aggregated-cases/{largest}?casesLimit=100``;
+  and ``/aggregated-cases/{largest}?casesLimit=100``, asked in turn,
+  ``--pace`` apart, for ``--one-client-seconds`` (61: a turn of the minute
+  inside, when the kept answers turn over) and ``--requests`` each at least;
 - **16 connections**: ``wrk -c16`` on the same paths, requests per second and p99;
 - **cold**: the same questions in the library with the kept answers
   cleared before every request, so each one runs its queries and encodes
@@ -224,22 +226,44 @@ def paths(base: str, data: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def sequential(base: str, wanted: list[str], requests: int) -> dict[str, Any]:
-    """p50/p99 (ms) of sequential GETs cycling through ``wanted`` after one warm-up each."""
-    latencies = []
+def one_client(
+    base: str, wanted: dict[str, list[str]], requests: int, seconds: float, pace: float
+) -> dict[str, dict[str, Any]]:
+    """p50/p99 (ms) of each figure from one client asking them in turn.
+
+    After one warm-up of each path, the figures take turns (each cycling
+    through its own paths), ``pace`` seconds apart, until every figure has
+    ``requests`` answers and ``seconds`` have passed: 61 or more take in a
+    turn of the minute, which the kept answers are kept by (a p99 of half a
+    second of requests told nothing about it).
+    """
+    latencies: dict[str, list[float]] = {name: [] for name in wanted}
     with httpx.Client(base_url=base, timeout=120) as client:
-        for path in wanted:
-            client.get(path).raise_for_status()
-        for i in range(requests):
-            began = time.perf_counter()
-            response = client.get(wanted[i % len(wanted)])
-            latencies.append((time.perf_counter() - began) * 1000)
-            response.raise_for_status()
+        for some in wanted.values():
+            for path in some:
+                client.get(path).raise_for_status()
+        began = time.perf_counter()
+        turns = 0
+        while turns < requests or time.perf_counter() - began < seconds:
+            for name, some in wanted.items():
+                start = time.perf_counter()
+                response = client.get(some[turns % len(some)])
+                latencies[name].append((time.perf_counter() - start) * 1000)
+                response.raise_for_status()
+                time.sleep(pace)
+            turns += 1
+        span = time.perf_counter() - began
     return {
-        "requests": len(latencies),
-        "p50_ms": round(percentile(latencies, 0.50), 2),
-        "p99_ms": round(percentile(latencies, 0.99), 2),
-        "load": load(),
+        name: {
+            "requests": len(values),
+            "p50_ms": round(percentile(values, 0.50), 2),
+            "p99_ms": round(percentile(values, 0.99), 2),
+            "max_ms": round(max(values), 2),
+            "span_seconds": round(span, 1),
+            "pace_ms": pace * 1000,
+            "load": load(),
+        }
+        for name, values in latencies.items()
     }
 
 
@@ -283,9 +307,8 @@ def serve_and_measure(
     service = Service(env, *(["--workers", str(workers)] if workers != 1 else []))
     try:
         wanted = paths(service.url, data)
-        served: dict[str, Any] = {}
-        for name, some in wanted.items():
-            served[name] = {"sequential": sequential(service.url, some, args.requests)}
+        asked = one_client(service.url, wanted, args.requests, args.one_client_seconds, args.pace)
+        served: dict[str, Any] = {name: {"sequential": figures} for name, figures in asked.items()}
         with tempfile.TemporaryDirectory() as folder:
             for name, some in wanted.items():
                 loaded = wrk(service.url, some, args.wrk_seconds, 16, Path(folder))
@@ -444,7 +467,18 @@ def table(result: dict[str, Any]) -> list[Row]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50_000, help="cases per source")
-    parser.add_argument("--requests", type=int, default=300, help="sequential requests per figure")
+    parser.add_argument(
+        "--requests", type=int, default=300, help="one client: requests per figure at least"
+    )
+    parser.add_argument(
+        "--one-client-seconds",
+        type=float,
+        default=61.0,
+        help="one client: for this long at least (61: a turn of the minute inside; default)",
+    )
+    parser.add_argument(
+        "--pace", type=float, default=0.005, help="one client: seconds between requests"
+    )
     parser.add_argument("--cold-requests", type=int, help="cold requests per figure (--requests)")
     parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
