@@ -254,6 +254,24 @@ def test_a_write_after_the_renewal_is_not_hidden_by_it(make_hub: Any, fake_crm: 
     assert renewer.renew_for(turn + dt.timedelta(minutes=1)) == 1
 
 
+def test_only_small_answers_kept_in_this_minute_are_renewed(
+    make_hub: Any, fake_crm: Any, monkeypatch: Any
+) -> None:
+    import supporthub.hub
+
+    hub, _ = _hub_before_the_turn(make_hub, fake_crm, 5)
+    fake_crm.put("2", provider="Other", error_code="E2")
+    hub.refresh(force=True)
+    small, big = SearchQuery(limit=1, cases_limit=0), SearchQuery(limit=10, cases_limit=10)
+    size = len(b"".join(hub.iter_json(small)))
+    assert len(b"".join(hub.iter_json(big))) > size
+    monkeypatch.setattr(supporthub.hub, "MAX_RENEWED_BYTES", size)
+    renewer = hub.answer_renewer()
+    assert renewer.renew_for(TURN) == 1  # not the big one
+    hub._answers.clear()  # nothing kept in this minute: nothing to renew
+    assert renewer.renew_for(TURN) == 0
+
+
 def test_the_renewer_goes_on_past_a_failing_question_and_stops_at_its_deadline() -> None:
     from supporthub.query.answer_renewal import AnswerRenewer, AskedQuestions
 

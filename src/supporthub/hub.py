@@ -33,7 +33,12 @@ from supporthub.ingest.refresh import Clock, Refresher, Source, TransportFactory
 from supporthub.ingest.regroup import regroup
 from supporthub.kit.adapter import ReplyStatus
 from supporthub.query.answer_cache import AnswerCache
-from supporthub.query.answer_renewal import AnswerRenewer, AskedQuestions, minute_of
+from supporthub.query.answer_renewal import (
+    MAX_RENEWED_BYTES,
+    AnswerRenewer,
+    AskedQuestions,
+    minute_of,
+)
 from supporthub.query.listing import (
     MAX_CASES_LIMIT,
     CasePosition,
@@ -590,10 +595,20 @@ class Hub:
         return AnswerRenewer(self._asked, self._renew_answer, self.clock)
 
     def _renew_answer(self, question: Hashable, at: dt.datetime) -> bool:
-        """Build and keep the answer to ``question`` as of ``at``; ``False``: kept already."""
+        """Build and keep the answer to ``question`` as of ``at``.
+
+        ``False`` when it is kept already, or when the minute before keeps
+        no answer to it of at most :data:`MAX_RENEWED_BYTES` under the same
+        tokens: a whole aggregated case of thousands of cases is not worth
+        building ahead (nor one the cache would not keep).
+        """
         parts: tuple[Any, ...] = question  # type: ignore[assignment]
-        key = self._key_at(*self.list_tokens(), parts, at)
+        tokens = self.list_tokens()
+        key = self._key_at(*tokens, parts, at)
         if key is None or self._answers.get(key) is not None:
+            return False
+        now = self._answers.get(self._key_at(*tokens, parts, at - dt.timedelta(minutes=1)))
+        if now is None or len(now) > MAX_RENEWED_BYTES:
             return False
         if parts[0] == "aggregated":
             chunks = self._aggregated_json(parts, at, asked=False)

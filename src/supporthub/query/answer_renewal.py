@@ -12,7 +12,8 @@ of the next minute would have built, ready before it asks.
 
 It is gentle: one answer at a time, each followed by a pause as long as
 its build took, at most :data:`MAX_RENEWED` a minute, most recently asked
-first. A question asked again after a write is renewed under the new
+first, and only answers kept in this minute of at most
+:data:`MAX_RENEWED_BYTES`. A question asked again after a write is renewed under the new
 tokens on the renewer's next pass (it looks again every second until the
 minute turns). What it did not get to, a reader builds as before.
 """
@@ -26,7 +27,14 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
-__all__ = ["MAX_RENEWED", "RENEW_LEAD_SECONDS", "AnswerRenewer", "AskedQuestions", "minute_of"]
+__all__ = [
+    "MAX_RENEWED",
+    "MAX_RENEWED_BYTES",
+    "RENEW_LEAD_SECONDS",
+    "AnswerRenewer",
+    "AskedQuestions",
+    "minute_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,10 @@ log = logging.getLogger(__name__)
 RENEW_LEAD_SECONDS = 10.0
 #: How many questions are renewed a minute at most (the most recently asked).
 MAX_RENEWED = 64
+#: The largest answer renewed: a page of a list or of an aggregated case is
+#: tens of kilobytes; a whole aggregated case of thousands of cases, kept up
+#: to 8 MiB, would cost the readers more to build ahead than it saves them.
+MAX_RENEWED_BYTES = 1024 * 1024
 #: How often the renewer looks again, in its lead, for questions to renew.
 _LOOK_AGAIN_SECONDS = 1.0
 _MINUTE = dt.timedelta(minutes=1)
