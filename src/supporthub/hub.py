@@ -607,8 +607,8 @@ class Hub:
         key = self._key_at(*tokens, parts, at)
         if key is None or self._answers.get(key) is not None:
             return False
-        now = self._answers.get(self._key_at(*tokens, parts, at - dt.timedelta(minutes=1)))
-        if now is None or len(now) > MAX_RENEWED_BYTES:
+        current = self._answers.get(self._key_at(*tokens, parts, at - dt.timedelta(minutes=1)))
+        if current is None or len(current) > MAX_RENEWED_BYTES:
             return False
         if parts[0] == "aggregated":
             chunks = self._aggregated_json(parts, at, asked=False)

@@ -13,9 +13,10 @@ of the next minute would have built, ready before it asks.
 It is gentle: one answer at a time, each followed by a pause as long as
 its build took, at most :data:`MAX_RENEWED` a minute, most recently asked
 first, and only answers kept in this minute of at most
-:data:`MAX_RENEWED_BYTES`. A question asked again after a write is renewed under the new
-tokens on the renewer's next pass (it looks again every second until the
-minute turns). What it did not get to, a reader builds as before.
+:data:`MAX_RENEWED_BYTES`. A question asked again after a write is
+renewed under the new tokens on the renewer's next pass (it looks again
+every second until the minute turns). What it did not get to, a reader
+builds as before.
 """
 
 from __future__ import annotations
@@ -144,8 +145,9 @@ class AnswerRenewer:
         """Renew, as of ``turn``, the questions asked in the minute before it.
 
         Most recently asked first, each followed by a pause as long as its
-        build took; stops at ``deadline`` (``time.monotonic()``), when the
-        renewer is stopped, or when one fails (logged; a reader builds it).
+        build took; one that fails is skipped (logged; a reader builds it);
+        stops at ``deadline`` (``time.monotonic()``) or when the renewer is
+        stopped.
 
         :returns: how many answers it built.
         """
